@@ -1,0 +1,90 @@
+/**
+ * A small typed builder for an ONNX graph of `[batch, n]` float tensors.
+ *
+ * It only knows the operators the writer emits, so a typo in an op name or a missing
+ * attribute is a compile error rather than a model that onnxruntime rejects at load time.
+ * Every tensor name is checked for uniqueness as it is declared: ONNX graphs are SSA, and a
+ * duplicate name silently rewires the graph.
+ */
+import { type Onnx, onnx } from './proto.ts';
+import { float32Tensor } from './tensor.ts';
+import { batchedFloatValue } from './value_info.ts';
+
+/** Operators of the default domain (opset 17) the writer uses, with their attributes. */
+export type Op =
+  | { type: 'Gemm' }
+  | { type: 'Relu' }
+  | { type: 'Tanh' }
+  | { type: 'Sub' }
+  | { type: 'Div' }
+  | { type: 'Concat'; axis: number };
+
+export class GraphBuilder {
+  private readonly inputs: Onnx.IValueInfoProto[] = [];
+  private readonly outputs: Onnx.IValueInfoProto[] = [];
+  private readonly initializers: Onnx.ITensorProto[] = [];
+  private readonly nodes: Onnx.INodeProto[] = [];
+  private readonly names = new Set<string>();
+
+  constructor(private readonly name: string) {}
+
+  /** Declares a graph input of shape [batch, size]; returns its tensor name. */
+  input(name: string, size: number): string {
+    this.claim(name);
+    this.inputs.push(batchedFloatValue(name, size));
+    return name;
+  }
+
+  /** Adds a float32 constant (weights, biases, normalisation statistics). */
+  constant(name: string, values: Float32Array, dims: number[]): string {
+    this.claim(name);
+    this.initializers.push(float32Tensor(name, values, dims));
+    return name;
+  }
+
+  /** Appends a node computing `output` from `inputs`; returns `output`. */
+  node(op: Op, inputs: string[], output: string): string {
+    for (const input of inputs) {
+      if (!this.names.has(input))
+        throw new Error(`graph ${this.name}: ${op.type} reads unknown ${input}`);
+    }
+    this.claim(output);
+    const attribute: Onnx.IAttributeProto[] = [];
+    if (op.type === 'Concat') {
+      attribute.push({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: op.axis });
+    }
+    this.nodes.push({
+      name: output,
+      opType: op.type,
+      domain: '',
+      input: inputs,
+      output: [output],
+      attribute,
+    });
+    return output;
+  }
+
+  /** Marks an already computed tensor as a graph output of shape [batch, size]. */
+  output(name: string, size: number): void {
+    if (!this.names.has(name))
+      throw new Error(`graph ${this.name}: output ${name} is never computed`);
+    this.outputs.push(batchedFloatValue(name, size));
+  }
+
+  build(): Onnx.IGraphProto {
+    if (this.outputs.length === 0) throw new Error(`graph ${this.name} has no outputs`);
+    return {
+      name: this.name,
+      input: this.inputs,
+      output: this.outputs,
+      initializer: this.initializers,
+      node: this.nodes,
+    };
+  }
+
+  private claim(name: string): void {
+    if (name === '') throw new Error(`graph ${this.name}: empty tensor name`);
+    if (this.names.has(name)) throw new Error(`graph ${this.name}: tensor name ${name} used twice`);
+    this.names.add(name);
+  }
+}

@@ -1,0 +1,143 @@
+import type { Remote } from 'comlink';
+import { proxy, releaseProxy, transfer, wrap } from 'comlink';
+import type { FeatureSpec } from '../backbone/feature_spec.ts';
+import type { Example } from '../backbone/features.ts';
+import { batchBuffers, packExamples } from '../backbone/features.ts';
+import { LearnerError } from '../errors.ts';
+import type { Label } from '../learn/types.ts';
+import { installErrorTransfer } from '../runtime/error_transfer.ts';
+import type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
+import type { LearnerStats } from '../runtime/learner_runtime.ts';
+import type { WorkerApi, WorkerInit } from '../runtime/worker_api.ts';
+
+export interface LearnerOptions extends WorkerInit {
+  /**
+   * The worker to run in. By default the bundled `workers/learner.worker.ts`; pass your own when
+   * your bundler needs to know about it.
+   */
+  worker?: Worker;
+}
+
+export interface Prediction {
+  /** P(positive) for binary, the value for regression, P(top class) for multiclass. */
+  score: number;
+  /** Multiclass only: one probability per class, in the spec's class order. */
+  probabilities?: Float32Array;
+  /** The model version that produced this score. */
+  versionId: string;
+}
+
+export interface Predictions {
+  scores: Float32Array;
+  /** Multiclass only: n × classes, row-major. */
+  probabilities?: Float32Array;
+  versionId: string;
+}
+
+export interface Learner {
+  /** Scores one example. */
+  predict(example: Example): Promise<Prediction>;
+  /** Scores candidates in one call (e.g. ranking N items); scores follow the input order. */
+  predict(examples: readonly Example[]): Promise<Predictions>;
+  /** Learns from what the user did; resolves once the head has learned it. */
+  observe(example: Example, outcome: Label): Promise<void>;
+  stats(): Promise<LearnerStats>;
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<K extends keyof LearnerEventMap>(
+    type: K,
+    listener: (event: LearnerEventMap[K]) => void,
+  ): () => void;
+  /** The feature spec of the version being served. */
+  readonly spec: FeatureSpec;
+  close(): Promise<void>;
+}
+
+function defaultWorker(): Worker {
+  return new Worker(new URL('../../workers/learner.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'localfit-learner',
+  });
+}
+
+/**
+ * Starts a learner in a Web Worker and resolves once its model is loaded and checked.
+ *
+ * ```ts
+ * const learner = await createLearner({ model: { url: '/models/demo.onnx' } });
+ * const { score } = await learner.predict({ item: [...], context: [...] });
+ * await learner.observe({ item: [...], context: [...] }, 1);
+ * ```
+ */
+export async function createLearner(options: LearnerOptions): Promise<Learner> {
+  installErrorTransfer();
+  const { worker = defaultWorker(), ...init } = options;
+  const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
+  const listeners = new Map<keyof LearnerEventMap, Set<(event: never) => void>>();
+  let spec: FeatureSpec;
+  let closed = false;
+
+  await remote.subscribe(
+    proxy((event: LearnerEvent) => {
+      if (event.type === 'version') spec = event.spec;
+      for (const listener of listeners.get(event.type) ?? []) {
+        (listener as (event: LearnerEvent) => void)(event);
+      }
+    }),
+  );
+  try {
+    ({ spec } = await remote.init(init));
+  } catch (error) {
+    remote[releaseProxy]();
+    worker.terminate();
+    throw error;
+  }
+
+  const open = () => {
+    if (closed) throw new LearnerError('CLOSED', 'the learner is closed');
+  };
+  const pack = (examples: readonly Example[]) => {
+    const batch = packExamples(spec, examples);
+    return transfer(batch, batchBuffers(batch));
+  };
+
+  async function predict(example: Example): Promise<Prediction>;
+  async function predict(examples: readonly Example[]): Promise<Predictions>;
+  async function predict(input: Example | readonly Example[]): Promise<Prediction | Predictions> {
+    open();
+    const many = Array.isArray(input);
+    const result = await remote.predict(pack(many ? input : [input as Example]));
+    if (many) return result;
+    const { scores, probabilities, versionId } = result;
+    return probabilities
+      ? { score: scores[0], probabilities, versionId }
+      : { score: scores[0], versionId };
+  }
+
+  return {
+    predict,
+    async observe(example, outcome) {
+      open();
+      await remote.observe(pack([example]), [outcome]);
+    },
+    stats() {
+      open();
+      return remote.stats();
+    },
+    on(type, listener) {
+      const set = listeners.get(type) ?? new Set();
+      listeners.set(type, set);
+      set.add(listener);
+      return () => set.delete(listener);
+    },
+    get spec() {
+      return spec;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await remote.close();
+      remote[releaseProxy]();
+      worker.terminate();
+    },
+  };
+}

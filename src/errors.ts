@@ -1,0 +1,31 @@
+/**
+ * Every failure the learner reports to the app is a `LearnerError` with a stable `code`,
+ * so apps can branch on the code and never parse messages.
+ */
+export type LearnerErrorCode =
+  /** A feature is NaN or ±∞, a vector has the wrong length, or an input is missing. */
+  | 'BAD_INPUT'
+  /** A label the head does not know (multiclass), or a non-finite target. */
+  | 'BAD_LABEL'
+  /** Model bytes that are not ONNX, or an ONNX graph that does not match its feature spec. */
+  | 'BAD_MODEL'
+  /** Options passed to `createLearner` or a head that cannot work. */
+  | 'BAD_CONFIG'
+  /** The head's weights became non-finite; it restored its last good state. */
+  | 'NON_FINITE'
+  /** The learner was closed. */
+  | 'CLOSED';
+
+export class LearnerError extends Error {
+  override readonly name = 'LearnerError';
+  constructor(
+    readonly code: LearnerErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isLearnerError(value: unknown): value is LearnerError {
+  return value instanceof Error && (value as { name?: string }).name === 'LearnerError';
+}

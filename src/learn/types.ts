@@ -1,0 +1,89 @@
+/**
+ * The contract between the on-device heads and everything that drives them
+ * (the worker, the command line, benchmarks). Implementations live beside this file.
+ */
+
+export type Task = 'binary' | 'multiclass' | 'regression';
+
+/** A label as the app gives it: a class name or index, or a regression target. */
+export type Label = number | string | boolean;
+
+/** A dense feature vector. Typed arrays avoid copies; plain arrays are accepted. */
+export type Vector = ArrayLike<number>;
+
+export type Schedule = 'constant' | 'invscaling' | 'optimal';
+
+export type OptimizerConfig =
+  | {
+      kind: 'sgd';
+      /** Learning-rate schedule, as in scikit-learn's `SGDClassifier(learning_rate=…)`. */
+      schedule?: Schedule;
+      /** Initial learning rate (`constant`, `invscaling`). */
+      eta0?: number;
+      /** Exponent of `invscaling`: eta = eta0 / t^powerT. */
+      powerT?: number;
+    }
+  | { kind: 'adagrad'; eta0?: number; epsilon?: number }
+  | {
+      kind: 'ftrl';
+      /** Per-coordinate learning-rate scale (McMahan et al., 2013: α). */
+      alpha?: number;
+      /** Per-coordinate learning-rate smoothing (β). */
+      beta?: number;
+    };
+
+export interface HeadConfig {
+  task: Task;
+  /** Number of input features. */
+  dim: number;
+  /** Class labels. Binary defaults to [0, 1]; multiclass requires them. */
+  classes?: readonly (string | number)[];
+  optimizer?: OptimizerConfig;
+  /** L2 strength (scikit-learn's `alpha` when the penalty is L2). */
+  l2?: number;
+  /** L1 strength. */
+  l1?: number;
+  fitIntercept?: boolean;
+}
+
+/** Everything needed to resume a head exactly; structured-clone friendly. */
+export interface HeadState {
+  config: Required<Omit<HeadConfig, 'classes'>> & { classes: (string | number)[] };
+  /** Row-major weights: outputs × dim. */
+  weights: Float64Array;
+  intercepts: Float64Array;
+  /** Optimizer accumulators, keyed by name (e.g. AdaGrad's squared gradients, FTRL's z and n). */
+  slots: Record<string, Float64Array>;
+  /** Number of updates applied so far (drives the learning-rate schedules). */
+  t: number;
+  /** Extra scalars some penalties keep (e.g. the cumulative L1 penalty). */
+  scalars: Record<string, number>;
+}
+
+export interface Head {
+  readonly task: Task;
+  readonly dim: number;
+  /** 1 for binary and regression, the number of classes for multiclass. */
+  readonly outputs: number;
+  readonly classes: readonly (string | number)[];
+  /** Number of updates applied. */
+  readonly updates: number;
+
+  /** Learns from one example. Allocates nothing. Throws LearnerError and changes nothing on bad input. */
+  partialFit(x: Vector, y: Label): void;
+  /** Learns from n examples stored row-major in `xs` (n × dim), one update per example, in order. */
+  partialFitMany(xs: Vector, ys: ArrayLike<Label>): void;
+  /**
+   * The score the app sees: P(positive class) for binary, the prediction for regression,
+   * P(argmax class) for multiclass.
+   */
+  score(x: Vector): number;
+  /** Class probabilities (binary: [P(neg), P(pos)]), written into `out` when given. */
+  predictProba(x: Vector, out?: Float64Array): Float64Array;
+  /** Predicted label (classification) or value (regression). */
+  predict(x: Vector): Label;
+  /** Loss of the current model on one example, without learning (log loss or squared error). */
+  loss(x: Vector, y: Label): number;
+
+  exportState(): HeadState;
+}

@@ -1,0 +1,11 @@
+/// <reference lib="webworker" />
+// The learner's worker. Everything lives in src/; this file only wires it for this bundle.
+import { expose } from 'comlink';
+import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
+import { configureOrt } from '../src/backbone/configure_ort.ts';
+import { installErrorTransfer } from '../src/runtime/error_transfer.ts';
+import { createWorkerApi } from '../src/runtime/worker_api.ts';
+
+configureOrt(wasmUrl);
+installErrorTransfer();
+expose(createWorkerApi());
