@@ -13,8 +13,12 @@ export type LearnerErrorCode =
   | 'BAD_CONFIG'
   /** The head's weights became non-finite; it restored its last good state. */
   | 'NON_FINITE'
+  /** IndexedDB refused a read or write the learner needed. */
+  | 'STORAGE'
   /** The learner was closed. */
-  | 'CLOSED';
+  | 'CLOSED'
+  /** A bug or an unexpected failure; the message says what. */
+  | 'INTERNAL';
 
 export class LearnerError extends Error {
   override readonly name = 'LearnerError';

@@ -53,13 +53,25 @@ export async function loadBackbone(bytes: Uint8Array, givenSpec?: FeatureSpec): 
 }
 
 class OnnxBackbone implements Backbone {
+  /** Runs one at a time: onnxruntime-web's sessions are not meant for overlapping runs. */
+  private last: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly session: InferenceSession,
     readonly spec: FeatureSpec,
     readonly sha256: string,
   ) {}
 
-  async embed(batch: PackedBatch): Promise<Float32Array> {
+  embed(batch: PackedBatch): Promise<Float32Array> {
+    const run = this.last.then(
+      () => this.run(batch),
+      () => this.run(batch),
+    );
+    this.last = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(batch: PackedBatch): Promise<Float32Array> {
     const feeds: Record<string, Tensor> = {};
     for (const input of this.spec.inputs) {
       feeds[input.name] = new Tensor('float32', batch.columns[input.name], [batch.n, input.size]);

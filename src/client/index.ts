@@ -4,7 +4,13 @@ export type { LearnerErrorCode } from '../errors.ts';
 export { isLearnerError, LearnerError } from '../errors.ts';
 export type { HeadConfig, Label, OptimizerConfig, Schedule, Task } from '../learn/types.ts';
 export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
-export type { HeadOptions, LearnerStats } from '../runtime/learner_runtime.ts';
-export type { ModelSource } from '../runtime/worker_api.ts';
+export type {
+  LearnerStats,
+  ModelSource,
+  ObserveResult,
+  PersistenceOptions,
+} from '../runtime/durable_learner.ts';
+export type { HeadOptions } from '../runtime/pipeline.ts';
+export type { WorkerStats } from '../runtime/worker_api.ts';
 export type { Learner, LearnerOptions, Prediction, Predictions } from './learner.ts';
 export { createLearner } from './learner.ts';

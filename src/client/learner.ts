@@ -7,10 +7,10 @@ import { LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
 import { installErrorTransfer } from '../runtime/error_transfer.ts';
 import type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
-import type { LearnerStats } from '../runtime/learner_runtime.ts';
-import type { WorkerApi, WorkerInit } from '../runtime/worker_api.ts';
+import type { LearnerInit, ObserveResult } from '../runtime/durable_learner.ts';
+import type { WorkerApi, WorkerStats } from '../runtime/worker_api.ts';
 
-export interface LearnerOptions extends WorkerInit {
+export interface LearnerOptions extends LearnerInit {
   /**
    * The worker to run in. By default the bundled `workers/learner.worker.ts`; pass your own when
    * your bundler needs to know about it.
@@ -39,9 +39,13 @@ export interface Learner {
   predict(example: Example): Promise<Prediction>;
   /** Scores candidates in one call (e.g. ranking N items); scores follow the input order. */
   predict(examples: readonly Example[]): Promise<Predictions>;
-  /** Learns from what the user did; resolves once the head has learned it. */
-  observe(example: Example, outcome: Label): Promise<void>;
-  stats(): Promise<LearnerStats>;
+  /**
+   * Learns from what the user did. Resolves once the outcome is stored durably and learned.
+   * Give each outcome an `id` (for instance the event's id in your app): an outcome observed
+   * twice with the same id — a retry, a second tab — is learned once.
+   */
+  observe(example: Example, outcome: Label, options?: { id?: string }): Promise<ObserveResult>;
+  stats(): Promise<WorkerStats>;
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends keyof LearnerEventMap>(
     type: K,
@@ -113,15 +117,21 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
       : { score: scores[0], versionId };
   }
 
+  // A hidden page may never come back (mobile browsers kill it): save what was learned.
+  const onHidden = () => {
+    if (document.visibilityState === 'hidden') void remote.flush().catch(() => undefined);
+  };
+  globalThis.document?.addEventListener('visibilitychange', onHidden);
+
   return {
     predict,
-    async observe(example, outcome) {
+    async observe(example, outcome, options) {
       open();
-      await remote.observe(pack([example]), [outcome]);
+      return await remote.observe(pack([example]), outcome, options?.id ?? crypto.randomUUID());
     },
-    stats() {
+    async stats() {
       open();
-      return remote.stats();
+      return await remote.stats();
     },
     on(type, listener) {
       const set = listeners.get(type) ?? new Set();
@@ -135,6 +145,7 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
     async close() {
       if (closed) return;
       closed = true;
+      globalThis.document?.removeEventListener('visibilitychange', onHidden);
       await remote.close();
       remote[releaseProxy]();
       worker.terminate();

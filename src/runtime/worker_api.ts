@@ -1,84 +1,112 @@
 import { transfer } from 'comlink';
-import type { Backbone } from '../backbone/backbone.ts';
-import { loadBackbone } from '../backbone/backbone.ts';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
-import type { ScalerState } from '../learn/index.ts';
-import type { HeadState, Label } from '../learn/types.ts';
+import type { Label } from '../learn/types.ts';
+import type { LearnerInit, LearnerStats, ObserveResult } from './durable_learner.ts';
+import { DurableLearner } from './durable_learner.ts';
 import type { LearnerEvent } from './events.ts';
-import type { HeadOptions, LearnerStats, PredictionBatch } from './learner_runtime.ts';
-import { LearnerRuntime } from './learner_runtime.ts';
+import { ForwardingChannel } from './forwarding.ts';
+import { electLeader } from './leadership.ts';
+import type { PredictionBatch } from './pipeline.ts';
 
-/** Where the model comes from: bytes the app already has, or a URL the worker fetches. */
-export type ModelSource = { bytes: Uint8Array | ArrayBuffer } | { url: string };
-
-export interface WorkerInit {
-  model: ModelSource;
-  /** Overrides the feature spec embedded in the model. */
-  featureSpec?: FeatureSpec;
-  /** Settings for a fresh head, or the state of a trained one (the version's initial head). */
-  head?: HeadOptions | HeadState;
-  /**
-   * Standardise the head's input with running mean and variance (default true). A version
-   * trained elsewhere passes its scaler's state, so its initial head sees the inputs it was
-   * trained on.
-   */
-  scale?: boolean | ScalerState;
+export interface WorkerStats extends LearnerStats {
+  /** Whether this tab's worker owns the state ('leader') or sends its calls to the owner. */
+  role: 'leader' | 'follower';
 }
 
 /** What the worker exposes over comlink; the client in `src/client` is its only intended caller. */
 export interface WorkerApi {
-  init(init: WorkerInit): Promise<{ versionId: string; spec: FeatureSpec }>;
+  init(init: LearnerInit): Promise<{ versionId: string; spec: FeatureSpec }>;
   predict(batch: PackedBatch): Promise<PredictionBatch>;
-  observe(batch: PackedBatch, labels: Label[]): Promise<void>;
-  stats(): Promise<LearnerStats>;
+  observe(batch: PackedBatch, label: Label, clientId: string): Promise<ObserveResult>;
+  /** Writes a snapshot of what was learned now (the page is being hidden or closed). */
+  flush(): Promise<void>;
+  stats(): Promise<WorkerStats>;
   subscribe(listener: (event: LearnerEvent) => void): void;
   close(): Promise<void>;
 }
 
-async function modelBytes(source: ModelSource): Promise<Uint8Array> {
-  if ('bytes' in source) {
-    return source.bytes instanceof Uint8Array ? source.bytes : new Uint8Array(source.bytes);
+type Method = 'describe' | 'predict' | 'observe' | 'flush' | 'stats';
+
+/** Runs a call on the learner this context owns: for itself or for another tab. */
+function dispatch(learner: DurableLearner, method: Method, args: unknown[]): Promise<unknown> {
+  switch (method) {
+    case 'describe':
+      return Promise.resolve({ versionId: learner.versionId, spec: learner.spec });
+    case 'predict':
+      return learner.predict(args[0] as PackedBatch);
+    case 'observe':
+      return learner.observe(args[0] as PackedBatch, args[1] as Label, args[2] as string);
+    case 'flush':
+      return learner.flush();
+    case 'stats':
+      return learner.stats();
   }
-  const response = await fetch(source.url);
-  if (!response.ok) {
-    throw new LearnerError('BAD_MODEL', `fetching ${source.url} failed: HTTP ${response.status}`);
-  }
-  return new Uint8Array(await response.arrayBuffer());
 }
 
+/**
+ * The worker's side. With persistence on, every tab's worker of one origin competes for a Web
+ * Lock named after the database; the winner opens the state and serves, the others forward
+ * their calls to it and wait in line to take over (see leadership.ts, forwarding.ts).
+ */
 export function createWorkerApi(): WorkerApi {
-  let runtime: LearnerRuntime | undefined;
+  let learner: DurableLearner | undefined;
+  let channel: ForwardingChannel | undefined;
+  let release = () => {};
   let closed = false;
   const listeners: ((event: LearnerEvent) => void)[] = [];
   const emit = (event: LearnerEvent) => {
     for (const listener of listeners) listener(event);
   };
-  const ready = (): LearnerRuntime => {
-    if (closed) throw new LearnerError('CLOSED', 'the learner is closed');
-    if (!runtime) throw new LearnerError('BAD_CONFIG', 'the learner is not initialised');
-    return runtime;
+
+  const call = <T>(method: Method, ...args: unknown[]): Promise<T> => {
+    if (closed) return Promise.reject(new LearnerError('CLOSED', 'the learner is closed'));
+    if (learner) return dispatch(learner, method, args) as Promise<T>;
+    if (!channel) return Promise.reject(new LearnerError('BAD_CONFIG', 'the learner is not initialised'));
+    return channel.call(method, args) as Promise<T>;
   };
 
   return {
     async init(init) {
-      if (runtime) throw new LearnerError('BAD_CONFIG', 'the learner is already initialised');
-      const backbone: Backbone = await loadBackbone(await modelBytes(init.model), init.featureSpec);
-      runtime = new LearnerRuntime(backbone, init.head ?? {}, init.scale ?? true, emit);
-      emit({ type: 'version', versionId: runtime.versionId, spec: runtime.spec });
-      return { versionId: runtime.versionId, spec: runtime.spec };
+      if (channel || learner) throw new LearnerError('BAD_CONFIG', 'the learner is already initialised');
+      const name = init.store?.name ?? 'localfit';
+      if (name === false) {
+        learner = await DurableLearner.open(init, emit);
+        return { versionId: learner.versionId, spec: learner.spec };
+      }
+      const forwarding = new ForwardingChannel(`localfit:${name}`, emit);
+      channel = forwarding;
+      const leadership = electLeader(`localfit:${name}`);
+      release = leadership.release;
+      leadership.acquired.then(async () => {
+        if (closed) return leadership.release();
+        try {
+          const opened = await DurableLearner.open(init, (event) => {
+            emit(event);
+            forwarding.broadcast(event);
+          });
+          learner = opened;
+          forwarding.lead((method, args) => dispatch(opened, method as Method, args));
+        } catch (error) {
+          forwarding.fail(error);
+          leadership.release();
+        }
+      }, (error: unknown) => forwarding.fail(error));
+      return forwarding.call('describe', []) as Promise<{ versionId: string; spec: FeatureSpec }>;
     },
     async predict(batch) {
-      const result = await ready().predict(batch);
+      const result = await call<PredictionBatch>('predict', batch);
       const buffers = [result.scores.buffer, result.probabilities?.buffer].filter(
         (buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer,
       );
       return transfer(result, buffers);
     },
-    observe: (batch, labels) => ready().observe(batch, labels),
+    observe: (batch, label, clientId) => call<ObserveResult>('observe', batch, label, clientId),
+    flush: () => call<void>('flush'),
     async stats() {
-      return ready().stats();
+      const stats = await call<LearnerStats>('stats');
+      return { ...stats, role: learner ? 'leader' : 'follower' };
     },
     subscribe(listener) {
       listeners.push(listener);
@@ -86,7 +114,9 @@ export function createWorkerApi(): WorkerApi {
     async close() {
       if (closed) return;
       closed = true;
-      await runtime?.close();
+      await learner?.close();
+      channel?.close();
+      release();
     },
   };
 }

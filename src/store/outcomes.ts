@@ -13,7 +13,7 @@ export interface NewOutcome {
   clientId: string;
   /** The version whose prediction the outcome answers. */
   versionId: string;
-  /** The example, packed (usually n = 1); stored as given, so check it before appending. */
+  /** The example, packed (usually n = 1); checked for shape only, so validate values first. */
   example: PackedBatch;
   label: Label;
   ts: number;
@@ -41,13 +41,15 @@ export class OutcomeLog {
    */
   async append(outcome: NewOutcome): Promise<AppendResult> {
     checkOutcome(outcome);
-    const content = {
+    // A copy taken now: the write happens a few event-loop turns later (after the duplicate
+    // check, or after an eviction), and the caller may reuse or transfer its buffers meanwhile.
+    const content = structuredClone({
       clientId: outcome.clientId,
       versionId: outcome.versionId,
       ts: outcome.ts,
-      example: outcome.example,
+      example: { n: outcome.example.n, columns: outcome.example.columns },
       label: outcome.label,
-    };
+    });
     const size = approxSize(content);
     try {
       return await this.ctx.guardWrite(size, () => this.appendOnce(content, size));

@@ -61,7 +61,11 @@ export class SnapshotRepository {
    */
   async write(input: NewSnapshot): Promise<SnapshotRecord> {
     checkSnapshot(input);
-    const body = content({ ...input, createdAt: input.createdAt ?? this.ctx.now() });
+    // A copy taken now, so the checksum and the stored record describe the same state even if
+    // the head keeps learning before the write happens (e.g. on a retry after eviction).
+    const body = structuredClone(
+      content({ ...input, createdAt: input.createdAt ?? this.ctx.now() }),
+    );
     const record = { ...body, checksum: checksum(body), size: approxSize(body) };
     return this.ctx.guardWrite(record.size, () =>
       inTransaction(

@@ -6,18 +6,32 @@ import { makeTestBackbone } from '../../models/testing.ts';
 import type { Example, Learner, LearnerOptions } from '../../src/client/index.ts';
 import { createLearner, LearnerError } from '../../src/client/index.ts';
 import { createHead } from '../../src/learn/index.ts';
+import { deleteStore } from '../../src/store/index.ts';
 
 const backbone = makeTestBackbone({ seed: 7, raw: true });
 const embeddingSize = backbone.spec.output.size;
 const rawSize = 2;
 
 const open: Learner[] = [];
+const databases: string[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((learner) => learner.close()));
+  await Promise.all(databases.splice(0).map((name) => deleteStore(name)));
 });
 
+/** A database of its own for every learner, so tests never see each other's state. */
+function freshStore(): { name: string } {
+  const name = `learner-test-${crypto.randomUUID()}`;
+  databases.push(name);
+  return { name };
+}
+
 async function start(options: Partial<LearnerOptions> = {}): Promise<Learner> {
-  const learner = await createLearner({ model: { bytes: backbone.bytes }, ...options });
+  const learner = await createLearner({
+    model: { bytes: backbone.bytes },
+    store: freshStore(),
+    ...options,
+  });
   open.push(learner);
   return learner;
 }
@@ -193,11 +207,11 @@ describe('bad input is refused and changes nothing', () => {
 
   test('bytes that are not ONNX are a BAD_MODEL', async () => {
     const junk = new TextEncoder().encode('{"not": "a model"}');
-    await expect(createLearner({ model: { bytes: junk } })).rejects.toMatchObject({
+    await expect(createLearner({ model: { bytes: junk }, store: freshStore() })).rejects.toMatchObject({
       code: 'BAD_MODEL',
     });
     await expect(
-      createLearner({ model: { bytes: junk }, featureSpec: backbone.spec }),
+      createLearner({ model: { bytes: junk }, featureSpec: backbone.spec, store: freshStore() }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
   });
 
@@ -207,15 +221,15 @@ describe('bad input is refused and changes nothing', () => {
       inputs: [{ name: 'item', size: 9 }, backbone.spec.inputs[1]],
     };
     await expect(
-      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongWidth }),
+      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongWidth, store: freshStore() }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
     const wrongOutput = { ...backbone.spec, output: { name: 'embedding', size: 5 } };
     await expect(
-      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongOutput }),
+      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongOutput, store: freshStore() }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
     const wrongName = { ...backbone.spec, output: { name: 'logits', size: 8 } };
     await expect(
-      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongName }),
+      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongName, store: freshStore() }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
   });
 });

@@ -68,10 +68,17 @@ export async function addVersion(
   id: string,
   seed: number,
   status: 'draft' | 'staging' | 'production' = 'draft',
+  length = 256,
 ) {
-  const model = await modelBytes(seed);
+  const model = await modelBytes(seed, length);
   await store.models.put(model.sha256, model.bytes);
-  return store.versions.add({ id, semver: `1.0.${seed}`, modelSha256: model.sha256, featureSpec: spec, status });
+  return store.versions.add({
+    id,
+    semver: `1.0.${seed}`,
+    modelSha256: model.sha256,
+    featureSpec: spec,
+    status,
+  });
 }
 
 export function head(seed: number, dim = 3): HeadState {
@@ -108,6 +115,21 @@ export function outcome(i: number, overrides: Partial<NewOutcome> = {}): NewOutc
     ts: 1_700_000_000_000 + i,
     ...overrides,
   };
+}
+
+/** Adds versions as staging and promotes each in turn, so all but the last end up archived. */
+export async function promoteInTurn(
+  store: Store,
+  ids: string[],
+  seeds: number[],
+  tick: () => void,
+  length = 256,
+) {
+  for (const [i, id] of ids.entries()) {
+    await addVersion(store, id, seeds[i], 'staging', length);
+    tick();
+    await store.versions.transition(id, 'production');
+  }
 }
 
 /** Appends outcomes 1..n (client ids `outcome-i`), one after the other; returns their seqs. */

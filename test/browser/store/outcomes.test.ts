@@ -74,6 +74,16 @@ describe('outcome log', () => {
     expect((await store.outcomes.recent(3)).map((o) => o.seq)).toEqual([23, 24, 25]);
   });
 
+  test('append stores the example as it was at the call, whatever the caller does next', async () => {
+    const store = await open(uniqueName('copy'));
+    const given = outcome(1);
+    const x = given.example.columns.x;
+    const pending = store.outcomes.append(given);
+    x.fill(99); // e.g. a scratch buffer reused for the next example
+    await pending;
+    expect((await store.outcomes.get(1))?.example.columns.x).toEqual(example(1).columns.x);
+  });
+
   test('bad outcomes are refused before anything is written', async () => {
     const store = await open(uniqueName('bad'));
     for (const bad of [

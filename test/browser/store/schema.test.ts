@@ -1,5 +1,5 @@
 // Opening, upgrading and refusing databases, in real Chromium IndexedDB.
-import type { IDBPDatabase } from 'idb';
+import type { IDBPDatabase, IDBPTransaction } from 'idb';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
@@ -8,9 +8,9 @@ import {
   openStore,
   SCHEMA_VERSION,
   type Store,
-  StoreError,
+  type StoreError,
 } from '../../../src/store/index.ts';
-import { runUpgrades } from '../../../src/store/schema.ts';
+import { runUpgrades, UPGRADES } from '../../../src/store/schema.ts';
 import { cleanup, example, head, modelBytes, open, outcome, spec, uniqueName } from './helpers.ts';
 
 afterEach(cleanup);
@@ -35,7 +35,9 @@ async function fillOldData(db: IDBPDatabase, version: number) {
     scaler: { mean: new Float64Array([1, 2, 3]) },
   };
   const tx = db.transaction([...db.objectStoreNames], 'readwrite');
-  await tx.objectStore('models').put({ sha256: model.sha256, data: model.bytes.buffer, storedAt: 1 });
+  await tx
+    .objectStore('models')
+    .put({ sha256: model.sha256, data: model.bytes.buffer, storedAt: 1 });
   await tx.objectStore('versions').put({
     id: 'v1',
     semver: '1.0.0',
@@ -89,55 +91,88 @@ describe('schema', () => {
 
   // Every earlier version, so that no upgrade path goes untested when a version is added.
   const earlier = Array.from({ length: SCHEMA_VERSION - 1 }, (_, i) => i + 1);
-  test.each(earlier)('upgrades from version %i to the current one, keeping all data', async (from) => {
-    const name = uniqueName(`upgrade-from-${from}`);
-    const old = await createAtVersion(name, from);
-    expect(old.version).toBe(from);
-    const { model, installId } = await fillOldData(old, from);
+  test.each(earlier)(
+    'upgrades from version %i to the current one, keeping all data',
+    async (from) => {
+      const name = uniqueName(`upgrade-from-${from}`);
+      const old = await createAtVersion(name, from);
+      expect(old.version).toBe(from);
+      const { model, installId } = await fillOldData(old, from);
+      old.close();
+
+      const store = await open(name);
+      expect(store.db.version).toBe(SCHEMA_VERSION);
+      expect(await store.meta.installId()).toBe(installId);
+      expect(await store.meta.counter('outcomesEvicted')).toBe(5);
+
+      const version = await store.versions.get('v1');
+      expect(version?.status).toBe('production');
+      expect(new Uint8Array((await store.models.get(model.sha256))!)).toEqual(model.bytes);
+
+      const { snapshot, corrupt } = await store.snapshots.latestValid('v1');
+      expect(corrupt).toBe(0);
+      expect(snapshot?.seq).toBe(2);
+      expect(snapshot?.head.weights).toEqual(head(1).weights);
+
+      const outcomes = await store.outcomes.after(0);
+      expect(outcomes.map((o) => o.seq)).toEqual([1, 2, 3]);
+      expect(outcomes.map((o) => o.clientId)).toEqual(['outcome-1', 'outcome-2', 'outcome-3']);
+      expect(outcomes[1].example.columns.x).toEqual(example(2).columns.x);
+      expect(outcomes.every((o) => o.size > 0)).toBe(true);
+      // v2's index on outcomes works on records written before it existed.
+      expect(await store.db.countFromIndex('outcomes', 'by-version', 'v1')).toBe(3);
+
+      // v3's usage totals were measured from the old records.
+      const usage = await store.meta.usage();
+      expect(usage.outcomes.count).toBe(3);
+      expect(usage.models.count).toBe(1);
+      expect(usage.models.size).toBeGreaterThan(model.bytes.length);
+      expect(usage.snapshots.count).toBe(1);
+
+      // The outbox: kept from v2, or new and usable from v1.
+      if (from >= 2) {
+        const [item] = await store.outbox.due(10, 100);
+        expect(item).toMatchObject({ key: 'batch-1', attempts: 2, nextAttemptAt: 50 });
+        expect(usage.outbox.count).toBe(1);
+      } else {
+        expect(await store.outbox.count()).toBe(0);
+      }
+      expect((await store.outbox.enqueue('batch-2', { n: 1 })).duplicate).toBe(false);
+
+      // The outcome log carries on: old ids are still unique, seqs continue.
+      expect(await store.outcomes.append(outcome(2))).toEqual({ seq: 2, duplicate: true });
+      expect(await store.outcomes.append(outcome(4))).toEqual({ seq: 4, duplicate: false });
+    },
+  );
+
+  test('a failing upgrade step aborts the whole upgrade: old version, old data', async () => {
+    const name = uniqueName('failed-upgrade');
+    const old = await createAtVersion(name, 1);
+    const { installId } = await fillOldData(old, 1);
     old.close();
+    const failing = [
+      ...UPGRADES.slice(0, 2),
+      async (_db: unknown, tx: IDBPTransaction<unknown, string[], 'versionchange'>) => {
+        await tx.objectStore('outcomes').clear(); // damage first, then fail: must be undone
+        throw new Error('step 3 broke');
+      },
+    ];
+    const failed = await openDB(name, 3, {
+      upgrade(db, oldVersion, newVersion, tx) {
+        runUpgrades(db, tx, oldVersion, newVersion ?? 3, failing).catch(() => {});
+      },
+    }).catch((e: unknown) => e);
+    expect((failed as Error).name).toBe('AbortError');
 
+    const after = await openDB(name);
+    expect(after.version).toBe(1);
+    expect([...after.objectStoreNames]).not.toContain('outbox');
+    expect(await after.count('outcomes')).toBe(3);
+    expect(await after.get('meta', 'installId')).toBe(installId);
+    after.close();
+    // The real code then upgrades it fine.
     const store = await open(name);
-    expect(store.db.version).toBe(SCHEMA_VERSION);
-    expect(await store.meta.installId()).toBe(installId);
-    expect(await store.meta.counter('outcomesEvicted')).toBe(5);
-
-    const version = await store.versions.get('v1');
-    expect(version?.status).toBe('production');
-    expect(new Uint8Array((await store.models.get(model.sha256))!)).toEqual(model.bytes);
-
-    const { snapshot, corrupt } = await store.snapshots.latestValid('v1');
-    expect(corrupt).toBe(0);
-    expect(snapshot?.seq).toBe(2);
-    expect(snapshot?.head.weights).toEqual(head(1).weights);
-
-    const outcomes = await store.outcomes.after(0);
-    expect(outcomes.map((o) => o.seq)).toEqual([1, 2, 3]);
-    expect(outcomes.map((o) => o.clientId)).toEqual(['outcome-1', 'outcome-2', 'outcome-3']);
-    expect(outcomes[1].example.columns.x).toEqual(example(2).columns.x);
-    expect(outcomes.every((o) => o.size > 0)).toBe(true);
-    // v2's index on outcomes works on records written before it existed.
-    expect(await store.db.countFromIndex('outcomes', 'by-version', 'v1')).toBe(3);
-
-    // v3's usage totals were measured from the old records.
-    const usage = await store.meta.usage();
-    expect(usage.outcomes.count).toBe(3);
-    expect(usage.models.count).toBe(1);
-    expect(usage.models.size).toBeGreaterThan(model.bytes.length);
-    expect(usage.snapshots.count).toBe(1);
-
-    // The outbox: kept from v2, or new and usable from v1.
-    if (from >= 2) {
-      const [item] = await store.outbox.due(10, 100);
-      expect(item).toMatchObject({ key: 'batch-1', attempts: 2, nextAttemptAt: 50 });
-      expect(usage.outbox.count).toBe(1);
-    } else {
-      expect(await store.outbox.count()).toBe(0);
-    }
-    expect((await store.outbox.enqueue('batch-2', { n: 1 })).duplicate).toBe(false);
-
-    // The outcome log carries on: old ids are still unique, seqs continue.
-    expect(await store.outcomes.append(outcome(2))).toEqual({ seq: 2, duplicate: true });
-    expect(await store.outcomes.append(outcome(4))).toEqual({ seq: 4, duplicate: false });
+    expect(await store.outcomes.count()).toBe(3);
   });
 
   test('reopening at the current version runs no step again', async () => {

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { SnapshotRecord, Store } from '../../../src/store/index.ts';
 import { checksum, isStoreError } from '../../../src/store/index.ts';
-import { cleanup, head, open, uniqueName } from './helpers.ts';
+import { addVersion, cleanup, head, open, uniqueName } from './helpers.ts';
 
 afterEach(cleanup);
 
@@ -23,7 +23,9 @@ describe('snapshots', () => {
     state.weights[2] = 0.1 + 0.2;
     const scaler = { n: 12, mean: new Float64Array([1.5, -2]), m2: new Float64Array([0.25, 4]) };
     const written = await store.snapshots.write({ versionId: 'v1', seq: 42, head: state, scaler });
-    expect(written.checksum).toBe(checksum({ versionId: 'v1', seq: 42, createdAt: written.createdAt, head: state, scaler }));
+    expect(written.checksum).toBe(
+      checksum({ versionId: 'v1', seq: 42, createdAt: written.createdAt, head: state, scaler }),
+    );
     store.close();
     store = await open(name); // a reload
     const { snapshot, corrupt: bad } = await store.snapshots.latestValid('v1');
@@ -32,11 +34,24 @@ describe('snapshots', () => {
     expect(snapshot?.seq).toBe(42);
     expect(snapshot?.head.weights).toBeInstanceOf(Float64Array);
     // Bit-exact, not just close: compare the raw bytes.
-    expect(new Uint8Array(snapshot!.head.weights.buffer)).toEqual(new Uint8Array(state.weights.buffer));
+    expect(new Uint8Array(snapshot!.head.weights.buffer)).toEqual(
+      new Uint8Array(state.weights.buffer),
+    );
     expect(Object.is(snapshot!.head.weights[0], -0)).toBe(true);
     expect(snapshot?.head.slots.sumSquares).toEqual(state.slots.sumSquares);
     expect(snapshot?.head.config).toEqual(state.config);
     expect(snapshot?.scaler).toEqual(scaler);
+  });
+
+  test('a snapshot is taken at the call: later learning does not leak into it', async () => {
+    const store = await open(uniqueName('copy'));
+    const state = head(4);
+    const pending = store.snapshots.write({ versionId: 'v1', seq: 4, head: state });
+    state.weights[0] += 1; // the head keeps learning
+    await pending;
+    const { snapshot, corrupt: bad } = await store.snapshots.latestValid('v1');
+    expect(bad).toBe(0);
+    expect(snapshot?.head.weights).toEqual(head(4).weights);
   });
 
   test('the checksum changes with any bit of the weights, and not with key order', () => {
@@ -52,6 +67,7 @@ describe('snapshots', () => {
 
   test('a corrupt newest snapshot is detected and skipped: the previous one is used', async () => {
     const store = await open(uniqueName('corrupt'));
+    await addVersion(store, 'v1', 1, 'production');
     const older = await store.snapshots.write({ versionId: 'v1', seq: 10, head: head(1) });
     const newer = await store.snapshots.write({ versionId: 'v1', seq: 20, head: head(2) });
     expect((await store.snapshots.latestValid('v1')).snapshot?.id).toBe(newer.id);
@@ -105,7 +121,11 @@ describe('snapshots', () => {
       { versionId: 'v1', seq: -1, head: state },
       { versionId: 'v1', seq: 1.5, head: state },
       { versionId: '', seq: 1, head: state },
-      { versionId: 'v1', seq: 1, head: { ...state, weights: [1, 2, 3] as unknown as Float64Array } },
+      {
+        versionId: 'v1',
+        seq: 1,
+        head: { ...state, weights: [1, 2, 3] as unknown as Float64Array },
+      },
     ]) {
       const error = await store.snapshots.write(input).catch((e: unknown) => e);
       expect(isStoreError(error, 'BAD_RECORD')).toBe(true);

@@ -1,0 +1,204 @@
+import type { Backbone } from '../backbone/backbone.ts';
+import type { FeatureSpec } from '../backbone/feature_spec.ts';
+import { headDimension } from '../backbone/feature_spec.ts';
+import type { PackedBatch } from '../backbone/features.ts';
+import { checkPackedBatch } from '../backbone/features.ts';
+import { LearnerError } from '../errors.ts';
+import type { ScalerState } from '../learn/index.ts';
+import { createHead, restoreHead, StandardScaler } from '../learn/index.ts';
+import type { Head, HeadConfig, HeadState, Label } from '../learn/types.ts';
+
+/** Head settings an app may choose; the task, classes and width come from the feature spec. */
+export type HeadOptions = Omit<HeadConfig, 'task' | 'dim' | 'classes'>;
+
+/** How a version's head starts: fresh with settings, or trained elsewhere (its state). */
+export type HeadStart = HeadOptions | HeadState;
+
+/** Standardise the head's input (default true), or start from a trained scaler's state. */
+export type ScalerStart = boolean | ScalerState;
+
+/** Everything a pipeline learned, as plain data: what snapshots store. */
+export interface PipelineState {
+  head: HeadState;
+  scaler?: ScalerState;
+}
+
+export interface PredictionBatch {
+  versionId: string;
+  /** One score per example: P(positive) for binary, the value for regression, P(top class) for multiclass. */
+  scores: Float32Array;
+  /** Multiclass only: n × classes probabilities, row-major. */
+  probabilities?: Float32Array;
+}
+
+/** Examples that passed every check, with their embeddings: ready to store and to learn. */
+export interface PreparedBatch {
+  batch: PackedBatch;
+  embedding: Float32Array;
+  labels: readonly Label[];
+  /** Each example's loss before learning from it (prequential evaluation). */
+  losses: Float64Array;
+}
+
+/**
+ * One model version as it runs on the device: backbone → (embedding ⊕ raw features) → online
+ * scaler → head. Pure computation over in-memory state; ordering and persistence are the
+ * caller's (see durable_learner.ts).
+ */
+export class Pipeline {
+  private readonly headInput: Float64Array;
+  private readonly scaledInput: Float64Array;
+  private readonly probabilities: Float64Array;
+
+  private constructor(
+    /** The version's id: what every prediction names. */
+    readonly versionId: string,
+    readonly backbone: Backbone,
+    private head: Head,
+    private scaler: StandardScaler | undefined,
+  ) {
+    this.headInput = new Float64Array(head.dim);
+    this.scaledInput = new Float64Array(head.dim);
+    this.probabilities = new Float64Array(Math.max(2, head.outputs));
+  }
+
+  static create(
+    backbone: Backbone,
+    head: HeadStart = {},
+    scale: ScalerStart = true,
+    versionId = backbone.sha256,
+  ): Pipeline {
+    const { spec } = backbone;
+    const dim = headDimension(spec);
+    const built =
+      'weights' in head && 'config' in head
+        ? restoreMatchingHead(head, spec)
+        : createHead({ ...head, task: spec.task, dim, classes: spec.classes });
+    const scaler =
+      typeof scale === 'object'
+        ? restoreMatchingScaler(scale, dim)
+        : scale
+          ? new StandardScaler(dim)
+          : undefined;
+    return new Pipeline(versionId, backbone, built, scaler);
+  }
+
+  get spec(): FeatureSpec {
+    return this.backbone.spec;
+  }
+
+  get task(): FeatureSpec['task'] {
+    return this.head.task;
+  }
+
+  get dim(): number {
+    return this.head.dim;
+  }
+
+  async predict(batch: PackedBatch): Promise<PredictionBatch> {
+    checkPackedBatch(this.spec, batch);
+    const embedding = await this.backbone.embed(batch);
+    const { n } = batch;
+    const outputs = this.head.outputs;
+    const scores = new Float32Array(n);
+    const probabilities = this.head.task === 'multiclass' ? new Float32Array(n * outputs) : undefined;
+    for (let row = 0; row < n; row++) {
+      const x = this.assemble(batch, embedding, row);
+      scores[row] = this.head.score(x);
+      if (probabilities) {
+        this.head.predictProba(x, this.probabilities);
+        probabilities.set(this.probabilities.subarray(0, outputs), row * outputs);
+      }
+    }
+    return { versionId: this.versionId, scores, probabilities };
+  }
+
+  /**
+   * Checks examples and labels and embeds them, changing nothing: a bad input or an unknown
+   * label throws here, before the outcome is stored or learned.
+   */
+  async prepare(batch: PackedBatch, labels: readonly Label[]): Promise<PreparedBatch> {
+    checkPackedBatch(this.spec, batch);
+    if (!Array.isArray(labels) || labels.length !== batch.n) {
+      throw new LearnerError('BAD_LABEL', `expected ${batch.n} outcomes, got ${labels?.length}`);
+    }
+    const embedding = await this.backbone.embed(batch);
+    const losses = new Float64Array(batch.n);
+    for (let row = 0; row < batch.n; row++) {
+      losses[row] = this.head.loss(this.assemble(batch, embedding, row), labels[row]);
+    }
+    return { batch, embedding, labels, losses };
+  }
+
+  /** Learns prepared examples in order, one update each (design invariant 2). */
+  learn(prepared: PreparedBatch): void {
+    const { batch, embedding, labels } = prepared;
+    for (let row = 0; row < batch.n; row++) {
+      this.head.partialFit(this.assemble(batch, embedding, row), labels[row]);
+      // After the head accepted the row, so a refused one leaves the scaler as it was.
+      this.scaler?.learn(this.headInput);
+    }
+  }
+
+  exportState(): PipelineState {
+    return this.scaler
+      ? { head: this.head.exportState(), scaler: this.scaler.exportState() }
+      : { head: this.head.exportState() };
+  }
+
+  /** Replaces what was learned with a snapshot's state (same version, same shapes). */
+  restore(state: PipelineState): void {
+    const head = restoreMatchingHead(state.head, this.spec);
+    const scaler = state.scaler ? restoreMatchingScaler(state.scaler, this.dim) : undefined;
+    if (Boolean(scaler) !== Boolean(this.scaler)) {
+      throw new LearnerError('BAD_CONFIG', 'the snapshot and the pipeline disagree on scaling');
+    }
+    this.head = head;
+    this.scaler = scaler;
+  }
+
+  release(): Promise<void> {
+    return this.backbone.release();
+  }
+
+  /**
+   * Writes the head's input for one row into a reused buffer (no allocation per event), scaled
+   * with the statistics of the examples before it: the row is scored as it would be predicted.
+   */
+  private assemble(batch: PackedBatch, embedding: Float32Array, row: number): Float64Array {
+    const x = this.headInput;
+    const width = this.spec.output.size;
+    for (let i = 0; i < width; i++) x[i] = embedding[row * width + i];
+    let offset = width;
+    for (const input of this.spec.raw ?? []) {
+      const column = batch.columns[input.name];
+      for (let i = 0; i < input.size; i++) x[offset + i] = column[row * input.size + i];
+      offset += input.size;
+    }
+    return this.scaler ? this.scaler.transform(x, this.scaledInput) : x;
+  }
+}
+
+/** A head trained elsewhere (the version's initial head, a snapshot) must fit this spec. */
+function restoreMatchingHead(state: HeadState, spec: FeatureSpec): Head {
+  const head = restoreHead(state);
+  const dim = headDimension(spec);
+  if (head.task !== spec.task || head.dim !== dim) {
+    throw new LearnerError(
+      'BAD_CONFIG',
+      `the head is ${head.task} over ${head.dim} features; the spec needs ${spec.task} over ${dim}`,
+    );
+  }
+  return head;
+}
+
+function restoreMatchingScaler(state: ScalerState, dim: number): StandardScaler {
+  const scaler = StandardScaler.restore(state);
+  if (scaler.dim !== dim) {
+    throw new LearnerError(
+      'BAD_CONFIG',
+      `the scaler has ${scaler.dim} features; the spec needs ${dim}`,
+    );
+  }
+  return scaler;
+}
