@@ -72,6 +72,12 @@ export interface LearnerStats {
   snapshots: number;
   /** Outcomes the log evicted to stay under its cap (all time, this origin). */
   outcomesEvicted: number;
+  /**
+   * What went wrong with the stored state on start and how the learner recovered (a corrupt
+   * snapshot skipped, a stored version unusable, IndexedDB unavailable): also sent as `error`
+   * events, kept here for apps that subscribe later.
+   */
+  recoveries: string[];
 }
 
 const DEFAULTS = { name: 'localfit', snapshotEvery: 50, snapshotIntervalMs: 10_000 };
@@ -125,10 +131,20 @@ export class DurableLearner {
     private readonly store: Store | undefined,
     private lastSeq: number,
     private readonly options: Required<PersistenceOptions>,
-    private readonly emit: (event: LearnerEvent) => void,
+    private emit: (event: LearnerEvent) => void,
   ) {}
 
-  static async open(init: LearnerInit, emit: (event: LearnerEvent) => void): Promise<DurableLearner> {
+  private recoveries: string[] = [];
+
+  static async open(
+    init: LearnerInit,
+    emitEvent: (event: LearnerEvent) => void,
+  ): Promise<DurableLearner> {
+    const recoveries: string[] = [];
+    const emit = (event: LearnerEvent) => {
+      if (event.type === 'error') recoveries.push(event.message);
+      emitEvent(event);
+    };
     const options = { ...DEFAULTS, ...init.store } as Required<PersistenceOptions>;
     const store = options.name === false ? undefined : await openOrReport(options.name, emit);
     const given = await modelBytes(init.model);
@@ -149,6 +165,8 @@ export class DurableLearner {
     }
     const learner = new DurableLearner(pipeline, store, initial.seq, options, emit);
     if (store) await learner.restore(store, initial);
+    learner.recoveries = recoveries;
+    learner.emit = emitEvent;
     return learner;
   }
 
@@ -216,6 +234,7 @@ export class DurableLearner {
       ...this.counts,
       lastSeq: this.lastSeq,
       outcomesEvicted: storeStats?.outcomesEvicted ?? 0,
+      recoveries: [...this.recoveries],
     };
   }
 

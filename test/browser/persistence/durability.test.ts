@@ -1,0 +1,155 @@
+// Invariant 1 in real Chromium: what observe acknowledged survives crashes and reloads, and is
+// learned exactly once.
+import { afterEach, describe, expect, test } from 'vitest';
+import { makeTestBackbone } from '../../../models/testing.ts';
+import { openStore } from '../../../src/store/index.ts';
+import {
+  examples,
+  Fixtures,
+  maxAbsDifference,
+  readLog,
+  replayReference,
+  testModel,
+} from '../support/learners.ts';
+
+const fixtures = new Fixtures();
+afterEach(() => fixtures.cleanup());
+
+const probe = examples(24, 99);
+
+describe('restart', () => {
+  test('after a crash, the snapshot plus the outcomes after it give the same head', async () => {
+    const name = fixtures.storeName();
+    const worker = fixtures.worker();
+    const first = await fixtures.learner({ worker, store: { name, snapshotEvery: 7 } });
+    const stream = examples(30, 1);
+    for (const [i, example] of stream.entries()) {
+      await first.observe(example, i % 3 === 0 ? 1 : 0, { id: `o${i}` });
+    }
+    const before = await first.predict(probe);
+    worker.terminate(); // no flush, no close: the last 2 outcomes are in no snapshot
+
+    const second = await fixtures.learner({ store: { name, snapshotEvery: 7 } });
+    const after = await second.predict(probe);
+    expect(Array.from(after.scores)).toEqual(Array.from(before.scores));
+    const stats = await second.stats();
+    expect(stats.lastSeq).toBe(30);
+    expect(stats.replayed).toBe(2);
+    expect(stats.storage).toBe('indexeddb');
+  });
+
+  test('an outcome id is learned once, across retries and restarts', async () => {
+    const name = fixtures.storeName();
+    const worker = fixtures.worker();
+    const first = await fixtures.learner({ worker, store: { name } });
+    const [example, other] = examples(2, 2);
+    expect((await first.observe(example, 1, { id: 'click-1' })).duplicate).toBe(false);
+    const once = await first.predict(probe);
+    expect((await first.observe(example, 1, { id: 'click-1' })).duplicate).toBe(true);
+    expect((await first.observe(other, 0, { id: 'click-1' })).duplicate).toBe(true);
+    expect(Array.from((await first.predict(probe)).scores)).toEqual(Array.from(once.scores));
+    worker.terminate();
+
+    const second = await fixtures.learner({ store: { name } });
+    expect((await second.observe(example, 1, { id: 'click-1' })).duplicate).toBe(true);
+    expect(Array.from((await second.predict(probe)).scores)).toEqual(Array.from(once.scores));
+    expect((await readLog(name)).map((record) => record.clientId)).toEqual(['click-1']);
+  });
+
+  test('a corrupt snapshot is skipped: the learner falls back, reports it, and keeps serving', async () => {
+    const name = fixtures.storeName();
+    const first = await fixtures.learner({ store: { name, snapshotEvery: 5 } });
+    for (const [i, example] of examples(23, 3).entries()) {
+      await first.observe(example, i % 2, { id: `o${i}` });
+    }
+    const before = await first.predict(probe);
+    await first.close();
+
+    const store = await openStore(name);
+    const snapshots = await store.snapshots.list((await store.versions.production())!.id);
+    const newest = snapshots[0];
+    newest.head.weights[0] += 0.5; // a flipped bit on disk, as far as the checksum can tell
+    await store.context.db.put('snapshots', newest);
+    store.close();
+
+    const second = await fixtures.learner({ store: { name, snapshotEvery: 5 } });
+    const after = await second.predict(probe);
+    expect(maxAbsDifference(after.scores, before.scores)).toBeLessThanOrEqual(1e-6);
+    const stats = await second.stats();
+    expect(stats.replayed).toBe(3); // snapshots at 20 (kept) and 23 (corrupt): replay 21–23
+    expect(stats.recoveries).toEqual([
+      expect.stringContaining('1 snapshot(s) failed their checksum'),
+    ]);
+  });
+
+  test('a newer app build replaces the bundled model; reloads keep versions and statuses', async () => {
+    const name = fixtures.storeName();
+    const first = await fixtures.learner({ store: { name } });
+    await first.observe(examples(1, 4)[0], 1, { id: 'a' });
+    const firstVersion = (await first.stats()).versionId;
+    await first.close();
+
+    const update = makeTestBackbone({ seed: 8, raw: true });
+    const second = await fixtures.learner({ model: { bytes: update.bytes }, store: { name } });
+    const secondVersion = (await second.stats()).versionId;
+    expect(secondVersion).not.toBe(firstVersion);
+    await second.observe(examples(1, 5)[0], 0, { id: 'b' });
+    const scores = (await second.predict(probe)).scores;
+    await second.close();
+
+    const reopened = await fixtures.learner({ model: { bytes: update.bytes }, store: { name } });
+    expect((await reopened.stats()).versionId).toBe(secondVersion);
+    expect(Array.from((await reopened.predict(probe)).scores)).toEqual(Array.from(scores));
+    const store = await openStore(name);
+    const statuses = Object.fromEntries(
+      (await store.versions.list()).map((version) => [version.id, version.status]),
+    );
+    store.close();
+    expect(statuses).toEqual({ [firstVersion]: 'archived', [secondVersion]: 'production' });
+  });
+
+  test('without IndexedDB persistence the learner still serves, from memory', async () => {
+    const learner = await fixtures.learner({ store: { name: false } });
+    await learner.observe(examples(1, 6)[0], 1);
+    const stats = await learner.stats();
+    expect(stats.storage).toBe('memory');
+    expect(stats.observed).toBe(1);
+    expect(testModel.spec.output.size).toBe(learner.spec.output.size);
+  });
+});
+
+describe('the log is the truth', () => {
+  test('the head equals a fresh replay of the log', async () => {
+    const name = fixtures.storeName();
+    const learner = await fixtures.learner({ store: { name, snapshotEvery: 4 } });
+    await Promise.all(
+      examples(40, 7).map((example, i) => learner.observe(example, i % 3 ? 0 : 1, { id: `p${i}` })),
+    );
+    const scores = (await learner.predict(probe)).scores;
+    const log = await readLog(name);
+    expect(log).toHaveLength(40);
+    const reference = await replayReference(fixtures, log, probe);
+    expect(maxAbsDifference(scores, reference)).toBeLessThanOrEqual(1e-6);
+  });
+});
+
+describe('foreign or broken storage', () => {
+  test('a database from newer code is left untouched; the learner serves from memory', async () => {
+    const name = fixtures.storeName();
+    await new Promise<void>((resolve, reject) => {
+      const request = indexedDB.open(name, 999);
+      request.onsuccess = () => {
+        request.result.close();
+        resolve();
+      };
+      request.onerror = () => reject(request.error);
+    });
+    const learner = await fixtures.learner({ store: { name } });
+    await learner.observe(examples(1, 9)[0], 1);
+    const stats = await learner.stats();
+    expect(stats.storage).toBe('memory');
+    expect(stats.recoveries).toEqual([expect.stringContaining('SCHEMA_TOO_NEW')]);
+    const databases = await indexedDB.databases();
+    expect(databases.find((db) => db.name === name)?.version).toBe(999);
+  });
+});
