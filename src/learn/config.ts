@@ -114,6 +114,8 @@ function resolveOptimizer(
         beta: number(config.beta, 1, 'beta', 0, false),
       };
     default:
-      fail(`optimizer.kind must be 'sgd', 'adagrad' or 'ftrl', got ${String((config as { kind?: unknown }).kind)}`);
+      fail(
+        `optimizer.kind must be 'sgd', 'adagrad' or 'ftrl', got ${String((config as { kind?: unknown }).kind)}`,
+      );
   }
 }

@@ -81,7 +81,10 @@ export class StandardScaler {
   transform(x: Vector, out?: Float64Array): Float64Array {
     this.check(x);
     if (out !== undefined && !(out instanceof Float64Array && out.length === this.dim)) {
-      throw new LearnerError('BAD_INPUT', `transform needs a Float64Array(${this.dim}) to write to`);
+      throw new LearnerError(
+        'BAD_INPUT',
+        `transform needs a Float64Array(${this.dim}) to write to`,
+      );
     }
     const result = out ?? new Float64Array(this.dim);
     const { mean, invStd } = this;
@@ -123,8 +126,15 @@ export class StandardScaler {
       ['mean', state.mean],
       ['m2', state.m2],
     ] as const) {
-      if (!(array instanceof Float64Array) || array.length !== dim || !array.every(Number.isFinite)) {
-        throw new LearnerError('BAD_CONFIG', `scaler state ${name} must be a finite Float64Array(${dim})`);
+      if (
+        !(array instanceof Float64Array) ||
+        array.length !== dim ||
+        !array.every(Number.isFinite)
+      ) {
+        throw new LearnerError(
+          'BAD_CONFIG',
+          `scaler state ${name} must be a finite Float64Array(${dim})`,
+        );
       }
     }
     if (state.m2.some((v) => v < 0)) throw new LearnerError('BAD_CONFIG', 'scaler state m2 < 0');

@@ -9,11 +9,15 @@
  *   checked for free: a NaN or ±∞ feature makes the score non-finite (weights are always
  *   finite), so only then do we scan x to say which feature is bad; plain arrays, which may
  *   hold anything, are scanned up front. Both happen before the first write.
- * - Non-finite weights are never served. Every update returns a cheap health value (see
- *   {@link Optimizer.step}); if it is out of range we scan the weights and, if any is NaN or
- *   ±∞, restore the last checkpoint and throw `NON_FINITE`. Checkpoints are refreshed every
- *   {@link CHECKPOINT_EVERY} updates into preallocated buffers, so they cost O(weights / 256)
- *   per update and allocate nothing.
+ * - Non-finite weights are never served. Every update leaves a cheap health value (see
+ *   {@link Optimizer.health}); only if it is out of range do we scan the weights and, if any
+ *   is NaN or ±∞, restore the last checkpoint and throw `NON_FINITE`. Checkpoints are
+ *   refreshed every {@link CHECKPOINT_EVERY} updates into preallocated buffers, so they cost
+ *   O(weights / 256) per update and allocate nothing.
+ * - Nothing is allocated per update: scratch buffers are preallocated, labels map to indices
+ *   by `===` (see `labels.ts`), and computed doubles are handed over in fields rather than
+ *   return values (a double returned from a call V8 does not inline gets boxed);
+ *   `test/unit/learn/allocation.test.ts` checks this with V8's sampling heap profiler.
  * - Exact resume: the state holds everything the update reads (weights, optimizer slots and
  *   scalars, the update count), so `restoreHead(head.exportState())` continues with
  *   bit-identical weights.
@@ -63,7 +67,7 @@ function maxAbs(a: Float64Array, start: number): number {
   for (let i = 0; i < a.length; i++) {
     const v = Math.abs(a[i]);
     if (v > max) max = v;
-    else if (v !== v) return v;
+    else if (Number.isNaN(v)) return v;
   }
   return max;
 }
@@ -88,15 +92,12 @@ export abstract class LinearModel implements Head, Params {
   private readonly lossFn: Loss;
   private readonly optimizer: Optimizer;
   private t = 0;
-  /** The last health value: for SGD an upper bound on |weight| and |intercept|. */
-  private bound = 0;
-  /** ‖x‖₂ of the last forward pass, an upper bound on max |x_j| (SGD's bound needs it). */
-  private xNorm = 0;
+  /** Internal: ‖x‖₂ of the last forward pass, read by SGD's health bound (see Params). */
+  inputNorm = 0;
 
   private readonly savedWeights: Float64Array;
   private readonly savedIntercepts: Float64Array;
   private savedT = 0;
-  private savedBound = 0;
   private sinceCheckpoint = 0;
 
   protected constructor(config: ResolvedConfig, loss: Loss, outputs: number) {
@@ -131,7 +132,7 @@ export abstract class LinearModel implements Head, Params {
 
   partialFit(x: Vector, y: Label): void {
     const target = this.encode(y);
-    if (target !== target) throw this.badLabel(y, '');
+    if (Number.isNaN(target)) throw this.badLabel(y, '');
     this.checkLength(x, this.dim);
     if (!isFloatArray(x)) this.checkRow(x, 0, '');
     const status = this.learnRow(x, 0, target);
@@ -151,7 +152,7 @@ export abstract class LinearModel implements Head, Params {
     }
     for (let i = 0; i < n; i++) {
       const target = this.encode(ys[i]);
-      if (target !== target) throw this.badLabel(ys[i], `row ${i}: `);
+      if (Number.isNaN(target)) throw this.badLabel(ys[i], `row ${i}: `);
     }
     if (!isFloatArray(xs)) for (let i = 0; i < n; i++) this.checkRow(xs, i * d, `row ${i}: `);
     this.checkpoint();
@@ -169,7 +170,7 @@ export abstract class LinearModel implements Head, Params {
 
   loss(x: Vector, y: Label): number {
     const target = this.encode(y);
-    if (target !== target) throw this.badLabel(y, '');
+    if (Number.isNaN(target)) throw this.badLabel(y, '');
     this.computeScores(x);
     return this.lossFn.value(this.scores, target);
   }
@@ -208,13 +209,16 @@ export abstract class LinearModel implements Head, Params {
     check(state.weights, size, 'weights');
     check(state.intercepts, this.outputs, 'intercepts');
     if (!Number.isSafeInteger(state.t) || state.t < 0) {
-      throw new LearnerError('BAD_CONFIG', `state.t must be a non-negative integer, got ${state.t}`);
+      throw new LearnerError(
+        'BAD_CONFIG',
+        `state.t must be a non-negative integer, got ${state.t}`,
+      );
     }
     this.optimizer.load(state.slots, state.scalars);
     this.weights.set(state.weights);
     this.intercepts.set(state.intercepts);
     this.t = state.t;
-    this.bound = this.maxAbsParameter();
+    this.optimizer.health = this.maxAbsParameter();
     this.checkpoint();
   }
 
@@ -236,15 +240,12 @@ export abstract class LinearModel implements Head, Params {
     if (!this.forward(x, offset) && firstBadFeature(x, offset, this.dim) >= 0) return BAD_FEATURES;
     this.lossFn.gradient(this.scores, target, this.grad);
     const t = this.t + 1;
-    const health = this.optimizer.step(this, x, offset, this.grad, t, this.bound, this.xNorm);
+    this.optimizer.step(this, x, offset, this.grad, t);
     this.t = t;
-    if (health < SAFE_BOUND) {
-      this.bound = health;
-      return OK;
-    }
+    if (this.optimizer.health < SAFE_BOUND) return OK;
     const max = this.maxAbsParameter();
     if (!Number.isFinite(max)) return DIVERGED;
-    this.bound = max;
+    this.optimizer.health = max;
     return OK;
   }
 
@@ -271,15 +272,15 @@ export abstract class LinearModel implements Head, Params {
         squares += v * v;
       }
     }
-    this.xNorm = Math.sqrt(squares);
+    this.inputNorm = Math.sqrt(squares);
     s[0] = dot + this.intercepts[0];
-    let finite = s[0] - s[0] === 0;
+    let finite = Number.isFinite(s[0]);
     for (let k = 1; k < this.outputs; k++) {
       const row = k * d;
       dot = 0;
       for (let j = 0; j < d; j++) dot += w[row + j] * x[offset + j];
       s[k] = dot + this.intercepts[k];
-      if (!(s[k] - s[k] === 0)) finite = false;
+      if (!Number.isFinite(s[k])) finite = false;
     }
     return finite;
   }
@@ -293,7 +294,6 @@ export abstract class LinearModel implements Head, Params {
     this.savedIntercepts.set(this.intercepts);
     this.optimizer.save();
     this.savedT = this.t;
-    this.savedBound = this.bound;
     this.sinceCheckpoint = 0;
   }
 
@@ -302,7 +302,7 @@ export abstract class LinearModel implements Head, Params {
     this.intercepts.set(this.savedIntercepts);
     this.optimizer.rollback();
     this.t = this.savedT;
-    this.bound = this.savedBound;
+    this.optimizer.health = this.maxAbsParameter();
     this.sinceCheckpoint = 0;
   }
 

@@ -8,8 +8,11 @@
  * Regularisation: L2 is added to the gradient (g + l2·w) before it is accumulated. L1 is
  * the paper's composite-mirror-descent step for the diagonal case (Section 5.1, the
  * closed-form update for λ‖x‖₁): a step of η/H_ii followed by soft-thresholding at
- * l1·η/H_ii, H_ii = ε + sqrt(G_ii), which yields exact zeros. The intercept is adapted the
- * same way but never penalised.
+ * l1·η/H_ii, H_ii = ε + sqrt(G_ii), which yields exact zeros. Because the threshold is
+ * applied step by step, a zero sticks only while the coordinate's per-example gradient stays
+ * below l1 (e.g. a feature that is mostly absent); for sparse models on noisy features use
+ * FTRL, whose accumulated z keeps weak features at zero. The intercept is adapted the same
+ * way but never penalised.
  *
  * Parameters: `eta0` (η, default 0.1), `epsilon` (the paper's δ, default 1e-8: only keeps
  * the first step finite). Slots: `g2` (Σ g² per weight), `g2Intercept` (per output).
@@ -50,7 +53,7 @@ export class AdaGrad extends Optimizer {
     this.config = { kind: 'adagrad', eta0: config.eta0, epsilon: config.epsilon };
   }
 
-  step(p: Params, x: Vector, offset: number, grad: Float64Array): number {
+  step(p: Params, x: Vector, offset: number, grad: Float64Array): void {
     const { eta0: eta, epsilon } = this.config;
     const { l1, l2, g2 } = this;
     const w = p.weights;
@@ -82,6 +85,6 @@ export class AdaGrad extends Optimizer {
         sum += p.intercepts[k];
       }
     }
-    return Math.abs(sum);
+    this.health = Math.abs(sum);
   }
 }

@@ -44,6 +44,13 @@ export class FTRL extends Optimizer {
   private readonly n: Float64Array;
   private readonly zIntercept: Float64Array;
   private readonly nIntercept: Float64Array;
+  /**
+   * sqrt(n), kept beside n (and rebuilt from it on load) so each update takes one square
+   * root per coordinate instead of two; sqrt is correctly rounded, so resuming stays exact.
+   */
+  private readonly roots: Float64Array;
+  private readonly rootsIntercept: Float64Array;
+  private readonly invAlpha: number;
 
   constructor(
     config: FTRLConfig,
@@ -62,11 +69,14 @@ export class FTRL extends Optimizer {
     this.zIntercept = zIntercept;
     this.nIntercept = nIntercept;
     this.config = { kind: 'ftrl', alpha: config.alpha, beta: config.beta };
+    this.roots = new Float64Array(size);
+    this.rootsIntercept = new Float64Array(outputs);
+    this.invAlpha = 1 / config.alpha;
   }
 
-  step(p: Params, x: Vector, offset: number, grad: Float64Array): number {
-    const { alpha, beta } = this.config;
-    const { l1, l2, z, n } = this;
+  step(p: Params, x: Vector, offset: number, grad: Float64Array): void {
+    const { beta } = this.config;
+    const { l1, l2, z, n, roots, invAlpha } = this;
     const w = p.weights;
     const d = p.dim;
     let sum = 0;
@@ -76,32 +86,39 @@ export class FTRL extends Optimizer {
       for (let j = 0; j < d; j++) {
         const i = row + j;
         const g = gk * x[offset + j];
-        const rootOld = Math.sqrt(n[i]);
         const nNew = n[i] + g * g;
         const root = Math.sqrt(nNew);
         // σ_i = (sqrt(n_i + g_i²) − sqrt(n_i)) / α: the increase in proximal strength.
-        const zi = z[i] + g - ((root - rootOld) / alpha) * w[i];
+        const zi = z[i] + g - (root - roots[i]) * invAlpha * w[i];
         z[i] = zi;
         n[i] = nNew;
+        roots[i] = root;
         let v = 0;
-        if (zi > l1) v = (l1 - zi) / ((beta + root) / alpha + l2);
+        if (zi > l1) v = (l1 - zi) / ((beta + root) * invAlpha + l2);
         // Written as !(≥) so that a NaN z yields a NaN weight the health check can see.
-        else if (!(zi >= -l1)) v = (-l1 - zi) / ((beta + root) / alpha + l2);
+        else if (!(zi >= -l1)) v = (-l1 - zi) / ((beta + root) * invAlpha + l2);
         w[i] = v;
         sum += v;
       }
       if (p.fitIntercept) {
-        const g = gk;
-        const rootOld = Math.sqrt(this.nIntercept[k]);
-        const nNew = this.nIntercept[k] + g * g;
+        const nNew = this.nIntercept[k] + gk * gk;
         const root = Math.sqrt(nNew);
-        const zi = this.zIntercept[k] + g - ((root - rootOld) / alpha) * p.intercepts[k];
+        const rootOld = this.rootsIntercept[k];
+        const zi = this.zIntercept[k] + gk - (root - rootOld) * invAlpha * p.intercepts[k];
         this.zIntercept[k] = zi;
         this.nIntercept[k] = nNew;
-        p.intercepts[k] = -zi / ((beta + root) / alpha);
+        this.rootsIntercept[k] = root;
+        p.intercepts[k] = -zi / ((beta + root) * invAlpha);
         sum += p.intercepts[k];
       }
     }
-    return Math.abs(sum);
+    this.health = Math.abs(sum);
+  }
+
+  protected override derive(): void {
+    for (let i = 0; i < this.n.length; i++) this.roots[i] = Math.sqrt(this.n[i]);
+    for (let k = 0; k < this.nIntercept.length; k++) {
+      this.rootsIntercept[k] = Math.sqrt(this.nIntercept[k]);
+    }
   }
 }

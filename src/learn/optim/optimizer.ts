@@ -23,6 +23,8 @@ export interface Params {
   readonly weights: Float64Array;
   readonly intercepts: Float64Array;
   readonly fitIntercept: boolean;
+  /** ‖x‖₂ of the example being learned, an upper bound on max_j |x_j|. */
+  readonly inputNorm: number;
 }
 
 /**
@@ -45,23 +47,22 @@ export abstract class Optimizer {
   }
 
   /**
-   * Applies one update. `grad[k]` is ∂loss/∂score_k, `t` the 1-based number of this update,
-   * `bound` the previous return value (or an exact max |parameter|), `xBound` ≥ max_j |x_j|.
+   * After each {@link step}: a value below {@link SAFE_BOUND} only if every weight and
+   * intercept is still finite. This lets the core guard against divergence without an extra
+   * pass per update: SGD keeps an upper bound on |parameter| that costs O(1) to maintain;
+   * optimizers that touch every coordinate anyway store |Σ parameters|, which NaN and ∞
+   * propagate into. The core resets it to the exact max |parameter| after a full scan.
    *
-   * Returns a value below {@link SAFE_BOUND} only if every weight and intercept is still
-   * finite. This lets the core guard against divergence without an extra pass per update:
-   * SGD returns an upper bound on |parameter| that costs O(1) to maintain; optimizers that
-   * touch every coordinate anyway return |Σ parameters|, which NaN and ∞ propagate into.
+   * A field rather than a return value: a double returned from a call V8 does not inline is
+   * boxed, i.e. allocated, and the update path must not allocate.
    */
-  abstract step(
-    p: Params,
-    x: Vector,
-    offset: number,
-    grad: Float64Array,
-    t: number,
-    bound: number,
-    xBound: number,
-  ): number;
+  health = 0;
+
+  /**
+   * Applies one update. `grad[k]` is ∂loss/∂score_k and `t` the 1-based number of this
+   * update; then sets {@link health}.
+   */
+  abstract step(p: Params, x: Vector, offset: number, grad: Float64Array, t: number): void;
 
   exportSlots(): Record<string, Float64Array> {
     const out: Record<string, Float64Array> = {};
@@ -85,7 +86,10 @@ export abstract class Optimizer {
     for (let i = 0; i < this.names.length; i++) {
       const slot = slots[this.names[i]];
       if (!(slot instanceof Float64Array) || slot.length !== this.live[i].length) {
-        throw new LearnerError('BAD_CONFIG', `slot ${this.names[i]} must be a Float64Array(${this.live[i].length})`);
+        throw new LearnerError(
+          'BAD_CONFIG',
+          `slot ${this.names[i]} must be a Float64Array(${this.live[i].length})`,
+        );
       }
       if (!slot.every(Number.isFinite)) {
         throw new LearnerError('BAD_CONFIG', `slot ${this.names[i]} holds non-finite values`);
@@ -93,7 +97,11 @@ export abstract class Optimizer {
     }
     this.loadScalars(scalars ?? {});
     for (let i = 0; i < this.names.length; i++) this.live[i].set(slots[this.names[i]]);
+    this.derive();
   }
+
+  /** Rebuilds any cache derived from the slots, after they were loaded or rolled back. */
+  protected derive(): void {}
 
   /** Validates and applies scalars; called by {@link load} after the slots check out. */
   protected loadScalars(_scalars: Record<string, number>): void {}
@@ -106,5 +114,6 @@ export abstract class Optimizer {
   /** Returns to the state of the last {@link save}. */
   rollback(): void {
     for (let i = 0; i < this.live.length; i++) this.live[i].set(this.backup[i]);
+    this.derive();
   }
 }

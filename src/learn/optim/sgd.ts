@@ -26,8 +26,8 @@
  * import { createHead } from '../index.ts';
  * const head = createHead({ task: 'binary', dim: 2, l1: 1e-3, l2: 0,
  *   optimizer: { kind: 'sgd', schedule: 'constant', eta0: 0.1 } });
- * for (let i = 0; i < 1000; i++) head.partialFit([i % 2, 0.5], i % 2);
- * head.exportState().weights; // the uninformative second weight is exactly 0
+ * for (let i = 0; i < 1000; i++) head.partialFit([i % 2 ? 1 : -1, Math.sin(i)], i % 2);
+ * head.exportState().weights; // [≈4.5, 0]: the noise feature's weight is exactly 0
  * ```
  */
 import { LearnerError } from '../../errors.ts';
@@ -60,28 +60,25 @@ export class SGD extends Optimizer {
     const q = new Float64Array(l1 > 0 ? size : 0);
     super(l1 > 0 ? { q } : {});
     this.q = q;
-    this.config = { kind: 'sgd', schedule: config.schedule, eta0: config.eta0, powerT: config.powerT };
+    this.config = {
+      kind: 'sgd',
+      schedule: config.schedule,
+      eta0: config.eta0,
+      powerT: config.powerT,
+    };
     this.rate = createSchedule(config, l2 + l1);
   }
 
-  step(
-    p: Params,
-    x: Vector,
-    offset: number,
-    grad: Float64Array,
-    t: number,
-    bound: number,
-    xBound: number,
-  ): number {
+  step(p: Params, x: Vector, offset: number, grad: Float64Array, t: number): void {
     const eta = this.rate.eta(t);
     const decay = this.l2 > 0 ? Math.max(0, 1 - eta * this.l2) : 1;
     const w = p.weights;
     const d = p.dim;
     let moved = 0;
     for (let k = 0; k < p.outputs; k++) {
-      let g = grad[k];
-      if (g > MAX_DLOSS) g = MAX_DLOSS;
-      else if (g < -MAX_DLOSS) g = -MAX_DLOSS;
+      // Math.min/max rather than if-assignments: assigning the imported constant made V8 keep
+      // g boxed, allocating a number per output per update.
+      const g = Math.max(-MAX_DLOSS, Math.min(MAX_DLOSS, grad[k]));
       const update = -eta * g;
       const row = k * d;
       // Without L2, decay is 1 and w·1 is exact, so one loop serves both cases.
@@ -97,22 +94,21 @@ export class SGD extends Optimizer {
       moved += Math.abs(update);
     }
     if (this.l1 > 0) this.applyL1(w, eta);
-    // |w'| ≤ |w|·decay + |update|·max|x| ≤ bound + moved·max(1, max|x|) (1 for the intercept);
+    // |w'| ≤ |w|·decay + |update|·max|x| ≤ bound + moved·max(1, ‖x‖) (1 for the intercept);
     // the L1 step only shrinks. Decay is left out: the bound stays valid, only looser.
-    return bound + moved * (xBound > 1 ? xBound : 1);
+    this.health += moved * Math.max(1, p.inputNorm);
   }
 
   private applyL1(w: Float64Array, eta: number): void {
-    const u = (this.u += eta * this.l1);
+    this.u += eta * this.l1;
+    const u = this.u;
     const q = this.q;
     for (let i = 0; i < w.length; i++) {
       const z = w[i];
       if (z > 0) {
-        const v = z - (u + q[i]);
-        w[i] = v > 0 ? v : 0;
+        w[i] = Math.max(0, z - (u + q[i]));
       } else if (z < 0) {
-        const v = z + (u - q[i]);
-        w[i] = v < 0 ? v : 0;
+        w[i] = Math.min(0, z + (u - q[i]));
       }
       q[i] += w[i] - z;
     }

@@ -79,7 +79,8 @@ test('the TypeScript stream is the Python stream, bit for bit', () => {
 });
 
 describe.each(golden.runs)('matches SGDClassifier $name', (run) => {
-  const l1Ratio = run.penalty === 'l1' ? 1 : run.penalty === 'elasticnet' ? (run.l1_ratio ?? 0.15) : 0;
+  const l1Ratio =
+    run.penalty === 'l1' ? 1 : run.penalty === 'elasticnet' ? (run.l1_ratio ?? 0.15) : 0;
   const head = createHead({
     task: 'binary',
     dim: d,

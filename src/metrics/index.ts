@@ -1,0 +1,6 @@
+/** Prequential (test-then-train) metrics, one file per metric. */
+export { Accuracy } from './accuracy.ts';
+export { LOG_LOSS_EPS, LogLoss } from './log_loss.ts';
+export { Mae } from './mae.ts';
+export { Rmse } from './rmse.ts';
+export { RocAuc } from './roc_auc.ts';
