@@ -2,6 +2,7 @@
 // bench/results.json and bench/REPORT.md.
 import { headThroughput } from './head_throughput.ts';
 import { openBrowser } from './lib/browser.ts';
+import { observeDurable } from './observe_durable.ts';
 import type { Section } from './lib/report.ts';
 import { writeReport } from './lib/report.ts';
 
@@ -11,6 +12,7 @@ const browser = await openBrowser();
 try {
   console.log(`localfit benchmarks (${quick ? 'quick' : 'full'})`);
   sections.push(await headThroughput(quick, browser));
+  sections.push(await observeDurable(quick, browser));
 } finally {
   await browser.close();
 }
