@@ -1,0 +1,199 @@
+/**
+ * Admin operations on a database, with their input checks: what the admin routes serve and
+ * what the CLI runs when it talks to the database directly. One implementation for both, so
+ * a version published either way went through exactly the same checks.
+ */
+import { validateFeatureSpec } from '../src/backbone/feature_spec.ts';
+import { readFeatureSpec } from '../src/backbone/model_metadata.ts';
+import { LearnerError } from '../src/errors.ts';
+import type {
+  AdminIntent,
+  AdminVersion,
+  PublishRequest,
+  RampRequest,
+  StatusResponse,
+  TransitionRequest,
+  UploadResponse,
+} from './admin_types.ts';
+import type { Database } from './db/database.ts';
+import { ApiError } from './http/errors.ts';
+import { versionId } from './schemas.ts';
+import { versionAggregates } from './store/aggregates.ts';
+import { listAudit, recordAudit } from './store/audit.ts';
+import { modelBytes, putModel, SHA256_PATTERN } from './store/models.ts';
+import {
+  isSemver,
+  listVersions,
+  promoteVersion,
+  publishVersion,
+  rampVersion,
+  rollbackVersion,
+} from './store/versions.ts';
+import {
+  type Check,
+  invalid,
+  jsonObject,
+  nullable,
+  number,
+  object,
+  optional,
+  refine,
+  string,
+} from './validate.ts';
+
+const intentShape = {
+  actor: optional(string({ min: 1, max: 100 })),
+  why: optional(string({ max: 1000 })),
+};
+
+const weight = number({ min: 0, max: 1 });
+
+const sha256 = string({ max: 64, pattern: SHA256_PATTERN, patternName: 'a lowercase hex sha256' });
+
+export const publishRequest: Check<PublishRequest> = object<PublishRequest>(
+  {
+    ...intentShape,
+    model: object<PublishRequest['model']>({ sha256 }, { strict: true }),
+    semver: optional(
+      refine(string({ max: 100 }), (value, path) => {
+        if (!isSemver(value)) invalid(path, 'must be a semantic version like 1.2.0');
+      }),
+    ),
+    featureSpec: optional(jsonObject({ maxDepth: 16, maxBytes: 256 * 1024 })),
+    head: optional(nullable(jsonObject({ maxDepth: 16, maxBytes: 4 * 1024 * 1024 }))),
+    weight,
+  },
+  { strict: true },
+);
+
+export const rampRequest: Check<RampRequest> = object<RampRequest>(
+  { ...intentShape, weight },
+  { strict: true },
+);
+
+export const transitionRequest: Check<TransitionRequest> = object<TransitionRequest>(intentShape, {
+  strict: true,
+});
+
+function actorOf(intent: AdminIntent): string {
+  return intent.actor ?? 'admin';
+}
+
+/** A version reference (id or semver) from a path or the command line. */
+export function versionRef(ref: string): string {
+  try {
+    return versionId(ref, 'version');
+  } catch {
+    throw new ApiError(404, 'NOT_FOUND', 'no such version');
+  }
+}
+
+function checkFeatureSpec(spec: unknown, source: string): Record<string, unknown> {
+  try {
+    return validateFeatureSpec(spec) as unknown as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof LearnerError)
+      throw new ApiError(422, 'INVALID_FEATURE_SPEC', `${source}: ${error.message}`, {
+        path: 'featureSpec',
+      });
+    throw error;
+  }
+}
+
+export async function uploadModel(
+  db: Database,
+  bytes: Uint8Array,
+  expectedSha256: string,
+  actor: string,
+): Promise<UploadResponse> {
+  if (!SHA256_PATTERN.test(expectedSha256))
+    throw new ApiError(400, 'BAD_REQUEST', 'name the upload by its lowercase hex sha256');
+  if (bytes.length === 0) throw new ApiError(400, 'BAD_REQUEST', 'the body is empty');
+  return db.transaction(async (tx) => {
+    const stored = await putModel(tx, bytes);
+    if (stored.sha256 !== expectedSha256)
+      throw new ApiError(
+        422,
+        'SHA256_MISMATCH',
+        `the bytes hash to ${stored.sha256}, not ${expectedSha256}`,
+      );
+    if (stored.created)
+      await recordAudit(tx, {
+        actor,
+        action: 'upload',
+        details: { sha256: stored.sha256, bytes: stored.bytes },
+      });
+    return stored;
+  });
+}
+
+/** Publishes as staged. Without a featureSpec, the one in the model's metadata is used. */
+export async function publish(db: Database, body: unknown): Promise<AdminVersion> {
+  const request = publishRequest(body, '');
+  let featureSpec: Record<string, unknown>;
+  if (request.featureSpec !== undefined)
+    featureSpec = checkFeatureSpec(request.featureSpec, 'featureSpec');
+  else {
+    const bytes = await modelBytes(db, request.model.sha256);
+    if (!bytes)
+      throw new ApiError(422, 'UNKNOWN_MODEL', `no model ${request.model.sha256}: upload it first`);
+    try {
+      featureSpec = readFeatureSpec(bytes) as unknown as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof LearnerError)
+        throw new ApiError(
+          422,
+          'INVALID_FEATURE_SPEC',
+          `no featureSpec given, and none usable in the model: ${error.message}`,
+          { path: 'featureSpec' },
+        );
+      throw error;
+    }
+  }
+  return publishVersion(db, { ...request, featureSpec, actor: actorOf(request) });
+}
+
+export async function ramp(db: Database, ref: string, body: unknown): Promise<AdminVersion> {
+  const request = rampRequest(body, '');
+  return rampVersion(db, versionRef(ref), request.weight, {
+    actor: actorOf(request),
+    why: request.why,
+  });
+}
+
+export async function promote(db: Database, ref: string, body: unknown): Promise<AdminVersion> {
+  const request = transitionRequest(body, '');
+  return promoteVersion(db, versionRef(ref), { actor: actorOf(request), why: request.why });
+}
+
+export async function rollback(db: Database, ref: string, body: unknown): Promise<AdminVersion> {
+  const request = transitionRequest(body, '');
+  return rollbackVersion(db, versionRef(ref), { actor: actorOf(request), why: request.why });
+}
+
+export async function getVersion(db: Database, ref: string): Promise<AdminVersion> {
+  const key = versionRef(ref);
+  const version = (await listVersions(db)).find((v) => v.id === key || v.semver === key);
+  if (!version) throw new ApiError(404, 'NOT_FOUND', `no version ${key}`);
+  return version;
+}
+
+export async function status(db: Database, auditEntries = 20): Promise<StatusResponse> {
+  const versions = await listVersions(db);
+  const aggregates = await versionAggregates(db);
+  const known = new Set(versions.map((v) => v.id));
+  return {
+    versions: [
+      ...versions.map((version) => ({
+        version,
+        versionId: version.id,
+        metrics: aggregates.get(version.id) ?? null,
+      })),
+      // Metrics naming versions this server never published (e.g. a model built into an app).
+      ...[...aggregates.values()]
+        .filter((a) => !known.has(a.versionId))
+        .map((metrics) => ({ version: null, versionId: metrics.versionId, metrics })),
+    ],
+    audit: await listAudit(db, auditEntries),
+  };
+}

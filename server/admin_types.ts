@@ -1,0 +1,121 @@
+/**
+ * JSON of the admin API (`/v1/admin/*`), shared by the server and the CLI. Devices never see
+ * these; their wire types are in src/sync/protocol.ts.
+ */
+import type { VersionStatus } from '../src/sync/protocol.ts';
+
+/** Every admin change may say who asks and why; both go to the audit log. */
+export interface AdminIntent {
+  /** Who asks (a person or a job); defaults to `admin`. Up to 100 characters. */
+  actor?: string;
+  /** Why, in words, for the audit log. Up to 1000 characters. */
+  why?: string;
+}
+
+/** `POST /v1/admin/versions`: stage an uploaded model as a new version. */
+export interface PublishRequest extends AdminIntent {
+  /** Bytes uploaded first with `PUT /v1/admin/models/<sha256>`. */
+  model: { sha256: string };
+  /** Defaults to the highest semver so far with its minor part bumped (1.0.0 for the first). */
+  semver?: string;
+  /** Defaults to the spec in the model's metadata (`localfit.feature_spec`). */
+  featureSpec?: Record<string, unknown>;
+  /** Initial head (device JSON), or null/absent: devices start a fresh head. */
+  head?: Record<string, unknown> | null;
+  /** Initial staged weight, 0..1. */
+  weight: number;
+}
+
+/** `POST /v1/admin/versions/<id>/ramp`. */
+export interface RampRequest extends AdminIntent {
+  weight: number;
+}
+
+/** `POST /v1/admin/versions/<id>/promote` and `/rollback`. */
+export type TransitionRequest = AdminIntent;
+
+/** `PUT /v1/admin/models/<sha256>` answer. */
+export interface UploadResponse {
+  sha256: string;
+  bytes: number;
+  /** False when these bytes were already stored (uploads are idempotent). */
+  created: boolean;
+}
+
+export interface AdminVersion {
+  id: string;
+  semver: string;
+  status: VersionStatus;
+  /** Staged share of traffic; 0 for every other status. */
+  weight: number;
+  model: { sha256: string; bytes: number };
+  featureSpec: Record<string, unknown>;
+  head: Record<string, unknown> | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type AuditAction = 'publish' | 'ramp' | 'promote' | 'rollback' | 'upload';
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: AuditAction;
+  versionId: string | null;
+  why: string | null;
+  details: Record<string, unknown>;
+}
+
+/** Fleet-wide metrics of one version, from every device's windows. */
+export interface VersionAggregate {
+  versionId: string;
+  devices: number;
+  windows: number;
+  samples: number;
+  /** Means over the samples that reported them; null when none did. */
+  logloss: number | null;
+  accuracy: number | null;
+  auc: number | null;
+  rmse: number | null;
+  mae: number | null;
+  /** clicks / impressions and conversions / impressions. */
+  ctr: number | null;
+  conversionRate: number | null;
+  impressions: number;
+  /** Mean precision@k, recall@k, NDCG@k over slates. */
+  ranking: {
+    k: number | null;
+    slates: number;
+    precision: number;
+    recall: number;
+    ndcg: number;
+  } | null;
+  predictionMean: number | null;
+  driftAlerts: number;
+  dropped: number;
+  /** Shadow comparisons against each baseline: d = logloss(this) − logloss(baseline). */
+  paired: PairedAggregate[];
+}
+
+export interface PairedAggregate {
+  baselineVersionId: string;
+  devices: number;
+  n: number;
+  meanDiff: number | null;
+  /** Standard error of the mean difference (per outcome). */
+  stdError: number | null;
+}
+
+/** `GET /v1/admin/status`. */
+export interface StatusResponse {
+  versions: StatusVersion[];
+  audit: AuditEntry[];
+}
+
+export interface StatusVersion {
+  /** Null for metrics that name a version id the server never published. */
+  version: AdminVersion | null;
+  versionId: string;
+  metrics: VersionAggregate | null;
+}

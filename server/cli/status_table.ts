@@ -1,0 +1,122 @@
+/** `status` output: per-version fleet metrics as a table, then the recent audit log. */
+import type { AuditEntry, StatusResponse, StatusVersion } from '../admin_types.ts';
+
+const DASH = '—';
+
+const fixed = (x: number | null | undefined, digits: number) =>
+  x === null || x === undefined ? DASH : x.toFixed(digits);
+
+const integer = (x: number | null | undefined) =>
+  x === null || x === undefined ? DASH : Math.round(x).toLocaleString('en-US');
+
+const percent = (x: number | null | undefined) =>
+  x === null || x === undefined ? DASH : `${(x * 100).toFixed(2)}%`;
+
+/** Columns from `numericFrom` on are right-aligned (numbers). */
+export function table(header: string[], rows: string[][], numericFrom = header.length): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i < numericFrom ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** Paired Δlogloss (this − baseline) with a 95% interval, e.g. `-0.0123 ±0.0040 (n=5,120 vs v1)`. */
+function pairedCell(entry: StatusVersion): string {
+  const paired = entry.metrics?.paired ?? [];
+  if (paired.length === 0) return DASH;
+  const p = [...paired].sort((a, b) => b.n - a.n)[0];
+  const ci = p.stdError === null ? '' : ` ±${(1.96 * p.stdError).toFixed(4)}`;
+  return `${fixed(p.meanDiff, 4)}${ci} (n=${integer(p.n)} vs ${p.baselineVersionId})`;
+}
+
+export function versionRows(status: StatusResponse): string[][] {
+  return status.versions.map((entry) => {
+    const v = entry.version;
+    const m = entry.metrics;
+    return [
+      entry.versionId,
+      v?.semver ?? DASH,
+      v?.status ?? '(unpublished)',
+      v?.status === 'staging' ? fixed(v.weight, 3) : DASH,
+      integer(m?.devices),
+      integer(m?.samples),
+      fixed(m?.logloss, 4),
+      percent(m?.accuracy),
+      fixed(m?.auc, 4),
+      fixed(m?.rmse, 4),
+      percent(m?.ctr),
+      integer(m?.driftAlerts),
+      integer(m?.dropped),
+      pairedCell(entry),
+    ];
+  });
+}
+
+function auditRows(entries: AuditEntry[]): string[][] {
+  return entries.map((e) => [
+    e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    e.actor,
+    e.action,
+    e.versionId ?? (typeof e.details.sha256 === 'string' ? e.details.sha256.slice(0, 12) : DASH),
+    describeDetails(e),
+    e.why ?? '',
+  ]);
+}
+
+function describeDetails(e: AuditEntry): string {
+  const d = e.details;
+  switch (e.action) {
+    case 'publish':
+      return `semver ${d.semver}, weight ${d.weight}`;
+    case 'ramp':
+      return `weight ${d.from} → ${d.to}`;
+    case 'promote':
+      return d.previousProduction ? `archived ${d.previousProduction}` : 'first production';
+    case 'rollback':
+      return d.restoredProduction ? `restored ${d.restoredProduction}` : `from ${d.from}`;
+    case 'upload':
+      return `${d.bytes} bytes`;
+    default:
+      return '';
+  }
+}
+
+export function formatStatus(status: StatusResponse): string {
+  const parts: string[] = [];
+  if (status.versions.length === 0)
+    parts.push('No versions published and no metrics received yet.');
+  else
+    parts.push(
+      table(
+        [
+          'version',
+          'semver',
+          'status',
+          'weight',
+          'devices',
+          'samples',
+          'logloss',
+          'accuracy',
+          'AUC',
+          'RMSE',
+          'CTR',
+          'drift',
+          'dropped',
+          'paired Δlogloss (95%)',
+        ],
+        versionRows(status),
+        3,
+      ),
+    );
+  parts.push('');
+  parts.push('Recent admin actions:');
+  parts.push(
+    status.audit.length === 0
+      ? '  (none)'
+      : table(['when', 'who', 'action', 'version', 'what', 'why'], auditRows(status.audit)),
+  );
+  return parts.join('\n');
+}

@@ -1,0 +1,42 @@
+/**
+ * Everything a request handler needs, built once by startServer (server/start.ts) and handed
+ * to the route modules: no module-level state, so several servers can run in one process
+ * (tests run many).
+ */
+import type { Context } from 'hono';
+import type { PublicKeyResponse } from '../src/sync/protocol.ts';
+import type { Database } from './db/database.ts';
+import type { ManifestEvents } from './events.ts';
+import type { RateLimiter } from './http/rate_limit.ts';
+import type { ManifestSource } from './manifest.ts';
+import type { InstallAuthenticator } from './store/installs.ts';
+import type { ModelCache } from './store/models.ts';
+
+export interface Limits {
+  /** Largest JSON body accepted (413 beyond). */
+  maxBodyBytes: number;
+  /** Largest model upload accepted (413 beyond). */
+  maxModelBytes: number;
+}
+
+export interface AppContext {
+  db: Database;
+  manifests: ManifestSource;
+  events: ManifestEvents;
+  installs: InstallAuthenticator;
+  models: ModelCache;
+  publicKey: PublicKeyResponse;
+  /** What devices must send to register. */
+  appKey: string;
+  /** sha256 of the admin token. */
+  adminTokenHash: string;
+  limits: Limits;
+  /** Per install, on device routes. */
+  deviceLimiter: RateLimiter;
+  /** Per client address, on registration. */
+  registerLimiter: RateLimiter;
+  /** Key for per-client limits on unauthenticated routes. */
+  clientAddress: (c: Context) => string;
+  /** Server faults (5xx) are reported here; bad input never is. */
+  logError: (message: string, error: unknown) => void;
+}

@@ -1,0 +1,197 @@
+/**
+ * Numbered schema migrations, the same SQL for PGlite and PostgreSQL. Applied ones are
+ * recorded in `schema_migrations`; pending ones run in one transaction together with their
+ * records (PostgreSQL has transactional DDL), so a crash never leaves a half-applied schema. An advisory lock makes concurrent server
+ * starts against one PostgreSQL database apply each migration once.
+ *
+ * Never edit a migration that has shipped; add the next number.
+ */
+import type { Database } from './database.ts';
+
+export interface Migration {
+  id: number;
+  name: string;
+  /** One statement each (PGlite's extended protocol takes one statement per query). */
+  statements: string[];
+}
+
+/** Arbitrary but fixed: the key of the advisory lock that serialises migrations. */
+const MIGRATION_LOCK = 7_310_001;
+
+export const MIGRATIONS: Migration[] = [
+  {
+    id: 1,
+    name: 'initial schema',
+    statements: [
+      // Server-wide values made once and shared by every process: the signing key, the app
+      // key, the admin token's hash. Insert-if-absent, so concurrent first starts agree.
+      `create table server_settings (
+        name text primary key,
+        value text not null,
+        created_at timestamptz not null default now()
+      )`,
+      `create table installs (
+        id text primary key,
+        token_hash text not null,
+        client jsonb,
+        created_at timestamptz not null default now()
+      )`,
+      // Content-addressed model bytes: the key is the sha256 the server computed.
+      `create table models (
+        sha256 text primary key check (sha256 ~ '^[0-9a-f]{64}$'),
+        bytes bytea not null,
+        size integer not null check (size = length(bytes)),
+        created_at timestamptz not null default now()
+      )`,
+      `create table versions (
+        seq integer primary key,
+        id text not null unique,
+        semver text not null unique,
+        model_sha256 text not null references models (sha256),
+        feature_spec jsonb not null,
+        head jsonb,
+        status text not null
+          check (status in ('draft', 'staging', 'production', 'archived', 'rolled_back')),
+        weight float8 not null default 0 check (weight >= 0 and weight <= 1),
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      )`,
+      // The database itself guarantees at most one production version.
+      `create unique index versions_single_production on versions (status)
+        where status = 'production'`,
+      // One row: the manifest's revision and when it last changed. Every admin action locks
+      // it (select … for update), which serialises admin actions across processes.
+      `create table manifest_state (
+        id integer primary key check (id = 1),
+        revision bigint not null,
+        changed_at timestamptz not null
+      )`,
+      `insert into manifest_state (id, revision, changed_at) values (1, 1, now())`,
+      `create table audit_log (
+        id bigserial primary key,
+        at timestamptz not null default now(),
+        actor text not null,
+        action text not null,
+        version_id text,
+        why text,
+        details jsonb not null default '{}'
+      )`,
+      // One row per (install, idempotency key): the answer to replay, and the hash of the
+      // body it answered, to tell a retry from a different batch under the same key.
+      `create table metric_batches (
+        install_id text not null references installs (id),
+        idempotency_key text not null,
+        body_hash text not null,
+        response jsonb,
+        received_at timestamptz not null default now(),
+        primary key (install_id, idempotency_key)
+      )`,
+      // Every window as received (the source of truth), once per (install, window id).
+      `create table metric_windows (
+        install_id text not null references installs (id),
+        window_id text not null,
+        idempotency_key text not null,
+        version_id text not null,
+        content_hash text not null,
+        body jsonb not null,
+        received_at timestamptz not null default now(),
+        primary key (install_id, window_id)
+      )`,
+      `create index metric_windows_by_version on metric_windows (version_id)`,
+      // Running sums per (version, install), added to in the same transaction that stores the
+      // windows: a version's aggregate reads one row per device, never the windows, and rows
+      // are per install, so concurrent devices never contend for one row.
+      `create table version_install_totals (
+        version_id text not null,
+        install_id text not null references installs (id),
+        windows bigint not null default 0,
+        samples bigint not null default 0,
+        logloss_sum float8 not null default 0,
+        logloss_samples bigint not null default 0,
+        correct bigint not null default 0,
+        correct_samples bigint not null default 0,
+        squared_error_sum float8 not null default 0,
+        absolute_error_sum float8 not null default 0,
+        error_samples bigint not null default 0,
+        positives bigint not null default 0,
+        auc_positive float8[],
+        auc_negative float8[],
+        impressions bigint not null default 0,
+        clicks bigint not null default 0,
+        conversions bigint not null default 0,
+        ranking_k integer,
+        slates bigint not null default 0,
+        precision_sum float8 not null default 0,
+        recall_sum float8 not null default 0,
+        ndcg_sum float8 not null default 0,
+        prediction_count bigint not null default 0,
+        prediction_sum float8 not null default 0,
+        prediction_sum_sq float8 not null default 0,
+        drift_alerts bigint not null default 0,
+        dropped bigint not null default 0,
+        first_start bigint,
+        last_end bigint,
+        updated_at timestamptz not null default now(),
+        primary key (version_id, install_id)
+      )`,
+      // Shadow comparisons per (version, baseline, install), for the promote/rollback policy.
+      `create table paired_totals (
+        version_id text not null,
+        baseline_version_id text not null,
+        install_id text not null references installs (id),
+        n bigint not null default 0,
+        diff_sum float8 not null default 0,
+        diff_sum_sq float8 not null default 0,
+        primary key (version_id, baseline_version_id, install_id)
+      )`,
+    ],
+  },
+  {
+    id: 2,
+    name: 'histogram merge function',
+    statements: [
+      // Adds two AUC histograms element-wise (either may be null). As a plpgsql function its
+      // plan is cached per connection: measured 4x cheaper per merge than the equivalent
+      // inline unnest/array subquery, which was the largest cost of ingesting a batch.
+      `create function localfit_add_histograms(a float8[], b float8[]) returns float8[]
+       language plpgsql immutable as $$
+       declare
+         result float8[];
+       begin
+         if a is null then return b; end if;
+         if b is null then return a; end if;
+         result := a;
+         for i in 1 .. greatest(coalesce(array_length(a, 1), 0), coalesce(array_length(b, 1), 0)) loop
+           result[i] := coalesce(a[i], 0) + coalesce(b[i], 0);
+         end loop;
+         return result;
+       end
+       $$`,
+    ],
+  },
+];
+
+/** Applies every migration not yet applied; returns the ids it applied. */
+export async function migrate(db: Database, migrations = MIGRATIONS): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.query(`create table if not exists schema_migrations (
+      id integer primary key,
+      name text not null,
+      applied_at timestamptz not null default now()
+    )`);
+    const { rows } = await tx.query<{ id: number }>('select id from schema_migrations');
+    const done = new Set(rows.map((row) => row.id));
+    const applied: number[] = [];
+    for (const migration of [...migrations].sort((a, b) => a.id - b.id)) {
+      if (done.has(migration.id)) continue;
+      for (const statement of migration.statements) await tx.query(statement);
+      await tx.query('insert into schema_migrations (id, name) values ($1, $2)', [
+        migration.id,
+        migration.name,
+      ]);
+      applied.push(migration.id);
+    }
+    return applied;
+  });
+}

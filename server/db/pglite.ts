@@ -1,0 +1,52 @@
+/**
+ * The embedded back-end: PGlite (PostgreSQL compiled to WebAssembly) in this process, with
+ * its files in a data directory, or in memory when there is none. Nothing to install.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import type { Database, Queryable, QueryResult } from './database.ts';
+
+type PGliteQueryable = Pick<PGlite, 'query'>;
+
+function wrap(target: PGliteQueryable): Queryable {
+  return {
+    async query<Row>(sql: string, params: unknown[] = []): Promise<QueryResult<Row>> {
+      const result = await target.query<Row>(sql, params);
+      // affectedRows counts writes only (it is 0 for a SELECT); rows returned count too.
+      const rowCount = result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0);
+      return { rows: result.rows, rowCount };
+    },
+  };
+}
+
+export interface PgliteDatabase extends Database {
+  /** The whole database as a tarball (PGlite's dumpDataDir): a backup, or a template. */
+  dump(): Promise<Blob>;
+}
+
+export interface PgliteOptions {
+  /** Start from a dump (see `dump`) instead of an empty cluster; much faster than initdb. */
+  loadDataDir?: Blob;
+}
+
+/**
+ * Opens (creating if needed) a PGlite database. `dataDir` undefined means in memory: gone
+ * when closed, which is what tests want. PGlite allows one process per data directory; the
+ * server's directory lock (server/data_dir.ts) enforces that.
+ */
+export async function openPglite(
+  dataDir?: string,
+  options: PgliteOptions = {},
+): Promise<PgliteDatabase> {
+  const db = await PGlite.create({
+    ...(dataDir === undefined ? {} : { dataDir }),
+    ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+  });
+  const plain = wrap(db);
+  return {
+    kind: 'pglite',
+    query: plain.query,
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+    dump: () => db.dumpDataDir('none'),
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The PostgreSQL back-end (`DATABASE_URL`), through a `pg` connection pool: for production
+ * and for several server processes sharing one database.
+ */
+import pg from 'pg';
+import { type Database, type Queryable, type QueryResult, sqlState } from './database.ts';
+
+/** serialization_failure, deadlock_detected. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+const INT8_OID = 20;
+
+/**
+ * pg returns int8 as a string (it may exceed 2^53); PGlite returns a number. Our int8s are
+ * counts and revisions far below 2^53, so both back-ends hand out numbers.
+ */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads do not accept a union format
+    return pg.types.getTypeParser(oid, format as any);
+  },
+};
+
+function toPg(params: unknown[]): unknown[] {
+  // pg sends Buffers as bytea but would turn a bare Uint8Array into an array literal.
+  return params.map((p) =>
+    p instanceof Uint8Array && !Buffer.isBuffer(p)
+      ? Buffer.from(p.buffer, p.byteOffset, p.length)
+      : p,
+  );
+}
+
+function wrap(target: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    async query<Row>(sql: string, params: unknown[] = []): Promise<QueryResult<Row>> {
+      const result = await target.query(sql, toPg(params));
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? result.rows.length };
+    },
+  };
+}
+
+export interface PostgresOptions {
+  /** Pool size; the default suits a small server (pg's default is 10). */
+  max?: number;
+}
+
+export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener
+  // that would crash the process. The next query simply gets a fresh connection.
+  pool.on('error', () => {});
+  // Fail fast on a wrong URL rather than at the first request.
+  try {
+    await pool.query('select 1');
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
+  const plain = wrap(pool);
+  return {
+    kind: 'postgres',
+    query: plain.query,
+    async transaction(fn) {
+      // A deadlock or serialization failure is PostgreSQL asking us to try again; the work is
+      // database-only, so running it again is safe.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await runTransaction(fn);
+        } catch (error) {
+          if (attempt >= 3 || !RETRYABLE.has(sqlState(error) ?? '')) throw error;
+        }
+      }
+    },
+    close: () => pool.end(),
+  };
+
+  async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('begin');
+      const result = await fn(wrap(client));
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch((rollbackError: Error) => {
+        broken = rollbackError; // the connection is unusable: drop it rather than reuse it
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Pushes manifest changes to open apps (`GET /v1/events`, server-sent events).
+ *
+ * A change made through this process's admin API is announced at once (`poke`); a change made
+ * by another process sharing the database (another server, the CLI) is noticed by polling the
+ * one-row revision every `pollMs` — only while someone is listening. Each stream also gets a
+ * heartbeat every `heartbeatMs`, so clients and proxies can tell quiet from dead.
+ */
+import type { HeartbeatEvent, ManifestEvent, SyncEventMap } from '../src/sync/protocol.ts';
+import type { ManifestSource } from './manifest.ts';
+
+export interface EventOptions {
+  heartbeatMs: number;
+  pollMs: number;
+  /** Open streams allowed at once; more are refused with 429. */
+  maxStreams: number;
+  /** Reconnection delay suggested to EventSource (the `retry:` field). */
+  retryMs: number;
+}
+
+type Listener = (event: ManifestEvent) => void;
+
+function frame<K extends keyof SyncEventMap>(event: K, data: SyncEventMap[K]): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export class ManifestEvents {
+  private readonly listeners = new Set<Listener>();
+  /** Open streams and what ends each one. */
+  private readonly streams = new Map<ReadableStreamDefaultController<Uint8Array>, () => void>();
+  private last: ManifestEvent | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private checking: Promise<void> | undefined;
+  private recheck = false;
+  private closed = false;
+
+  constructor(
+    private readonly source: ManifestSource,
+    readonly options: EventOptions,
+  ) {}
+
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Something changed (or may have): compare with the stored state and tell listeners. */
+  poke(): Promise<void> {
+    if (this.checking) {
+      this.recheck = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
+      do {
+        this.recheck = false;
+        try {
+          const { manifest, etag } = await this.source.get();
+          if (this.last?.etag !== etag) {
+            this.last = { revision: manifest.revision, rollout: manifest.rollout, etag };
+            for (const listener of this.listeners) listener(this.last);
+          }
+        } catch {
+          // Storage unreachable: the next poll or poke tries again.
+        }
+      } while (this.recheck && !this.closed);
+    })().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    if (!this.timer && !this.closed) {
+      this.timer = setInterval(() => void this.poke(), this.options.pollMs);
+      this.timer.unref?.();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+  }
+
+  /** The SSE response body of one client, or null when too many streams are open. */
+  async openStream(): Promise<ReadableStream<Uint8Array> | null> {
+    if (this.closed || this.streams.size >= this.options.maxStreams) return null;
+    const { manifest, etag } = await this.source.get();
+    const fetched: ManifestEvent = { revision: manifest.revision, rollout: manifest.rollout, etag };
+    const encoder = new TextEncoder();
+    let cleanup = () => {};
+    return new ReadableStream<Uint8Array>({
+      // Runs synchronously in the constructor: subscribing and sending the first event happen
+      // with no change announced in between, and a change announced while we awaited above
+      // (this.last newer than what we fetched) is what the client gets first.
+      start: (controller) => {
+        const send = (text: string) => {
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch {
+            cleanup(); // the client went away
+          }
+        };
+        const unsubscribe = this.subscribe((event) => send(frame('manifest', event)));
+        const heartbeat = setInterval(() => {
+          const beat: HeartbeatEvent = { at: new Date().toISOString() };
+          send(frame('heartbeat', beat));
+        }, this.options.heartbeatMs);
+        cleanup = () => {
+          clearInterval(heartbeat);
+          unsubscribe();
+          this.streams.delete(controller);
+        };
+        this.streams.set(controller, cleanup);
+        const first = this.last && this.last.revision > fetched.revision ? this.last : fetched;
+        this.last ??= fetched;
+        send(`retry: ${this.options.retryMs}\n\n`);
+        send(frame('manifest', first));
+      },
+      cancel: () => cleanup(),
+    });
+  }
+
+  /** Ends every stream (server shutdown) and stops polling. */
+  close(): void {
+    this.closed = true;
+    for (const [controller, cleanup] of [...this.streams]) {
+      cleanup();
+      try {
+        controller.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.streams.clear();
+    this.listeners.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

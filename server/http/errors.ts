@@ -1,0 +1,53 @@
+/**
+ * Refusals with a stable code: every non-2xx answer the server gives is one of these, sent as
+ * `{ error: { code, message, path? } }` (ErrorBody in src/sync/protocol.ts). Anything else
+ * thrown while handling a request is a server fault and becomes a 500 INTERNAL (or 503
+ * UNAVAILABLE when storage is unreachable), without details.
+ */
+import type { ErrorBody, SyncErrorCode } from '../../src/sync/protocol.ts';
+
+export type ErrorStatus =
+  | 400
+  | 401
+  | 403
+  | 404
+  | 405
+  | 409
+  | 413
+  | 415
+  | 416
+  | 422
+  | 429
+  | 500
+  | 503;
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: ErrorStatus,
+    readonly code: SyncErrorCode,
+    message: string,
+    readonly options: { path?: string; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+  }
+
+  body(): ErrorBody {
+    const { path } = this.options;
+    return { error: { code: this.code, message: this.message, ...(path ? { path } : {}) } };
+  }
+
+  toResponse(extraHeaders: Record<string, string> = {}): Response {
+    return new Response(JSON.stringify(this.body()), {
+      status: this.status,
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store',
+        ...extraHeaders,
+        ...this.options.headers,
+      },
+    });
+  }
+}
+
+export const notFound = (what = 'no such route') => new ApiError(404, 'NOT_FOUND', what);

@@ -1,0 +1,129 @@
+/**
+ * The signed manifest. Its bytes are a pure function of the stored state (canonical JSON,
+ * times from the database), so every server process sharing a database serves the same bytes,
+ * ETag and signature for the same revision, and a device's If-None-Match works across them.
+ *
+ * Each request reads the one-row revision (a primary-key lookup) and rebuilds only when it
+ * moved, so a change made by another process (or the CLI) is served at once.
+ */
+import type { Manifest, ManifestVersion } from '../src/sync/protocol.ts';
+import { PROTOCOL_VERSION } from '../src/sync/protocol.ts';
+import type { AdminVersion } from './admin_types.ts';
+import { canonicalJson } from './canonical_json.ts';
+import type { Database } from './db/database.ts';
+import { type SigningKey, signBytes } from './signing.ts';
+import { liveVersions } from './store/versions.ts';
+import { sha256Hex } from './tokens.ts';
+
+export interface SignedManifest {
+  manifest: Manifest;
+  /** The exact response body; the signature covers these bytes. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** Strong ETag, quoted. */
+  etag: string;
+  /** Base64 Ed25519 signature of `bytes`. */
+  signature: string;
+}
+
+/** Changes exactly when the set of staged version ids changes (not with their weights). */
+export function rolloutId(stagedIds: string[]): string {
+  return `r-${sha256Hex([...stagedIds].sort().join('\n')).slice(0, 16)}`;
+}
+
+function toManifestVersion(version: AdminVersion, productionWeight: number): ManifestVersion {
+  const status = version.status === 'production' ? 'production' : 'staging';
+  return {
+    id: version.id,
+    semver: version.semver,
+    status,
+    weight: status === 'production' ? productionWeight : version.weight,
+    model: {
+      sha256: version.model.sha256,
+      url: `/v1/models/${version.model.sha256}`,
+      bytes: version.model.bytes,
+    },
+    featureSpec: version.featureSpec,
+    head: version.head,
+    createdAt: version.createdAt,
+  };
+}
+
+export function buildManifest(
+  versions: AdminVersion[],
+  revision: number,
+  changedAt: Date,
+): Manifest {
+  const staged = versions.filter((v) => v.status === 'staging');
+  const stagedWeight = staged.reduce((sum, v) => sum + v.weight, 0);
+  // Rounded so that float noise (1 − 0.7 − 0.2) does not leak into signed bytes.
+  const productionWeight = Math.max(0, Math.round((1 - stagedWeight) * 1e9) / 1e9);
+  return {
+    protocol: PROTOCOL_VERSION,
+    revision,
+    rollout: rolloutId(staged.map((v) => v.id)),
+    issuedAt: changedAt.toISOString(),
+    versions: versions.map((v) => toManifestVersion(v, productionWeight)),
+  };
+}
+
+export function sign(manifest: Manifest, key: SigningKey): SignedManifest {
+  const bytes = new TextEncoder().encode(canonicalJson(manifest));
+  return {
+    manifest,
+    bytes,
+    etag: `"${sha256Hex(bytes)}"`,
+    signature: signBytes(key, bytes),
+  };
+}
+
+export async function readRevision(db: Database): Promise<{ revision: number; changedAt: Date }> {
+  const { rows } = await db.query<{ revision: number; changed_at: Date }>(
+    'select revision, changed_at from manifest_state where id = 1',
+  );
+  return { revision: rows[0].revision, changedAt: rows[0].changed_at };
+}
+
+/** The current signed manifest, rebuilt only when the stored revision moved. */
+export class ManifestSource {
+  private current: SignedManifest | undefined;
+  private building: Promise<SignedManifest> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly key: SigningKey,
+  ) {}
+
+  async get(): Promise<SignedManifest> {
+    const { revision } = await readRevision(this.db);
+    // Concurrent requests after a change share one rebuild; a rebuild that began before the
+    // revision we saw may be older than it, so then build again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.current && this.current.manifest.revision >= revision) return this.current;
+      this.building ??= this.rebuild().finally(() => {
+        this.building = undefined;
+      });
+      await this.building;
+    }
+    return this.current!;
+  }
+
+  /** The last manifest built, without asking the database (may be stale). */
+  peek(): SignedManifest | undefined {
+    return this.current;
+  }
+
+  private async rebuild(): Promise<SignedManifest> {
+    // `for share` holds off admin actions (which lock the row for update before changing
+    // anything) until the versions are read too, so state and versions match.
+    const { state, versions } = await this.db.transaction(async (tx) => {
+      const result = await tx.query<{ revision: number; changed_at: Date }>(
+        'select revision, changed_at from manifest_state where id = 1 for share',
+      );
+      return { state: result.rows[0], versions: await liveVersions(tx) };
+    });
+    const signed = sign(buildManifest(versions, state.revision, state.changed_at), this.key);
+    if (!this.current || signed.manifest.revision >= this.current.manifest.revision)
+      this.current = signed;
+    return this.current;
+  }
+}

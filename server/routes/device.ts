@@ -1,0 +1,79 @@
+/**
+ * The device-facing routes of the protocol (src/sync/protocol.ts): health, registration,
+ * manifest, public key, metrics.
+ */
+import type { Context, Hono } from 'hono';
+import type { HealthResponse, MetricsResponse, RegisterResponse } from '../../src/sync/protocol.ts';
+import { PROTOCOL_VERSION, SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
+import type { AppContext } from '../context.ts';
+import { requireDevice } from '../http/auth.ts';
+import { readJson } from '../http/body.ts';
+import { ApiError } from '../http/errors.ts';
+import type { RateLimiter } from '../http/rate_limit.ts';
+import { metricsBatch, registerRequest } from '../schemas.ts';
+import { registerInstall } from '../store/installs.ts';
+import { ingestBatch } from '../store/metrics.ts';
+import { secretMatches, sha256Hex } from '../tokens.ts';
+
+export function limit(limiter: RateLimiter, key: string): void {
+  const decision = limiter.take(key);
+  if (!decision.ok)
+    throw new ApiError(429, 'RATE_LIMITED', 'too many requests; retry later', {
+      headers: { 'retry-after': String(decision.retryAfterSeconds) },
+    });
+}
+
+/** Does an If-None-Match header name this (strong) ETag? */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+export function deviceRoutes(app: Hono, ctx: AppContext): void {
+  app.get('/v1/health', async (c) => {
+    // Touch the database: healthy means able to serve, not merely running.
+    await ctx.db.query('select 1');
+    const body: HealthResponse = { ok: true, protocol: PROTOCOL_VERSION, storage: ctx.db.kind };
+    return c.json(body, 200, { 'cache-control': 'no-store' });
+  });
+
+  app.post('/v1/register', async (c) => {
+    limit(ctx.registerLimiter, ctx.clientAddress(c));
+    const request = registerRequest(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
+    if (!secretMatches(request.appKey, sha256Hex(ctx.appKey)))
+      throw new ApiError(401, 'INVALID_APP_KEY', 'unknown app key');
+    const body: RegisterResponse = await registerInstall(ctx.db, request.client);
+    return c.json(body, 201, { 'cache-control': 'no-store' });
+  });
+
+  app.get('/v1/public-key', (c) => c.json(ctx.publicKey, 200, { 'cache-control': 'no-cache' }));
+
+  app.get('/v1/manifest', async (c: Context) => {
+    const signed = await ctx.manifests.get();
+    // no-cache: caches may keep it but must revalidate (cheap, with the ETag) before use.
+    const headers = { etag: signed.etag, 'cache-control': 'no-cache' };
+    if (etagMatches(c.req.header('if-none-match'), signed.etag))
+      return new Response(null, { status: 304, headers });
+    return new Response(signed.bytes, {
+      status: 200,
+      headers: {
+        ...headers,
+        'content-type': 'application/json; charset=utf-8',
+        [SIGNATURE_HEADER.toLowerCase()]: signed.signature,
+      },
+    });
+  });
+
+  app.post('/v1/metrics', async (c) => {
+    const installId = await requireDevice(c.req.raw, (token) => ctx.installs.authenticate(token));
+    limit(ctx.deviceLimiter, installId);
+    const batch = metricsBatch(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
+    const result = await ingestBatch(ctx.db, installId, batch);
+    const body: MetricsResponse = result.body;
+    return c.json(body, result.status, {
+      'cache-control': 'no-store',
+      ...(result.replayed ? { 'idempotent-replayed': 'true' } : {}),
+    });
+  });
+}

@@ -1,0 +1,218 @@
+/**
+ * `startServer`: storage, keys, secrets and the HTTP listener in one call, for the CLI, tests,
+ * the demo and `npm start`. It reads no environment variables (the CLI does), so what a test
+ * passes is what it gets.
+ */
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { PublicKeyResponse } from '../src/sync/protocol.ts';
+import { createApp } from './app.ts';
+import type { AppContext, Limits } from './context.ts';
+import {
+  type DataDir,
+  DEFAULT_DATA_DIR,
+  ensureDataDir,
+  lockDataDir,
+  removeServerInfo,
+  writeServerInfo,
+} from './data_dir.ts';
+import type { Database } from './db/database.ts';
+import { openDatabase } from './db/open.ts';
+import { ManifestEvents } from './events.ts';
+import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
+import { ManifestSource } from './manifest.ts';
+import { resolveSecrets, type Secrets } from './secrets.ts';
+import { describePublicKey, generateSigningKey, loadSigningKey } from './signing.ts';
+import { InstallAuthenticator } from './store/installs.ts';
+import { ModelCache } from './store/models.ts';
+import { getOrCreateSetting } from './store/settings.ts';
+
+export interface ServerOptions {
+  /** Port to listen on; 0 picks a free one. Default 8787. */
+  port?: number;
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /**
+   * Storage, in order of precedence: an open `database` (not closed by `close()`; tests use it
+   * to run several servers on one database), PostgreSQL at `databaseUrl`, PGlite in memory
+   * (`memory: true`), or PGlite in `<dataDir>/pglite` (the default, with dataDir
+   * `.localfit-server`).
+   */
+  database?: Database;
+  databaseUrl?: string;
+  memory?: boolean;
+  /** Data directory: PGlite files, the generated admin token, server.json. */
+  dataDir?: string;
+  /** The admin token (at least 16 characters); default: made on first start (see secrets.ts). */
+  adminToken?: string;
+  /** The app key devices register with; default: made on first start. */
+  appKey?: string;
+  /** SSE heartbeat interval. Default 15 s. */
+  heartbeatMs?: number;
+  /** How often open event streams look for changes made by other processes. Default 2 s. */
+  pollMs?: number;
+  /** Open event streams allowed at once. Default 10,000. */
+  maxStreams?: number;
+  /** JSON bodies. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Model uploads. Default 256 MiB. */
+  maxModelBytes?: number;
+  /** Model bytes kept in memory. Default 512 MiB. */
+  modelCacheBytes?: number;
+  /** Per install on device routes. Default burst 60, 10/s. */
+  rateLimit?: RateLimitOptions;
+  /** Per client address on /v1/register. Default burst 20, 1/s. */
+  registerRateLimit?: RateLimitOptions;
+  /** Access-Control-Allow-Origin. Default '*' (tokens are bearer headers, not cookies). */
+  corsOrigin?: string | string[];
+  /** Where server faults are reported. Default: stderr. */
+  logError?: (message: string, error: unknown) => void;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8787` (no trailing slash). */
+  url: string;
+  port: number;
+  host: string;
+  storage: 'pglite' | 'postgres';
+  /** The manifest signing key, to build apps with. */
+  publicKey: PublicKeyResponse;
+  appKey: string;
+  /** The admin token when known to this process (configured, generated now, or read back). */
+  adminToken?: string;
+  adminTokenSource: Secrets['adminTokenSource'];
+  /** Where a generated admin token is kept, if there is a data directory. */
+  adminTokenFile?: string;
+  dataDir?: string;
+  database: Database;
+  /** Announce a change made to the database behind the server's back (e.g. by a test). */
+  notifyChange(): Promise<void>;
+  /** Stops listening, ends event streams, closes the database if the server opened it. */
+  close(): Promise<void>;
+}
+
+const SIGNING_KEY_SETTING = 'signing_key_ed25519_pkcs8';
+
+function listen(
+  options: Parameters<typeof serve>[0],
+): Promise<{ server: ServerType; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = serve(options, (info: AddressInfo) => resolve({ server, port: info.port }));
+    server.once('error', reject);
+  });
+}
+
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive and SSE connections would hold close() open.
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  const needsDir = !options.database && !options.databaseUrl && !options.memory;
+  const dirOption = options.dataDir ?? (needsDir ? DEFAULT_DATA_DIR : undefined);
+  const dataDir: DataDir | undefined = dirOption ? await ensureDataDir(dirOption) : undefined;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step();
+  };
+
+  try {
+    let db: Database;
+    if (options.database) db = options.database;
+    else {
+      if (needsDir && dataDir) cleanups.push(lockDataDir(dataDir));
+      db = await openDatabase(
+        options.databaseUrl
+          ? { databaseUrl: options.databaseUrl }
+          : options.memory
+            ? { memory: true }
+            : { pgliteDir: dataDir!.pglite },
+      );
+      cleanups.push(() => db.close());
+    }
+
+    const key = loadSigningKey(
+      (await getOrCreateSetting(db, SIGNING_KEY_SETTING, generateSigningKey)).value,
+    );
+    const secrets = await resolveSecrets(db, {
+      adminToken: options.adminToken,
+      appKey: options.appKey,
+      dataDir,
+    });
+    const limits: Limits = {
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      maxModelBytes: options.maxModelBytes ?? 256 * 1024 * 1024,
+    };
+    const manifests = new ManifestSource(db, key);
+    const events = new ManifestEvents(manifests, {
+      heartbeatMs: options.heartbeatMs ?? 15_000,
+      pollMs: options.pollMs ?? 2_000,
+      maxStreams: options.maxStreams ?? 10_000,
+      retryMs: 3_000,
+    });
+    cleanups.push(() => events.close());
+    const ctx: AppContext = {
+      db,
+      manifests,
+      events,
+      installs: new InstallAuthenticator(db),
+      models: new ModelCache(db, options.modelCacheBytes ?? 512 * 1024 * 1024),
+      publicKey: describePublicKey(key),
+      appKey: secrets.appKey,
+      adminTokenHash: secrets.adminTokenHash,
+      limits,
+      deviceLimiter: new RateLimiter(options.rateLimit ?? { burst: 60, perSecond: 10 }),
+      registerLimiter: new RateLimiter(options.registerRateLimit ?? { burst: 20, perSecond: 1 }),
+      clientAddress: (c) => {
+        try {
+          return getConnInfo(c).remote.address ?? 'unknown';
+        } catch {
+          return 'unknown';
+        }
+      },
+      logError:
+        options.logError ??
+        ((message, error) => console.error(`[localfit server] ${message}:`, error)),
+    };
+    const app = createApp(ctx, { corsOrigin: options.corsOrigin });
+    const { server, port } = await listen({
+      fetch: app.fetch,
+      port: options.port ?? 8787,
+      hostname: host,
+    });
+    cleanups.push(() => closeServer(server));
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (dataDir) {
+      await writeServerInfo(dataDir, { url, pid: process.pid, storage: db.kind });
+      cleanups.push(() => removeServerInfo(dataDir));
+    }
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      host,
+      storage: db.kind,
+      publicKey: ctx.publicKey,
+      appKey: secrets.appKey,
+      adminToken: secrets.adminToken,
+      adminTokenSource: secrets.adminTokenSource,
+      adminTokenFile: dataDir?.adminToken,
+      dataDir: dataDir?.root,
+      database: db,
+      notifyChange: () => events.poke(),
+      close: () => {
+        closing ??= cleanup();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await cleanup().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Fleet-wide metrics per version, from the per-(version, install) running sums that ingest
+ * maintains: one row per device and version is read, never the windows themselves. AUC comes
+ * from the merged score histograms (src/sync/protocol.ts, aucFromSketch).
+ */
+import { AUC_SKETCH_BINS, aucFromSketch } from '../../src/sync/protocol.ts';
+import type { PairedAggregate, VersionAggregate } from '../admin_types.ts';
+import type { Queryable } from '../db/database.ts';
+
+interface SumsRow {
+  version_id: string;
+  devices: number;
+  windows: number;
+  samples: number;
+  logloss_sum: number;
+  logloss_samples: number;
+  correct: number;
+  correct_samples: number;
+  squared_error_sum: number;
+  absolute_error_sum: number;
+  error_samples: number;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  ranking_k: number | null;
+  slates: number;
+  precision_sum: number;
+  recall_sum: number;
+  ndcg_sum: number;
+  prediction_count: number;
+  prediction_sum: number;
+  drift_alerts: number;
+  dropped: number;
+}
+
+const ratio = (num: number, den: number) => (den > 0 ? num / den : null);
+
+export async function versionAggregates(
+  db: Queryable,
+  versionIds?: string[],
+): Promise<Map<string, VersionAggregate>> {
+  const filter = versionIds
+    ? 'where version_id in (select jsonb_array_elements_text($1::jsonb))'
+    : '';
+  const params = versionIds ? [JSON.stringify(versionIds)] : [];
+  const sums = await db.query<SumsRow>(
+    `select version_id, count(*)::int as devices,
+       sum(windows)::float8 as windows, sum(samples)::float8 as samples,
+       sum(logloss_sum) as logloss_sum, sum(logloss_samples)::float8 as logloss_samples,
+       sum(correct)::float8 as correct, sum(correct_samples)::float8 as correct_samples,
+       sum(squared_error_sum) as squared_error_sum, sum(absolute_error_sum) as absolute_error_sum,
+       sum(error_samples)::float8 as error_samples,
+       sum(impressions)::float8 as impressions, sum(clicks)::float8 as clicks,
+       sum(conversions)::float8 as conversions, max(ranking_k) as ranking_k,
+       sum(slates)::float8 as slates, sum(precision_sum) as precision_sum,
+       sum(recall_sum) as recall_sum, sum(ndcg_sum) as ndcg_sum,
+       sum(prediction_count)::float8 as prediction_count, sum(prediction_sum) as prediction_sum,
+       sum(drift_alerts)::float8 as drift_alerts, sum(dropped)::float8 as dropped
+     from version_install_totals ${filter}
+     group by version_id`,
+    params,
+  );
+  const histograms = await db.query<{
+    version_id: string;
+    side: 'p' | 'n';
+    i: number;
+    total: number;
+  }>(
+    `select version_id, 'p' as side, u.i, sum(u.x) as total
+       from version_install_totals, unnest(auc_positive) with ordinality as u(x, i) ${filter}
+       group by version_id, u.i
+     union all
+     select version_id, 'n' as side, u.i, sum(u.x) as total
+       from version_install_totals, unnest(auc_negative) with ordinality as u(x, i) ${filter}
+       group by version_id, u.i`,
+    params,
+  );
+  const paired = await db.query<{
+    version_id: string;
+    baseline_version_id: string;
+    devices: number;
+    n: number;
+    diff_sum: number;
+    diff_sum_sq: number;
+  }>(
+    `select version_id, baseline_version_id, count(*)::int as devices, sum(n)::float8 as n,
+       sum(diff_sum) as diff_sum, sum(diff_sum_sq) as diff_sum_sq
+     from paired_totals ${filter}
+     group by version_id, baseline_version_id
+     order by version_id, baseline_version_id`,
+    params,
+  );
+
+  const sketches = new Map<string, { positive: number[]; negative: number[] }>();
+  for (const row of histograms.rows) {
+    let sketch = sketches.get(row.version_id);
+    if (!sketch) {
+      sketch = {
+        positive: new Array(AUC_SKETCH_BINS).fill(0),
+        negative: new Array(AUC_SKETCH_BINS).fill(0),
+      };
+      sketches.set(row.version_id, sketch);
+    }
+    (row.side === 'p' ? sketch.positive : sketch.negative)[row.i - 1] = row.total;
+  }
+  const pairedBy = new Map<string, PairedAggregate[]>();
+  for (const row of paired.rows) {
+    const meanDiff = ratio(row.diff_sum, row.n);
+    const variance =
+      row.n > 1 && meanDiff !== null
+        ? Math.max(0, (row.diff_sum_sq - row.n * meanDiff * meanDiff) / (row.n - 1))
+        : null;
+    const list = pairedBy.get(row.version_id) ?? [];
+    list.push({
+      baselineVersionId: row.baseline_version_id,
+      devices: row.devices,
+      n: row.n,
+      meanDiff,
+      stdError: variance === null ? null : Math.sqrt(variance / row.n),
+    });
+    pairedBy.set(row.version_id, list);
+  }
+
+  const out = new Map<string, VersionAggregate>();
+  for (const row of sums.rows) {
+    const sketch = sketches.get(row.version_id);
+    out.set(row.version_id, {
+      versionId: row.version_id,
+      devices: row.devices,
+      windows: row.windows,
+      samples: row.samples,
+      logloss: ratio(row.logloss_sum, row.logloss_samples),
+      accuracy: ratio(row.correct, row.correct_samples),
+      auc: sketch ? aucFromSketch(sketch) : null,
+      rmse: row.error_samples > 0 ? Math.sqrt(row.squared_error_sum / row.error_samples) : null,
+      mae: ratio(row.absolute_error_sum, row.error_samples),
+      ctr: ratio(row.clicks, row.impressions),
+      conversionRate: ratio(row.conversions, row.impressions),
+      impressions: row.impressions,
+      ranking:
+        row.slates > 0
+          ? {
+              k: row.ranking_k,
+              slates: row.slates,
+              precision: row.precision_sum / row.slates,
+              recall: row.recall_sum / row.slates,
+              ndcg: row.ndcg_sum / row.slates,
+            }
+          : null,
+      predictionMean: ratio(row.prediction_sum, row.prediction_count),
+      driftAlerts: row.drift_alerts,
+      dropped: row.dropped,
+      paired: pairedBy.get(row.version_id) ?? [],
+    });
+  }
+  return out;
+}

@@ -1,0 +1,382 @@
+/**
+ * Storing metric batches exactly once, however often a device retries.
+ *
+ * One transaction per batch:
+ *  1. Claim the (install, idempotency key) row. If it exists, this is a retry: the same body
+ *     (by canonical hash) gets the stored answer again, a different one IDEMPOTENCY_CONFLICT.
+ *     Two concurrent requests with one key serialise on this insert: the second waits for the
+ *     first to commit, then sees its row and replays its answer (READ COMMITTED lets the next
+ *     statement see the committed row).
+ *  2. Insert the windows, skipping window ids this install already stored; a skipped one must
+ *     have the same content (else WINDOW_CONFLICT and nothing is written).
+ *  3. Add the new windows to the per-(version, install) running sums that aggregates read.
+ *  4. Record the answer with the claim.
+ *
+ * Statements take whole batches as one JSON parameter (jsonb_to_recordset), so a batch costs
+ * a fixed handful of round trips whatever its size.
+ */
+import type {
+  MetricsBatch,
+  MetricsResponse,
+  MetricWindow,
+  PairedComparison,
+} from '../../src/sync/protocol.ts';
+import { canonicalJson } from '../canonical_json.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { ApiError } from '../http/errors.ts';
+import { sha256Hex } from '../tokens.ts';
+
+export interface IngestResult {
+  status: 200 | 201;
+  body: MetricsResponse;
+  /** True when this was a retry answered from the stored response. */
+  replayed: boolean;
+}
+
+export async function ingestBatch(
+  db: Database,
+  installId: string,
+  batch: MetricsBatch,
+): Promise<IngestResult> {
+  // sentAt says when this attempt was sent, so a retry may change it: not part of identity.
+  const { sentAt: _sentAt, ...identity } = batch;
+  const bodyHash = sha256Hex(canonicalJson(identity));
+  return db.transaction(async (tx) => {
+    const claim = await tx.query(
+      `insert into metric_batches (install_id, idempotency_key, body_hash)
+       values ($1, $2, $3) on conflict (install_id, idempotency_key) do nothing`,
+      [installId, batch.idempotencyKey, bodyHash],
+    );
+    if (claim.rowCount === 0) return replay(tx, installId, batch.idempotencyKey, bodyHash);
+
+    // Sorted, so that concurrent batches of one install take row locks in the same order
+    // (no deadlocks between them).
+    const windows = batch.windows
+      .map((w) => ({ w, hash: sha256Hex(canonicalJson(w)) }))
+      .sort((a, b) => (a.w.windowId < b.w.windowId ? -1 : a.w.windowId > b.w.windowId ? 1 : 0));
+    const inserted = await tx.query<{ window_id: string }>(
+      `insert into metric_windows (install_id, window_id, idempotency_key, version_id, content_hash, body)
+       select $1, x.window_id, $2, x.version_id, x.content_hash, x.body
+       from jsonb_to_recordset($3::jsonb)
+         as x(window_id text, version_id text, content_hash text, body jsonb)
+       on conflict (install_id, window_id) do nothing
+       returning window_id`,
+      [
+        installId,
+        batch.idempotencyKey,
+        JSON.stringify(
+          windows.map(({ w, hash }) => ({
+            window_id: w.windowId,
+            version_id: w.versionId,
+            content_hash: hash,
+            body: w,
+          })),
+        ),
+      ],
+    );
+    const fresh = new Set(inserted.rows.map((row) => row.window_id));
+    const repeated = windows.filter(({ w }) => !fresh.has(w.windowId));
+    if (repeated.length > 0) await checkRepeatedWindows(tx, installId, repeated);
+
+    const stored = windows.filter(({ w }) => fresh.has(w.windowId)).map(({ w }) => w);
+    if (stored.length > 0) {
+      await addTotals(tx, installId, stored);
+      await addPaired(tx, installId, stored);
+    }
+    const body: MetricsResponse = {
+      idempotencyKey: batch.idempotencyKey,
+      windows: batch.windows.length,
+      stored: stored.length,
+      duplicates: repeated.length,
+    };
+    await tx.query(
+      `update metric_batches set response = $3::jsonb
+       where install_id = $1 and idempotency_key = $2`,
+      [installId, batch.idempotencyKey, JSON.stringify(body)],
+    );
+    return { status: 201, body, replayed: false };
+  });
+}
+
+async function replay(
+  tx: Queryable,
+  installId: string,
+  key: string,
+  bodyHash: string,
+): Promise<IngestResult> {
+  const { rows } = await tx.query<{ body_hash: string; response: MetricsResponse | null }>(
+    'select body_hash, response from metric_batches where install_id = $1 and idempotency_key = $2',
+    [installId, key],
+  );
+  const row = rows[0];
+  if (!row || row.body_hash !== bodyHash || !row.response)
+    throw new ApiError(
+      409,
+      'IDEMPOTENCY_CONFLICT',
+      `idempotency key ${key} was used for a different batch`,
+    );
+  // Rebuilt in the original key order (jsonb does not keep it): the same bytes as the first answer.
+  const { idempotencyKey, windows, stored, duplicates } = row.response;
+  return { status: 201, body: { idempotencyKey, windows, stored, duplicates }, replayed: true };
+}
+
+async function checkRepeatedWindows(
+  tx: Queryable,
+  installId: string,
+  repeated: { w: MetricWindow; hash: string }[],
+): Promise<void> {
+  const { rows } = await tx.query<{ window_id: string; content_hash: string }>(
+    `select window_id, content_hash from metric_windows
+     where install_id = $1 and window_id in (select jsonb_array_elements_text($2::jsonb))`,
+    [installId, JSON.stringify(repeated.map(({ w }) => w.windowId))],
+  );
+  const stored = new Map(rows.map((row) => [row.window_id, row.content_hash]));
+  for (const { w, hash } of repeated)
+    if (stored.get(w.windowId) !== hash)
+      throw new ApiError(
+        409,
+        'WINDOW_CONFLICT',
+        `window ${w.windowId} was stored before with different contents`,
+      );
+}
+
+/** One version's sums over the windows of one batch, as the totals table's columns. */
+interface TotalsRow {
+  version_id: string;
+  windows: number;
+  samples: number;
+  logloss_sum: number;
+  logloss_samples: number;
+  correct: number;
+  correct_samples: number;
+  squared_error_sum: number;
+  absolute_error_sum: number;
+  error_samples: number;
+  positives: number;
+  auc_positive: number[] | null;
+  auc_negative: number[] | null;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  ranking_k: number | null;
+  slates: number;
+  precision_sum: number;
+  recall_sum: number;
+  ndcg_sum: number;
+  prediction_count: number;
+  prediction_sum: number;
+  prediction_sum_sq: number;
+  drift_alerts: number;
+  dropped: number;
+  first_start: number;
+  last_end: number;
+}
+
+function emptyTotals(versionId: string, w: MetricWindow): TotalsRow {
+  return {
+    version_id: versionId,
+    windows: 0,
+    samples: 0,
+    logloss_sum: 0,
+    logloss_samples: 0,
+    correct: 0,
+    correct_samples: 0,
+    squared_error_sum: 0,
+    absolute_error_sum: 0,
+    error_samples: 0,
+    positives: 0,
+    auc_positive: null,
+    auc_negative: null,
+    impressions: 0,
+    clicks: 0,
+    conversions: 0,
+    ranking_k: null,
+    slates: 0,
+    precision_sum: 0,
+    recall_sum: 0,
+    ndcg_sum: 0,
+    prediction_count: 0,
+    prediction_sum: 0,
+    prediction_sum_sq: 0,
+    drift_alerts: 0,
+    dropped: 0,
+    first_start: w.start,
+    last_end: w.end,
+  };
+}
+
+function addArrays(into: number[] | null, add: number[]): number[] {
+  return into ? into.map((x, i) => x + add[i]) : [...add];
+}
+
+export function sumWindows(windows: MetricWindow[]): TotalsRow[] {
+  const byVersion = new Map<string, TotalsRow>();
+  for (const w of windows) {
+    let t = byVersion.get(w.versionId);
+    if (!t) {
+      t = emptyTotals(w.versionId, w);
+      byVersion.set(w.versionId, t);
+    }
+    t.windows += 1;
+    t.samples += w.count;
+    if (w.loglossSum !== undefined) {
+      t.logloss_sum += w.loglossSum;
+      t.logloss_samples += w.count;
+    }
+    if (w.correct !== undefined) {
+      t.correct += w.correct;
+      t.correct_samples += w.count;
+    }
+    if (w.squaredErrorSum !== undefined || w.absoluteErrorSum !== undefined) {
+      t.squared_error_sum += w.squaredErrorSum ?? 0;
+      t.absolute_error_sum += w.absoluteErrorSum ?? 0;
+      t.error_samples += w.count;
+    }
+    t.positives += w.positives ?? 0;
+    if (w.auc) {
+      t.auc_positive = addArrays(t.auc_positive, w.auc.positive);
+      t.auc_negative = addArrays(t.auc_negative, w.auc.negative);
+    }
+    if (w.ctr) {
+      t.impressions += w.ctr.impressions;
+      t.clicks += w.ctr.clicks;
+      t.conversions += w.ctr.conversions;
+    }
+    if (w.ranking) {
+      t.ranking_k = w.ranking.k;
+      t.slates += w.ranking.slates;
+      t.precision_sum += w.ranking.precisionSum;
+      t.recall_sum += w.ranking.recallSum;
+      t.ndcg_sum += w.ranking.ndcgSum;
+    }
+    if (w.drift) {
+      t.drift_alerts += w.drift.alerts;
+      if (w.drift.prediction) {
+        t.prediction_count += w.drift.prediction.count;
+        t.prediction_sum += w.drift.prediction.sum;
+        t.prediction_sum_sq += w.drift.prediction.sumSq;
+      }
+    }
+    t.dropped += w.dropped ?? 0;
+    t.first_start = Math.min(t.first_start, w.start);
+    t.last_end = Math.max(t.last_end, w.end);
+  }
+  // Sorted by version: the same lock order in every transaction.
+  return [...byVersion.values()].sort((a, b) =>
+    a.version_id < b.version_id ? -1 : a.version_id > b.version_id ? 1 : 0,
+  );
+}
+
+/** bigint running counts. */
+const COUNT_COLUMNS = [
+  'windows',
+  'samples',
+  'logloss_samples',
+  'correct',
+  'correct_samples',
+  'error_samples',
+  'positives',
+  'impressions',
+  'clicks',
+  'conversions',
+  'slates',
+  'prediction_count',
+  'drift_alerts',
+  'dropped',
+] as const;
+
+/** float8 running sums. */
+const SUM_COLUMNS = [
+  'logloss_sum',
+  'squared_error_sum',
+  'absolute_error_sum',
+  'precision_sum',
+  'recall_sum',
+  'ndcg_sum',
+  'prediction_sum',
+  'prediction_sum_sq',
+] as const;
+
+const ADDED_COLUMNS = [...COUNT_COLUMNS, ...SUM_COLUMNS];
+
+/**
+ * Counts saturate at 9e18 instead of overflowing bigint: a device that kept sending huge
+ * counts would otherwise, one day, turn its own ingest into a storage error. (Each window's
+ * numbers are bounded by validation, so float8 sums cannot overflow in any realistic time.)
+ */
+const addCount = (column: string) =>
+  `${column} = least(t.${column}::numeric + excluded.${column}, 9000000000000000000)::bigint`;
+
+/** Element-wise sum of two histograms (migration 2's function). */
+const addHistogram = (column: string) =>
+  `${column} = localfit_add_histograms(t.${column}, excluded.${column})`;
+
+const TOTALS_SQL = `
+  insert into version_install_totals as t
+    (version_id, install_id, ${ADDED_COLUMNS.join(', ')}, auc_positive, auc_negative,
+     ranking_k, first_start, last_end)
+  select x.version_id, $1, ${ADDED_COLUMNS.map((c) => `x.${c}`).join(', ')},
+         x.auc_positive::float8[], x.auc_negative::float8[], x.ranking_k, x.first_start, x.last_end
+  from jsonb_to_recordset($2::jsonb) as x(
+    version_id text,
+    ${ADDED_COLUMNS.map((c) => `${c} float8`).join(',\n    ')},
+    auc_positive text, auc_negative text, ranking_k integer,
+    first_start bigint, last_end bigint)
+  on conflict (version_id, install_id) do update set
+    ${COUNT_COLUMNS.map(addCount).join(',\n    ')},
+    ${SUM_COLUMNS.map((c) => `${c} = t.${c} + excluded.${c}`).join(',\n    ')},
+    ${addHistogram('auc_positive')},
+    ${addHistogram('auc_negative')},
+    ranking_k = coalesce(excluded.ranking_k, t.ranking_k),
+    first_start = least(t.first_start, excluded.first_start),
+    last_end = greatest(t.last_end, excluded.last_end),
+    updated_at = now()`;
+
+/**
+ * Histograms travel as array literals (`{1,2,…}`) and are cast in SQL: measured 2–3x cheaper
+ * than letting jsonb_to_recordset turn JSON arrays into float8[].
+ */
+const arrayLiteral = (values: number[] | null) => (values ? `{${values.join(',')}}` : null);
+
+async function addTotals(tx: Queryable, installId: string, windows: MetricWindow[]) {
+  const rows = sumWindows(windows).map((row) => ({
+    ...row,
+    auc_positive: arrayLiteral(row.auc_positive),
+    auc_negative: arrayLiteral(row.auc_negative),
+  }));
+  await tx.query(TOTALS_SQL, [installId, JSON.stringify(rows)]);
+}
+
+async function addPaired(tx: Queryable, installId: string, windows: MetricWindow[]) {
+  const sums = new Map<string, { version_id: string } & PairedComparison>();
+  for (const w of windows) {
+    if (!w.paired || w.paired.n === 0) continue;
+    const key = JSON.stringify([w.versionId, w.paired.baselineVersionId]);
+    const entry = sums.get(key) ?? {
+      version_id: w.versionId,
+      baselineVersionId: w.paired.baselineVersionId,
+      n: 0,
+      diffSum: 0,
+      diffSumSq: 0,
+    };
+    entry.n += w.paired.n;
+    entry.diffSum += w.paired.diffSum;
+    entry.diffSumSq += w.paired.diffSumSq;
+    sums.set(key, entry);
+  }
+  if (sums.size === 0) return;
+  await tx.query(
+    `insert into paired_totals as t (version_id, baseline_version_id, install_id, n, diff_sum, diff_sum_sq)
+     select x.version_id, x."baselineVersionId", $1, x.n, x."diffSum", x."diffSumSq"
+     from jsonb_to_recordset($2::jsonb)
+       as x(version_id text, "baselineVersionId" text, n bigint, "diffSum" float8, "diffSumSq" float8)
+     on conflict (version_id, baseline_version_id, install_id) do update set
+       ${addCount('n')},
+       diff_sum = t.diff_sum + excluded.diff_sum,
+       diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq`,
+    [
+      installId,
+      JSON.stringify([...sums.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v)),
+    ],
+  );
+}

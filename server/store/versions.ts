@@ -1,0 +1,298 @@
+/**
+ * Model versions and their lifecycle (design.md, "Concepts"):
+ *
+ *   publish  → staging (with a weight)
+ *   ramp     staging → staging (new weight)
+ *   promote  staging → production; the previous production → archived
+ *   rollback staging → rolled_back
+ *            production → rolled_back; the most recently archived version → production
+ *
+ * Every action is one transaction that first locks the single `manifest_state` row: admin
+ * actions are serialised across server processes, so checks such as "staged weights sum to at
+ * most 1" cannot race, and each change bumps the manifest revision and writes its audit entry
+ * in the same commit. A refused action (ApiError) rolls back and changes nothing.
+ */
+import type { AdminVersion, PublishRequest } from '../admin_types.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { ApiError } from '../http/errors.ts';
+import { recordAudit } from './audit.ts';
+
+/** Weights are floats: 0.7 + 0.2 + 0.1 must still count as 1. */
+const WEIGHT_EPSILON = 1e-9;
+
+interface VersionRow {
+  seq: number;
+  id: string;
+  semver: string;
+  model_sha256: string;
+  size: number;
+  feature_spec: Record<string, unknown>;
+  head: Record<string, unknown> | null;
+  status: AdminVersion['status'];
+  weight: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const SELECT_VERSIONS = `
+  select v.seq, v.id, v.semver, v.model_sha256, m.size, v.feature_spec, v.head, v.status,
+         v.weight, v.created_at, v.updated_at
+  from versions v join models m on m.sha256 = v.model_sha256`;
+
+function toAdminVersion(row: VersionRow): AdminVersion {
+  return {
+    id: row.id,
+    semver: row.semver,
+    status: row.status,
+    weight: row.weight,
+    model: { sha256: row.model_sha256, bytes: row.size },
+    featureSpec: row.feature_spec,
+    head: row.head,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export async function listVersions(db: Queryable): Promise<AdminVersion[]> {
+  const { rows } = await db.query<VersionRow>(`${SELECT_VERSIONS} order by v.seq`);
+  return rows.map(toAdminVersion);
+}
+
+/** Versions the manifest carries: production first, then staged ones in publish order. */
+export async function liveVersions(db: Queryable): Promise<AdminVersion[]> {
+  const { rows } = await db.query<VersionRow>(
+    `${SELECT_VERSIONS} where v.status in ('production', 'staging')
+     order by (v.status = 'production') desc, v.seq`,
+  );
+  return rows.map(toAdminVersion);
+}
+
+/** A version by id (`v3`) or semver (`1.2.0`). */
+async function findVersion(tx: Queryable, ref: string): Promise<VersionRow> {
+  const { rows } = await tx.query<VersionRow>(
+    `${SELECT_VERSIONS} where v.id = $1 or v.semver = $1`,
+    [ref],
+  );
+  if (rows.length === 0) throw new ApiError(404, 'NOT_FOUND', `no version ${ref}`);
+  return rows[0];
+}
+
+/** Locks the manifest state for the rest of the transaction (see the module comment). */
+async function lockManifest(tx: Queryable): Promise<void> {
+  await tx.query('select revision from manifest_state where id = 1 for update');
+}
+
+/**
+ * A new revision. clock_timestamp rather than now(): a transaction that waited for the lock
+ * started before the one it waited for committed, and issuedAt must never go backwards.
+ */
+async function bumpRevision(tx: Queryable): Promise<void> {
+  await tx.query(
+    `update manifest_state
+     set revision = revision + 1, changed_at = greatest(changed_at, clock_timestamp())
+     where id = 1`,
+  );
+}
+
+async function stagedWeightExcept(tx: Queryable, exceptId: string | null): Promise<number> {
+  const { rows } = await tx.query<{ total: number | null }>(
+    `select sum(weight) as total from versions where status = 'staging' and id <> coalesce($1, '')`,
+    [exceptId],
+  );
+  return rows[0]?.total ?? 0;
+}
+
+async function checkWeights(tx: Queryable, exceptId: string | null, weight: number) {
+  const others = await stagedWeightExcept(tx, exceptId);
+  if (others + weight > 1 + WEIGHT_EPSILON)
+    throw new ApiError(
+      409,
+      'WEIGHTS_EXCEED_ONE',
+      `staged weights would sum to ${round(others + weight)} (> 1): the other staged versions hold ${round(others)}`,
+    );
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+const SEMVER =
+  /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(?:-[0-9A-Za-z.-]{1,40})?(?:\+[0-9A-Za-z.-]{1,40})?$/;
+
+export function isSemver(value: string): boolean {
+  return SEMVER.test(value);
+}
+
+function nextSemver(existing: string[]): string {
+  let best: [number, number, number] | null = null;
+  for (const semver of existing) {
+    const match = SEMVER.exec(semver);
+    if (!match) continue;
+    const parts: [number, number, number] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    if (!best || parts[0] > best[0] || (parts[0] === best[0] && parts[1] > best[1])) best = parts;
+  }
+  return best ? `${best[0]}.${best[1] + 1}.0` : '1.0.0';
+}
+
+export interface PublishInput extends Omit<PublishRequest, 'featureSpec' | 'actor'> {
+  featureSpec: Record<string, unknown>;
+  actor: string;
+}
+
+export async function publishVersion(db: Database, input: PublishInput): Promise<AdminVersion> {
+  return db.transaction(async (tx) => {
+    await lockManifest(tx);
+    const model = await tx.query('select 1 from models where sha256 = $1', [input.model.sha256]);
+    if (model.rowCount === 0)
+      throw new ApiError(
+        422,
+        'UNKNOWN_MODEL',
+        `no model ${input.model.sha256}: upload it first (PUT /v1/admin/models/<sha256>)`,
+      );
+    const existing = await tx.query<{ semver: string; seq: number }>(
+      'select semver, seq from versions',
+    );
+    const semver = input.semver ?? nextSemver(existing.rows.map((row) => row.semver));
+    if (existing.rows.some((row) => row.semver === semver))
+      throw new ApiError(409, 'VERSION_EXISTS', `a version ${semver} exists already`);
+    await checkWeights(tx, null, input.weight);
+    const seq = existing.rows.reduce((max, row) => Math.max(max, row.seq), 0) + 1;
+    const id = `v${seq}`;
+    await tx.query(
+      `insert into versions (seq, id, semver, model_sha256, feature_spec, head, status, weight)
+       values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'staging', $7)`,
+      [
+        seq,
+        id,
+        semver,
+        input.model.sha256,
+        JSON.stringify(input.featureSpec),
+        input.head ? JSON.stringify(input.head) : null,
+        input.weight,
+      ],
+    );
+    await recordAudit(tx, {
+      actor: input.actor,
+      action: 'publish',
+      versionId: id,
+      why: input.why,
+      details: { semver, sha256: input.model.sha256, weight: input.weight },
+    });
+    await bumpRevision(tx);
+    return toAdminVersion(await findVersion(tx, id));
+  });
+}
+
+export interface Intent {
+  actor: string;
+  why?: string;
+}
+
+export async function rampVersion(
+  db: Database,
+  ref: string,
+  weight: number,
+  intent: Intent,
+): Promise<AdminVersion> {
+  return db.transaction(async (tx) => {
+    await lockManifest(tx);
+    const version = await findVersion(tx, ref);
+    if (version.status !== 'staging')
+      throw new ApiError(
+        409,
+        'INVALID_TRANSITION',
+        `${version.id} is ${version.status}; only a staged version has a weight to ramp`,
+      );
+    await checkWeights(tx, version.id, weight);
+    await tx.query(
+      'update versions set weight = $2, updated_at = clock_timestamp() where id = $1',
+      [version.id, weight],
+    );
+    await recordAudit(tx, {
+      actor: intent.actor,
+      action: 'ramp',
+      versionId: version.id,
+      why: intent.why,
+      details: { from: version.weight, to: weight },
+    });
+    if (weight !== version.weight) await bumpRevision(tx);
+    return toAdminVersion(await findVersion(tx, version.id));
+  });
+}
+
+export async function promoteVersion(
+  db: Database,
+  ref: string,
+  intent: Intent,
+): Promise<AdminVersion> {
+  return db.transaction(async (tx) => {
+    await lockManifest(tx);
+    const version = await findVersion(tx, ref);
+    if (version.status !== 'staging')
+      throw new ApiError(
+        409,
+        'INVALID_TRANSITION',
+        `${version.id} is ${version.status}; only a staged version can be promoted`,
+      );
+    const previous = await tx.query<{ id: string }>(
+      `update versions set status = 'archived', weight = 0, updated_at = clock_timestamp()
+       where status = 'production' returning id`,
+    );
+    await tx.query(
+      `update versions set status = 'production', weight = 0, updated_at = clock_timestamp()
+       where id = $1`,
+      [version.id],
+    );
+    await recordAudit(tx, {
+      actor: intent.actor,
+      action: 'promote',
+      versionId: version.id,
+      why: intent.why,
+      details: { previousProduction: previous.rows[0]?.id ?? null, stagedWeight: version.weight },
+    });
+    await bumpRevision(tx);
+    return toAdminVersion(await findVersion(tx, version.id));
+  });
+}
+
+export async function rollbackVersion(
+  db: Database,
+  ref: string,
+  intent: Intent,
+): Promise<AdminVersion> {
+  return db.transaction(async (tx) => {
+    await lockManifest(tx);
+    const version = await findVersion(tx, ref);
+    if (version.status !== 'staging' && version.status !== 'production')
+      throw new ApiError(
+        409,
+        'INVALID_TRANSITION',
+        `${version.id} is ${version.status}; only a staged or production version can be rolled back`,
+      );
+    await tx.query(
+      `update versions set status = 'rolled_back', weight = 0, updated_at = clock_timestamp()
+       where id = $1`,
+      [version.id],
+    );
+    // Rolling back production restores the version it replaced, which devices still keep.
+    let restored: string | null = null;
+    if (version.status === 'production') {
+      const { rows } = await tx.query<{ id: string }>(
+        `update versions set status = 'production', updated_at = clock_timestamp()
+         where id = (select id from versions where status = 'archived'
+                     order by updated_at desc, seq desc limit 1)
+         returning id`,
+      );
+      restored = rows[0]?.id ?? null;
+    }
+    await recordAudit(tx, {
+      actor: intent.actor,
+      action: 'rollback',
+      versionId: version.id,
+      why: intent.why,
+      details: { from: version.status, restoredProduction: restored, stagedWeight: version.weight },
+    });
+    await bumpRevision(tx);
+    return toAdminVersion(await findVersion(tx, version.id));
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * A tiny validation kit for JSON bodies: every body the server accepts goes through a
+ * `Check`, which either returns a freshly built, fully typed value or throws a
+ * `ValidationError` naming the first bad path. A schema library would do the same at many
+ * times the size; these few combinators cover every shape the protocol has.
+ *
+ * Checks never recurse deeper than the schema itself (free-form JSON goes through `json()`,
+ * which bounds depth and size), so hostile nesting cannot exhaust the stack, and objects are
+ * rebuilt from their known keys only, so `__proto__` and friends never reach the server.
+ */
+
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`${path || 'body'}: ${problem}`);
+  }
+}
+
+/** Returns the value typed as T, or throws a ValidationError for `path`. */
+export type Check<T> = ((value: unknown, path: string) => T) & { readonly optional?: true };
+
+export type Infer<C> = C extends Check<infer T> ? T : never;
+
+function fail(path: string, problem: string): never {
+  throw new ValidationError(path, problem);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+export interface StringRules {
+  min?: number;
+  max: number;
+  pattern?: RegExp;
+  /** Said in the error when the pattern does not match. */
+  patternName?: string;
+}
+
+/**
+ * Text PostgreSQL can store: no NUL character and no unpaired UTF-16 surrogate (text and jsonb
+ * refuse both, which would otherwise surface as a storage error instead of a 400).
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000') && !LONE_SURROGATE.test(value);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function string(rules: StringRules): Check<string> {
+  const min = rules.min ?? 0;
+  return (value, path) => {
+    if (typeof value !== 'string') fail(path, `must be a string, not ${describe(value)}`);
+    if (!isStorableText(value)) fail(path, 'must be text without NUL or unpaired surrogates');
+    if (value.length < min) fail(path, `must have at least ${min} characters`);
+    if (value.length > rules.max) fail(path, `must have at most ${rules.max} characters`);
+    if (rules.pattern && !rules.pattern.test(value))
+      fail(path, `must be ${rules.patternName ?? `like ${rules.pattern}`}`);
+    return value;
+  };
+}
+
+export interface NumberRules {
+  min?: number;
+  max?: number;
+  integer?: boolean;
+}
+
+/** A finite number (JSON has no NaN or ∞, but a check should not depend on that). */
+export function number(rules: NumberRules = {}): Check<number> {
+  return (value, path) => {
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      fail(path, `must be a finite number, not ${describe(value)}`);
+    if (rules.integer && !Number.isSafeInteger(value)) fail(path, 'must be an integer');
+    if (rules.min !== undefined && value < rules.min) fail(path, `must be >= ${rules.min}`);
+    if (rules.max !== undefined && value > rules.max) fail(path, `must be <= ${rules.max}`);
+    return value;
+  };
+}
+
+export function oneOf<const T extends string>(values: readonly T[]): Check<T> {
+  return (value, path) => {
+    if (typeof value !== 'string' || !(values as readonly string[]).includes(value))
+      fail(path, `must be one of ${values.join(', ')}`);
+    return value as T;
+  };
+}
+
+export function array<T>(item: Check<T>, rules: { min?: number; max: number }): Check<T[]> {
+  return (value, path) => {
+    if (!Array.isArray(value)) fail(path, `must be an array, not ${describe(value)}`);
+    if (value.length < (rules.min ?? 0)) fail(path, `must have at least ${rules.min} items`);
+    if (value.length > rules.max) fail(path, `must have at most ${rules.max} items`);
+    return value.map((entry, i) => item(entry, `${path}[${i}]`));
+  };
+}
+
+/** Marks an object field as optional: absent (or undefined) is fine and stays absent. */
+export function optional<T>(check: Check<T>): Check<T | undefined> {
+  const wrapped = ((value: unknown, path: string) =>
+    value === undefined ? undefined : check(value, path)) as Check<T | undefined>;
+  return Object.assign(wrapped, { optional: true as const });
+}
+
+export function nullable<T>(check: Check<T>): Check<T | null> {
+  return (value, path) => (value === null ? null : check(value, path));
+}
+
+type Shape<T> = { [K in keyof T]-?: Check<T[K]> };
+
+export interface ObjectRules {
+  /**
+   * Refuse unknown keys (admin bodies, where a typo should not pass silently). Device bodies
+   * ignore them instead, so a newer device can talk to an older server.
+   */
+  strict?: boolean;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function object<T>(shape: Shape<T>, rules: ObjectRules = {}): Check<T> {
+  const keys = Object.keys(shape) as (keyof T & string)[];
+  return (value, path) => {
+    if (!isPlainObject(value)) fail(path, `must be an object, not ${describe(value)}`);
+    if (rules.strict) {
+      for (const key of Object.keys(value))
+        if (!Object.hasOwn(shape, key)) fail(join(path, key), 'is not a known field');
+    }
+    const out = {} as T;
+    for (const key of keys) {
+      const check = shape[key] as Check<unknown>;
+      const present = Object.hasOwn(value, key);
+      if (!present && !check.optional) fail(join(path, key), 'is required');
+      const result = check(present ? value[key] : undefined, join(path, key));
+      if (result !== undefined) (out as Record<string, unknown>)[key] = result;
+    }
+    return out;
+  };
+}
+
+/** A map with string keys (bounded in number and length) and checked values. */
+export function record<T>(
+  value: Check<T>,
+  rules: { maxKeys: number; key: Check<string> },
+): Check<Record<string, T>> {
+  return (input, path) => {
+    if (!isPlainObject(input)) fail(path, `must be an object, not ${describe(input)}`);
+    const entries = Object.entries(input);
+    if (entries.length > rules.maxKeys) fail(path, `must have at most ${rules.maxKeys} keys`);
+    const out: Record<string, T> = Object.create(null);
+    for (const [key, entry] of entries) {
+      rules.key(key, `${join(path, key)} (key)`);
+      out[key] = value(entry, join(path, key));
+    }
+    return { ...out };
+  };
+}
+
+export interface JsonRules {
+  maxDepth: number;
+  /** Bound on the JSON text of the value. */
+  maxBytes: number;
+}
+
+/**
+ * Any JSON object (free-form, e.g. a head or a feature spec) of bounded depth and size.
+ * Walks iteratively, so depth is checked before anything recursive touches the value.
+ */
+export function jsonObject(rules: JsonRules): Check<Record<string, unknown>> {
+  return (value, path) => {
+    if (!isPlainObject(value)) fail(path, `must be an object, not ${describe(value)}`);
+    const stack: [unknown, number][] = [[value, 1]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (typeof node !== 'object' || node === null) {
+        if (typeof node === 'number' && !Number.isFinite(node))
+          fail(path, 'has a non-finite number');
+        continue;
+      }
+      if (depth > rules.maxDepth) fail(path, `is nested deeper than ${rules.maxDepth} levels`);
+      for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    }
+    if (new TextEncoder().encode(JSON.stringify(value)).length > rules.maxBytes)
+      fail(path, `is larger than ${rules.maxBytes} bytes of JSON`);
+    return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  };
+}
+
+/** Adds a cross-field rule after a shape check. */
+export function refine<T>(check: Check<T>, rule: (value: T, path: string) => void): Check<T> {
+  return (value, path) => {
+    const result = check(value, path);
+    rule(result, path);
+    return result;
+  };
+}
+
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+/** Throws a ValidationError from a refine rule. */
+export function invalid(path: string, problem: string): never {
+  return fail(path, problem);
+}
