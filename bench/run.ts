@@ -2,9 +2,9 @@
 // bench/results.json and bench/REPORT.md.
 import { headThroughput } from './head_throughput.ts';
 import { openBrowser } from './lib/browser.ts';
-import { observeDurable } from './observe_durable.ts';
 import type { Section } from './lib/report.ts';
 import { writeReport } from './lib/report.ts';
+import { observeDurable } from './observe_durable.ts';
 
 const quick = process.argv.includes('--quick');
 const sections: Section[] = [];

@@ -1,10 +1,12 @@
 // latency.observe_durable: from the app's observe() call to its promise resolving (the outcome
 // is then committed to IndexedDB and learned), and the time to write a head snapshot.
+
+import { mulberry32 } from '../../models/onnx/prng.ts';
 import { makeTestBackbone } from '../../models/testing.ts';
 import { createLearner } from '../../src/client/index.ts';
 import { createHead } from '../../src/learn/index.ts';
 import { deleteStore, openStore } from '../../src/store/index.ts';
-import { quantile, seededRandom } from '../lib/stats.ts';
+import { quantile } from '../lib/stats.ts';
 
 const params = new URLSearchParams(location.search);
 const samples = Number(params.get('samples') ?? 300);
@@ -14,7 +16,7 @@ async function observeLatency() {
   const name = `bench-observe-${crypto.randomUUID()}`;
   const model = makeTestBackbone({ seed: 3, raw: true });
   const learner = await createLearner({ model: { bytes: model.bytes }, store: { name } });
-  const random = seededRandom(5);
+  const random = mulberry32(5);
   const vector = (size: number) => Float32Array.from({ length: size }, () => random() * 2 - 1);
   const example = () => ({ item: vector(8), context: vector(4), recency: vector(2) });
   for (let i = 0; i < 30; i++) await learner.observe(example(), i % 2);
@@ -57,7 +59,10 @@ try {
   w.benchResult = {
     observe: summary(observe),
     observeSamples: observe,
-    snapshot: { d64: summary(await snapshotLatency(64)), d1024: summary(await snapshotLatency(1024)) },
+    snapshot: {
+      d64: summary(await snapshotLatency(64)),
+      d1024: summary(await snapshotLatency(1024)),
+    },
   };
 } catch (error) {
   w.benchError = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,7 @@
+import { mulberry32 } from '../../models/onnx/prng.ts';
 import { createHead } from '../../src/learn/index.ts';
 import type { Figure } from './stats.ts';
-import { seededRandom, summarise } from './stats.ts';
+import { summarise } from './stats.ts';
 
 /**
  * Per-event learning throughput of the logistic head (SGD, scikit-learn's "optimal" schedule,
@@ -20,7 +21,7 @@ export interface ThroughputResult {
 const ALPHA = 1e-4;
 
 function makeStream(d: number, n: number, seed: number) {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const xs = new Float64Array(n * d);
   const ys = new Float64Array(n);
   const truth = Float64Array.from({ length: d }, () => random() * 2 - 1);

@@ -1,7 +1,7 @@
 // ONNX models written by the project's own exporter, run by onnxruntime-web in real Chromium.
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { seededRandom } from '../../bench/lib/stats.ts';
+import { mulberry32 } from '../../models/onnx/prng.ts';
 import { makeTestBackbone } from '../../models/testing.ts';
 import { loadBackbone } from '../../src/backbone/backbone.ts';
 import { configureOrt } from '../../src/backbone/configure_ort.ts';
@@ -9,7 +9,7 @@ import { configureOrt } from '../../src/backbone/configure_ort.ts';
 beforeAll(() => configureOrt(wasmUrl));
 
 function randomColumns(spec: { name: string; size: number }[], batch: number, seed: number) {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   return Object.fromEntries(
     spec.map(({ name, size }) => [
       name,

@@ -1,7 +1,7 @@
 // The learner end to end in real Chromium: a real Web Worker running onnxruntime-web (wasm) on
 // ONNX models the project builds itself, driven through the public client API.
 import { afterEach, describe, expect, test } from 'vitest';
-import { seededRandom } from '../../bench/lib/stats.ts';
+import { mulberry32 } from '../../models/onnx/prng.ts';
 import { makeTestBackbone } from '../../models/testing.ts';
 import type { Example, Learner, LearnerOptions } from '../../src/client/index.ts';
 import { createLearner, LearnerError } from '../../src/client/index.ts';
@@ -37,7 +37,7 @@ async function start(options: Partial<LearnerOptions> = {}): Promise<Learner> {
 }
 
 function examples(count: number, seed: number): Example[] {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const vector = (size: number) => Float32Array.from({ length: size }, () => random() * 2 - 1);
   return Array.from({ length: count }, () => ({
     item: vector(8),
@@ -67,7 +67,7 @@ function expectedScores(batch: Example[], weights: Float64Array, intercept: numb
 
 describe('predict', () => {
   test('matches a plain TypeScript forward pass of the same model (≤ 1e-5)', async () => {
-    const random = seededRandom(3);
+    const random = mulberry32(3);
     const state = createHead({ task: 'binary', dim: embeddingSize + rawSize }).exportState();
     state.weights = Float64Array.from(state.weights, () => random() * 4 - 2);
     state.intercepts[0] = 0.3;
@@ -207,7 +207,9 @@ describe('bad input is refused and changes nothing', () => {
 
   test('bytes that are not ONNX are a BAD_MODEL', async () => {
     const junk = new TextEncoder().encode('{"not": "a model"}');
-    await expect(createLearner({ model: { bytes: junk }, store: freshStore() })).rejects.toMatchObject({
+    await expect(
+      createLearner({ model: { bytes: junk }, store: freshStore() }),
+    ).rejects.toMatchObject({
       code: 'BAD_MODEL',
     });
     await expect(
@@ -221,15 +223,27 @@ describe('bad input is refused and changes nothing', () => {
       inputs: [{ name: 'item', size: 9 }, backbone.spec.inputs[1]],
     };
     await expect(
-      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongWidth, store: freshStore() }),
+      createLearner({
+        model: { bytes: backbone.bytes },
+        featureSpec: wrongWidth,
+        store: freshStore(),
+      }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
     const wrongOutput = { ...backbone.spec, output: { name: 'embedding', size: 5 } };
     await expect(
-      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongOutput, store: freshStore() }),
+      createLearner({
+        model: { bytes: backbone.bytes },
+        featureSpec: wrongOutput,
+        store: freshStore(),
+      }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
     const wrongName = { ...backbone.spec, output: { name: 'logits', size: 8 } };
     await expect(
-      createLearner({ model: { bytes: backbone.bytes }, featureSpec: wrongName, store: freshStore() }),
+      createLearner({
+        model: { bytes: backbone.bytes },
+        featureSpec: wrongName,
+        store: freshStore(),
+      }),
     ).rejects.toMatchObject({ code: 'BAD_MODEL' });
   });
 });

@@ -3,7 +3,7 @@
 // observe() resolved must be in the log exactly once, and the restarted head must equal a fresh
 // replay of the log (so nothing was learned twice or skipped).
 import { afterAll, expect, test } from 'vitest';
-import { seededRandom } from '../../../bench/lib/stats.ts';
+import { mulberry32 } from '../../../models/onnx/prng.ts';
 import {
   examples,
   Fixtures,
@@ -39,8 +39,7 @@ async function startVictim(kind: 'worker' | 'page', store: string, snapshotEvery
     const worker = fixtures.worker();
     const learner = await fixtures.learner({ worker, store: { name: store, snapshotEvery } });
     return {
-      observe: (id, index) =>
-        learner.observe(stream[index], label(index), { id }).then(() => true),
+      observe: (id, index) => learner.observe(stream[index], label(index), { id }).then(() => true),
       kill: () => worker.terminate(),
     } satisfies Victim;
   }
@@ -54,7 +53,7 @@ async function startVictim(kind: 'worker' | 'page', store: string, snapshotEvery
 
 test(`${TRIALS} seeded crash trials lose nothing and learn nothing twice`, async () => {
   for (let trial = 0; trial < TRIALS; trial++) {
-    const random = seededRandom(1000 + trial);
+    const random = mulberry32(1000 + trial);
     const store = fixtures.storeName();
     const kind = trial % 2 === 0 ? 'worker' : 'page';
     const snapshotEvery = 2 + Math.floor(random() * 10);

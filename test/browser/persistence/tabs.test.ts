@@ -2,8 +2,6 @@
 // learner state through one writer, and a writer that goes away is replaced without losing or
 // repeating anything.
 import { afterEach, describe, expect, test } from 'vitest';
-import type { PageReply, Tab } from '../support/tabs.ts';
-import { openTab } from '../support/tabs.ts';
 import {
   examples,
   Fixtures,
@@ -12,6 +10,8 @@ import {
   replayReference,
   testModel,
 } from '../support/learners.ts';
+import type { PageReply, Tab } from '../support/tabs.ts';
+import { openTab } from '../support/tabs.ts';
 
 const fixtures = new Fixtures();
 const tabs: Tab[] = [];

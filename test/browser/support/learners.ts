@@ -1,5 +1,5 @@
+import { mulberry32 } from '../../../models/onnx/prng.ts';
 import { makeTestBackbone } from '../../../models/testing.ts';
-import { seededRandom } from '../../../bench/lib/stats.ts';
 import type { Example, Learner, LearnerOptions } from '../../../src/client/index.ts';
 import { createLearner } from '../../../src/client/index.ts';
 import type { OutcomeRecord } from '../../../src/store/index.ts';
@@ -8,9 +8,8 @@ import { deleteStore, openStore } from '../../../src/store/index.ts';
 /** The backbone persistence tests share: two inputs and raw features, 10-wide head. */
 export const testModel = makeTestBackbone({ seed: 7, raw: true });
 
-
 export function examples(count: number, seed: number): Example[] {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const vector = (size: number) => Float32Array.from({ length: size }, () => random() * 2 - 1);
   return Array.from({ length: count }, () => ({
     item: vector(8),

@@ -1,16 +1,8 @@
 /** Small seeded data generators shared by the learn tests (no external data, no Math.random). */
+import { mulberry32 } from '../../../models/onnx/prng.ts';
 
-/** mulberry32: a tiny, well-mixed 32-bit generator; uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Uniform in [0, 1) from a seed. */
+export const rng = mulberry32;
 
 /** Standard normal draws (Box–Muller). */
 export function normal(random: () => number): () => number {
