@@ -3,13 +3,13 @@ export type { Example } from '../backbone/features.ts';
 export type { LearnerErrorCode } from '../errors.ts';
 export { isLearnerError, LearnerError } from '../errors.ts';
 export type { HeadConfig, Label, OptimizerConfig, Schedule, Task } from '../learn/types.ts';
-export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 export type {
   LearnerStats,
   ModelSource,
   ObserveResult,
   PersistenceOptions,
 } from '../runtime/durable_learner.ts';
+export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 export type { HeadOptions } from '../runtime/pipeline.ts';
 export type { WorkerStats } from '../runtime/worker_api.ts';
 export type { Learner, LearnerOptions, Prediction, Predictions } from './learner.ts';

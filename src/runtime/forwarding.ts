@@ -1,6 +1,6 @@
 import type { LearnerErrorCode } from '../errors.ts';
-import type { LearnerEvent } from './events.ts';
 import { isLearnerError, LearnerError } from '../errors.ts';
+import type { LearnerEvent } from './events.ts';
 
 /**
  * Calls from tabs that do not own the learner's state to the tab that does, over a

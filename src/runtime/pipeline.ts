@@ -101,7 +101,8 @@ export class Pipeline {
     const { n } = batch;
     const outputs = this.head.outputs;
     const scores = new Float32Array(n);
-    const probabilities = this.head.task === 'multiclass' ? new Float32Array(n * outputs) : undefined;
+    const probabilities =
+      this.head.task === 'multiclass' ? new Float32Array(n * outputs) : undefined;
     for (let row = 0; row < n; row++) {
       const x = this.assemble(batch, embedding, row);
       scores[row] = this.head.score(x);
