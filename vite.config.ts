@@ -23,6 +23,9 @@ export default defineConfig({
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           testTimeout: 60_000,
+          // Test files share the page's main thread: one at a time, so one file's work (say,
+          // compiling onnxruntime's wasm) is never measured as another's long task.
+          fileParallelism: false,
           browser: {
             enabled: true,
             headless: true,
