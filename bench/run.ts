@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick]`: runs every benchmark, prints the floors, and writes
 // bench/results.json and bench/REPORT.md.
+import { movielensQuality } from '../models/movielens/bench.ts';
 import { headThroughput } from './head_throughput.ts';
 import { openBrowser } from './lib/browser.ts';
 import type { Section } from './lib/report.ts';
@@ -13,6 +14,7 @@ try {
   console.log(`localfit benchmarks (${quick ? 'quick' : 'full'})`);
   sections.push(await headThroughput(quick, browser));
   sections.push(await observeDurable(quick, browser));
+  sections.push(await movielensQuality(quick));
 } finally {
   await browser.close();
 }

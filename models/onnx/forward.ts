@@ -69,8 +69,8 @@ function concatenateInputs(
   return out;
 }
 
-/** Gemm (x · W + b) followed by the layer's activation. */
-function dense(layer: DenseLayer, x: Float32Array, batch: number): Float32Array {
+/** Gemm (x · W + b) followed by the layer's activation, in float32 as onnxruntime computes it. */
+export function dense(layer: DenseLayer, x: Float32Array, batch: number): Float32Array {
   const { inputSize, outputSize, weights, bias, activation } = layer;
   const out = new Float32Array(batch * outputSize);
   const sums = new Float64Array(outputSize);

@@ -4,7 +4,7 @@
  *
  *   npx localfit prequential data.csv [--target COLUMN] [--task binary|multiclass|regression]
  *     [--optimizer sgd|adagrad|ftrl] [--lr X] [--schedule constant|invscaling|optimal]
- *     [--l2 X] [--l1 X] [--batch N] [--json]
+ *     [--l2 X] [--l1 X] [--batch N] [--drift adwin|ph|kswin] [--json]
  *
  * The file is read twice, streaming: the first pass reads the target column to infer the
  * task and the classes from the whole file (a leading sample could miss a rare class, which
@@ -15,10 +15,12 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
+import { DETECTOR_KINDS, type DetectorKind } from '../drift/index.ts';
 import { isLearnerError } from '../errors.ts';
 import type { OptimizerConfig, Schedule, Task } from '../learn/types.ts';
 import { CliError, parseNumber, splitCsvLine, TargetSummary } from './csv.ts';
 import { Prequential, type PrequentialReport } from './prequential.ts';
+import { replayCommand } from './replay.ts';
 
 export const USAGE = `usage: localfit prequential <file.csv> [options]
 
@@ -37,7 +39,11 @@ options:
   --l2 X              L2 strength (default 1e-4)
   --l1 X              L1 strength (default 0)
   --batch N           learn in batches of N rows, each predicted before its batch is learned
+  --drift DETECTOR    adwin | ph | kswin: watch the prequential error (0/1, or |y − ŷ| for
+                      regression) for drift and print the rows where it was detected
+                      (0-based data rows, the header not counted)
   --json              print one JSON object: accuracy, logloss, auc, rmse, mae, n, samples_per_s
+                      (and drifts, the rows of the detections, with --drift)
   -h, --help          show this help`;
 
 interface Options {
@@ -51,6 +57,7 @@ interface Options {
   l1?: number;
   batch: number;
   json: boolean;
+  drift?: DetectorKind;
 }
 
 function usage(message: string): never {
@@ -103,6 +110,7 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
       '--l2',
       '--l1',
       '--batch',
+      '--drift',
     ];
     if (!known.includes(flag)) usage(`unknown option '${flag}'`);
     let value: string;
@@ -145,6 +153,9 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
         options.batch = batch;
         break;
       }
+      case '--drift':
+        options.drift = oneOf(flag, value, DETECTOR_KINDS);
+        break;
     }
   }
   if (options.file === undefined) usage('missing <file.csv>');
@@ -272,6 +283,7 @@ export async function runPrequential(options: Options): Promise<RunResult> {
     l2: options.l2,
     l1: options.l1,
     batch: options.batch,
+    drift: options.drift,
   });
   const x = new Float64Array(d);
   let header = true;
@@ -319,7 +331,19 @@ function describeRun(options: Options, result: RunResult): string {
   const rate = report.samples_per_s;
   const shown = rate === null ? '—' : Math.round(rate).toLocaleString('en-US');
   out.push(`learning  ${shown} samples/s (scaler + head updates, parsing excluded)`);
+  if (report.drifts) out.push(describeDrifts(options.drift!, report.drifts));
   return out.join('\n');
+}
+
+/** All the rows when few, else the first and last few: enough to see where drift clusters. */
+function describeDrifts(kind: DetectorKind, rows: readonly number[]): string {
+  const list = (part: readonly number[]) => part.join(', ');
+  const shown =
+    rows.length <= 20
+      ? list(rows)
+      : `${list(rows.slice(0, 10))}, … ${list(rows.slice(-5))} (--json lists all)`;
+  const count = `${rows.length} detection${rows.length === 1 ? '' : 's'}`;
+  return `drift     ${kind}: ${count}${rows.length > 0 ? ` at rows ${shown}` : ''}`;
 }
 
 export interface Io {
@@ -334,6 +358,7 @@ const processIo: Io = {
 
 /** Runs the command line; resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (argv[0] === 'replay') return replayCommand(argv.slice(1), io);
   try {
     const options = parseArgs(argv);
     if (options === 'help') {

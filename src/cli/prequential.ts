@@ -14,6 +14,11 @@
  * arrived (the head with one update per row, in order), which is how "learning in batches"
  * loses accuracy on a drifting stream: predictions wait for a batch of labels.
  *
+ * With `drift`, a change detector (`src/drift/`) watches the prequential error of every row,
+ * 0/1 (wrong or right) for classification and |y − ŷ| for regression, fed right after the
+ * row is scored; `drifts` lists the rows (0-based, in stream order) where it fired. This is
+ * the loss-based (concept) drift a learner on the device watches.
+ *
  * Throughput (`samples_per_s`) times only learning (scaler + head updates), not parsing or
  * prediction; it includes the cost of reading the clock around each learning call.
  *
@@ -25,6 +30,7 @@
  * report.accuracy; // share of rows predicted right before learning them
  * ```
  */
+import { createDetector, type DetectorKind, type DriftDetector } from '../drift/index.ts';
 import { createHead } from '../learn/index.ts';
 import { StandardScaler } from '../learn/scaler.ts';
 import type { Head, Label, OptimizerConfig, Task, Vector } from '../learn/types.ts';
@@ -46,6 +52,8 @@ export interface PrequentialOptions {
   batch?: number;
   /** Put an online standard scaler in front of the head (default true). */
   scale?: boolean;
+  /** Watch the prequential error with this change detector (default options for a kind). */
+  drift?: DetectorKind | DriftDetector;
 }
 
 /** Metrics of one run; null where a metric does not apply to the task (or had no data). */
@@ -57,6 +65,8 @@ export interface PrequentialReport {
   mae: number | null;
   n: number;
   samples_per_s: number | null;
+  /** Rows (0-based) where the drift detector fired; present only when one was given. */
+  drifts?: number[];
 }
 
 export class Prequential {
@@ -78,6 +88,8 @@ export class Prequential {
   private readonly auc = new RocAuc();
   private readonly rmse = new Rmse();
   private readonly mae = new Mae();
+  private readonly detector: DriftDetector | undefined;
+  private readonly drifts: number[] = [];
   private rows = 0;
   private learned = 0;
   private learnMs = 0;
@@ -103,12 +115,15 @@ export class Prequential {
     this.pendingScaled = new Float64Array(batch * options.dim);
     this.pendingRaw = new Float64Array(batch * options.dim);
     this.pendingLabels = new Array<Label>(batch);
+    const drift = options.drift;
+    this.detector = typeof drift === 'string' ? createDetector(drift) : drift;
   }
 
   /** Predicts x, scores the prediction against y, then learns (x, y) now or with its batch. */
   step(x: Vector, y: Label): void {
     const z = this.scaler ? this.scaler.transform(x, this.scaled) : this.copy(x);
-    this.evaluate(z, y);
+    const error = this.evaluate(z, y);
+    if (this.detector?.update(error)) this.drifts.push(this.rows);
     this.rows++;
     if (this.batch === 1) {
       const start = performance.now();
@@ -137,16 +152,18 @@ export class Prequential {
       mae: classification ? null : this.mae.get(),
       n: this.rows,
       samples_per_s: this.learnMs > 0 ? (this.learned / this.learnMs) * 1000 : null,
+      ...(this.detector ? { drifts: this.drifts.slice() } : {}),
     };
   }
 
-  private evaluate(z: Float64Array, y: Label): void {
+  /** Scores the row; returns its error: |y − ŷ| (regression) or 0/1 (classification). */
+  private evaluate(z: Float64Array, y: Label): number {
     const head = this.head;
     if (head.task === 'regression') {
       const predicted = head.score(z);
       this.rmse.update(y as number, predicted);
       this.mae.update(y as number, predicted);
-      return;
+      return Math.abs((y as number) - predicted);
     }
     const p = head.predictProba(z, this.proba);
     let best = 0;
@@ -158,6 +175,7 @@ export class Prequential {
     this.accuracy.update(y, predicted);
     this.logloss.update(truth >= 0 ? p[truth] : 0);
     if (head.task === 'binary') this.auc.update(truth === 1, p[1]);
+    return predicted === y ? 0 : 1;
   }
 
   private flush(): void {

@@ -1,0 +1,69 @@
+/**
+ * `quality.movielens` for `npm run bench`: the MovieLens replay's figures and the issue's
+ * floors. bench/run.ts adds it with `sections.push(await movielensQuality(quick))`.
+ * Quick mode replays the first 30 qualifying users only (floors are not judged then).
+ */
+import type { Section } from '../../bench/lib/report.ts';
+import { runMovielensReplay } from './run.ts';
+
+export async function movielensQuality(quick: boolean): Promise<Section> {
+  console.log('\nquality.movielens: train on the earliest 80% of ratings, replay the rest…');
+  const run = await runMovielensReplay(quick ? { maxUsers: 30 } : {});
+  const s = run.summary;
+  const f = (value: number) => value.toFixed(4);
+  const results = {
+    users: s.users,
+    ratings: s.interactions,
+    static_user_auc: s.static_user_auc,
+    ondevice_user_auc: s.ondevice_user_auc,
+    static_pooled_auc: s.static_pooled_auc,
+    ondevice_pooled_auc: s.ondevice_pooled_auc,
+    static_log_loss: s.static_log_loss,
+    ondevice_log_loss: s.ondevice_log_loss,
+    train_seconds: run.seconds.train,
+    replay_seconds: run.seconds.replay,
+    model_bytes: run.version.bytes.length,
+    scales: Object.fromEntries(run.version.groups.map((g) => [g.name, g.scale])),
+  };
+  console.log(
+    `  ${s.users} users: per-user AUC ${f(s.static_user_auc)} → ${f(s.ondevice_user_auc)}, ` +
+      `pooled ${f(s.static_pooled_auc)} → ${f(s.ondevice_pooled_auc)} ` +
+      `(train ${run.seconds.train.toFixed(1)} s, replay ${run.seconds.replay.toFixed(1)} s)`,
+  );
+  return {
+    key: 'quality.movielens',
+    title: 'Quality: MovieLens replay (static server model vs. on-device head)',
+    results,
+    floors: [
+      {
+        name: 'movielens ondevice_user_auc ≥ static_user_auc + 0.03',
+        pass: s.ondevice_user_auc >= s.static_user_auc + 0.03,
+        measured: `${f(s.ondevice_user_auc)} vs ${f(s.static_user_auc)}`,
+      },
+      {
+        name: 'movielens ondevice_pooled_auc ≥ 0.83',
+        pass: s.ondevice_pooled_auc >= 0.83,
+        measured: f(s.ondevice_pooled_auc),
+      },
+      {
+        name: 'movielens retrain < 60 s',
+        pass: run.seconds.train < 60,
+        measured: `${run.seconds.train.toFixed(1)} s`,
+      },
+    ],
+    markdown: [
+      'ml-latest-small, split by time: the earliest 80 % of ratings train the version (ALS',
+      'factors + item MLP backbone, global head), every later user is replayed through a fresh',
+      "device pipeline (predict, then learn, each rating; the library's default head).",
+      'Users with ≥ 20 replayed ratings and both classes; like = rating ≥ 4.',
+      '',
+      '| | per-user ROC AUC | pooled ROC AUC | log loss |',
+      '| --- | --- | --- | --- |',
+      `| static server model | ${f(s.static_user_auc)} | ${f(s.static_pooled_auc)} | ${f(s.static_log_loss)} |`,
+      `| on-device head | ${f(s.ondevice_user_auc)} | ${f(s.ondevice_pooled_auc)} | ${f(s.ondevice_log_loss)} |`,
+      '',
+      `${s.users} users, ${s.interactions} ratings; training ${run.seconds.train.toFixed(1)} s, ` +
+        `replay ${run.seconds.replay.toFixed(1)} s; model ${run.version.bytes.length} bytes.`,
+    ].join('\n'),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Parses the MovieLens "latest-small" CSV files (ratings.csv, movies.csv) into plain arrays.
+ * Browser-safe: it takes the files' text, so Node reads them from disk and a browser test can
+ * get them from the dev server. Nothing here is MovieLens-specific beyond the column layout.
+ */
+
+export interface Rating {
+  user: number;
+  movie: number;
+  rating: number;
+  /** Seconds since the epoch. */
+  time: number;
+}
+
+export interface Movie {
+  movie: number;
+  title: string;
+  /** Release year from the title's "(1995)" suffix, or undefined when it has none. */
+  year: number | undefined;
+  genres: string[];
+}
+
+/** The genres MovieLens uses, in a fixed order ("(no genres listed)" maps to none). */
+export const GENRES = [
+  'Action',
+  'Adventure',
+  'Animation',
+  'Children',
+  'Comedy',
+  'Crime',
+  'Documentary',
+  'Drama',
+  'Fantasy',
+  'Film-Noir',
+  'Horror',
+  'IMAX',
+  'Musical',
+  'Mystery',
+  'Romance',
+  'Sci-Fi',
+  'Thriller',
+  'War',
+  'Western',
+] as const;
+
+/** Splits one CSV line with RFC 4180 quoting ("a, b" and doubled quotes inside). */
+export function splitCsvLine(line: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else field += c;
+  }
+  fields.push(field);
+  return fields;
+}
+
+function rows(text: string, header: string): string[][] {
+  const lines = text.split(/\r?\n/);
+  if (lines[0]?.trim() !== header)
+    throw new Error(`expected the header "${header}", got "${lines[0]?.slice(0, 80)}"`);
+  const out: string[][] = [];
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i] === '') continue;
+    out.push(splitCsvLine(lines[i]));
+  }
+  return out;
+}
+
+export function parseRatings(text: string): Rating[] {
+  return rows(text, 'userId,movieId,rating,timestamp').map((fields, i) => {
+    const [user, movie, rating, time] = fields.map(Number);
+    if (fields.length !== 4 || ![user, movie, rating, time].every(Number.isFinite))
+      throw new Error(`ratings.csv line ${i + 2} is malformed`);
+    return { user, movie, rating, time };
+  });
+}
+
+export function parseMovies(text: string): Movie[] {
+  return rows(text, 'movieId,title,genres').map((fields, i) => {
+    if (fields.length !== 3) throw new Error(`movies.csv line ${i + 2} is malformed`);
+    const [id, rawTitle, genres] = fields;
+    const title = rawTitle.trim();
+    const match = /\((\d{4})\)\s*$/.exec(title);
+    return {
+      movie: Number(id),
+      title,
+      year: match ? Number(match[1]) : undefined,
+      genres: genres === '(no genres listed)' ? [] : genres.split('|'),
+    };
+  });
+}

@@ -1,0 +1,58 @@
+// `localfit replay`: arguments, help and errors (the full run is in movielens.test.ts).
+import { describe, expect, test } from 'vitest';
+import { main } from '../../../src/cli/main.ts';
+import { parseReplayArgs, REPLAY_USAGE } from '../../../src/cli/replay.ts';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    io: { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) },
+    out,
+    err,
+  };
+}
+
+describe('localfit replay', () => {
+  test('parses its options', () => {
+    expect(parseReplayArgs(['movielens'])).toEqual({
+      dataset: 'movielens',
+      json: false,
+      quiet: false,
+    });
+    expect(
+      parseReplayArgs(['movielens', '--data', 'd', '--json', '--save', 's', '--quiet']),
+    ).toEqual({
+      dataset: 'movielens',
+      data: 'd',
+      save: 's',
+      json: true,
+      quiet: true,
+    });
+    expect(parseReplayArgs(['--help'])).toBe('help');
+  });
+
+  test('help, unknown data sets and options', async () => {
+    const help = capture();
+    expect(await main(['replay', '--help'], help.io)).toBe(0);
+    expect(help.out.join('\n')).toBe(REPLAY_USAGE);
+    for (const argv of [
+      ['replay'],
+      ['replay', 'netflix'],
+      ['replay', 'movielens', '--frobnicate'],
+      ['replay', 'movielens', '--data'],
+    ]) {
+      const bad = capture();
+      expect(await main(argv, bad.io)).toBe(2);
+      expect(bad.err.join('\n')).toMatch(/^localfit: /);
+    }
+  });
+
+  test('a data directory without MovieLens is a clear error', async () => {
+    const run = capture();
+    expect(
+      await main(['replay', 'movielens', '--data', '/nonexistent/movielens', '--quiet'], run.io),
+    ).toBe(1);
+    expect(run.err.join('\n')).toMatch(/cannot read .*ratings\.csv.*--data DIR/);
+  });
+});
