@@ -9,10 +9,17 @@ import { headToJson } from '../train/head_json.ts';
 import { replaySequences } from '../train/replay.ts';
 import { trainVersion } from '../train/trainer.ts';
 import type { TrainedVersion, TrainProgress } from '../train/types.ts';
-import { createWorld, type DemoWorld, simulateHistory, simulateSession } from './world.ts';
+import {
+  createWorld,
+  DEMO_ITEMS,
+  DEMO_SEED,
+  type DemoWorld,
+  simulateHistory,
+  simulateSession,
+} from './world.ts';
 
-export const DEMO_SEED = 20_240_611;
-export const DEMO_ITEMS = 300;
+export { DEMO_ITEMS, DEMO_SEED };
+
 export const DEMO_USERS = 800;
 export const DEMO_PER_USER = 50;
 /** Simulated newcomers whose replay scores the check file records. */

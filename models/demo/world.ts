@@ -24,6 +24,10 @@
 import { mulberry32, type Random } from '../onnx/prng.ts';
 import type { InteractionHistory, ItemCatalog } from '../train/types.ts';
 
+/** The demo world's seed and size: the built model in public/models/demo/ is made from them. */
+export const DEMO_SEED = 20_240_611;
+export const DEMO_ITEMS = 300;
+
 export const TASTE_DIMS = 4;
 
 export const DEMO_GENRES = [
