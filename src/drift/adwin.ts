@@ -72,6 +72,7 @@ import {
   checkOption,
   checkState,
   checkValue,
+  DetectorCounts,
   type DetectorState,
   type DriftDetector,
   isCount,
@@ -104,7 +105,7 @@ export interface AdwinState extends DetectorState {
   drift: boolean;
 }
 
-export class Adwin implements DriftDetector<AdwinState> {
+export class Adwin extends DetectorCounts implements DriftDetector<AdwinState> {
   readonly kind = 'adwin';
   private readonly options: Required<AdwinOptions>;
   /** Slots per row: one more than maxBuckets, so a full row can be seen before it is merged. */
@@ -117,11 +118,9 @@ export class Adwin implements DriftDetector<AdwinState> {
   private sum = 0;
   /** Sum of squared deviations from the window's mean (σ² · W). */
   private m2 = 0;
-  private seen = 0;
-  private found = 0;
-  private detected = false;
 
   constructor(options: AdwinOptions = {}) {
+    super();
     const o = {
       delta: options.delta ?? 0.002,
       clock: options.clock ?? 32,
@@ -150,18 +149,6 @@ export class Adwin implements DriftDetector<AdwinState> {
     this.slots = o.maxBuckets + 1;
     this.totals = new Float64Array(this.counts.length * this.slots);
     this.variances = new Float64Array(this.counts.length * this.slots);
-  }
-
-  get drift(): boolean {
-    return this.detected;
-  }
-
-  get n(): number {
-    return this.seen;
-  }
-
-  get detections(): number {
-    return this.found;
   }
 
   /** Values in the current window (those since the last detected change, roughly). */

@@ -67,3 +67,25 @@ export function isCount(value: unknown): value is number {
 export function isFiniteArray(value: unknown, type: typeof Float64Array, length: number): boolean {
   return value instanceof type && value.length === length && value.every(Number.isFinite);
 }
+
+/**
+ * What every detector counts, kept in one place: values seen, drifts found, and whether the
+ * last value completed a drift. Subclasses update the protected fields in `update`/`reset`.
+ */
+export abstract class DetectorCounts {
+  protected seen = 0;
+  protected found = 0;
+  protected detected = false;
+
+  get drift(): boolean {
+    return this.detected;
+  }
+
+  get n(): number {
+    return this.seen;
+  }
+
+  get detections(): number {
+    return this.found;
+  }
+}

@@ -64,6 +64,7 @@ import {
   checkOption,
   checkState,
   checkValue,
+  DetectorCounts,
   type DetectorState,
   type DriftDetector,
   isCount,
@@ -92,7 +93,7 @@ export interface KswinState extends DetectorState {
   drift: boolean;
 }
 
-export class Kswin implements DriftDetector<KswinState> {
+export class Kswin extends DetectorCounts implements DriftDetector<KswinState> {
   readonly kind = 'kswin';
   private readonly options: Required<KswinOptions>;
   /** Critical KS distance, sqrt(−ln α / r). */
@@ -106,11 +107,9 @@ export class Kswin implements DriftDetector<KswinState> {
   private readonly recent: Float64Array;
   private random: number;
   private distance = 0;
-  private seen = 0;
-  private found = 0;
-  private detected = false;
 
   constructor(options: KswinOptions = {}) {
+    super();
     const o = {
       alpha: options.alpha ?? 0.005,
       windowSize: options.windowSize ?? 100,
@@ -137,18 +136,6 @@ export class Kswin implements DriftDetector<KswinState> {
     this.recent = new Float64Array(o.statSize);
     this.random = o.seed >>> 0;
     this.reset();
-  }
-
-  get drift(): boolean {
-    return this.detected;
-  }
-
-  get n(): number {
-    return this.seen;
-  }
-
-  get detections(): number {
-    return this.found;
   }
 
   /** The KS distance of the last test (0 before the window first fills). */

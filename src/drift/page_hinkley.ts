@@ -56,6 +56,7 @@ import {
   checkOption,
   checkState,
   checkValue,
+  DetectorCounts,
   type DetectorState,
   type DriftDetector,
   isCount,
@@ -84,18 +85,16 @@ export interface PageHinkleyState extends DetectorState {
   drift: boolean;
 }
 
-export class PageHinkley implements DriftDetector<PageHinkleyState> {
+export class PageHinkley extends DetectorCounts implements DriftDetector<PageHinkleyState> {
   readonly kind = 'ph';
   private readonly options: Required<PageHinkleyOptions>;
   private since = 0;
   private average = 0;
   private sumUp = 0;
   private sumDown = 0;
-  private seen = 0;
-  private found = 0;
-  private detected = false;
 
   constructor(options: PageHinkleyOptions = {}) {
+    super();
     const o = {
       delta: options.delta ?? 0.005,
       threshold: options.threshold ?? 50,
@@ -121,18 +120,6 @@ export class PageHinkley implements DriftDetector<PageHinkleyState> {
       o.direction,
     );
     this.options = o;
-  }
-
-  get drift(): boolean {
-    return this.detected;
-  }
-
-  get n(): number {
-    return this.seen;
-  }
-
-  get detections(): number {
-    return this.found;
   }
 
   /** The running mean since the last restart. */

@@ -56,7 +56,14 @@
  * monitor.severity; // 'significant'
  * ```
  */
-import { checkOption, checkState, checkValue, isCount, isFiniteArray } from './detector.ts';
+import {
+  checkOption,
+  checkState,
+  checkValue,
+  DetectorCounts,
+  isCount,
+  isFiniteArray,
+} from './detector.ts';
 
 export type PsiSeverity = 'stable' | 'moderate' | 'significant';
 
@@ -113,7 +120,7 @@ export function psiSeverity(value: number): PsiSeverity {
   return value < 0.1 ? 'stable' : value < 0.25 ? 'moderate' : 'significant';
 }
 
-export class Psi {
+export class Psi extends DetectorCounts {
   readonly kind = 'psi';
   private readonly options: Required<PsiOptions>;
   private readonly edges: Float64Array;
@@ -123,9 +130,6 @@ export class Psi {
   private start = 0;
   private length = 0;
   private total = 0;
-  private seen = 0;
-  private found = 0;
-  private detected = false;
   private above = false;
 
   /** Bins at the quantiles of `reference`; expected shares counted from it. */
@@ -191,6 +195,7 @@ export class Psi {
   }
 
   constructor(edges: Float64Array, expected: Float64Array, options: PsiOptions = {}) {
+    super();
     const window = options.window ?? 1000;
     const o = {
       window,
@@ -233,18 +238,6 @@ export class Psi {
 
   get bins(): number {
     return this.expected.length;
-  }
-
-  get drift(): boolean {
-    return this.detected;
-  }
-
-  get n(): number {
-    return this.seen;
-  }
-
-  get detections(): number {
-    return this.found;
   }
 
   /** PSI of the values in the window (or since reset) against the reference; 0 if none. */
