@@ -6,6 +6,7 @@ import { openBrowser } from './lib/browser.ts';
 import type { Section } from './lib/report.ts';
 import { writeReport } from './lib/report.ts';
 import { observeDurable } from './observe_durable.ts';
+import { serverIngest } from './server_ingest.ts';
 
 const quick = process.argv.includes('--quick');
 const sections: Section[] = [];
@@ -15,6 +16,7 @@ try {
   sections.push(await headThroughput(quick, browser));
   sections.push(await observeDurable(quick, browser));
   sections.push(await movielensQuality(quick));
+  sections.push(await serverIngest(quick));
 } finally {
   await browser.close();
 }

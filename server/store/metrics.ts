@@ -13,7 +13,14 @@
  *  4. Record the answer with the claim.
  *
  * Statements take whole batches as one JSON parameter (jsonb_to_recordset), so a batch costs
- * a fixed handful of round trips whatever its size.
+ * a fixed handful of round trips whatever its size. In the normal case (a new key, every
+ * window new) steps 1–4 are one statement: it claims the key with the answer "all stored",
+ * inserts the windows, and adds the sums only if every window was indeed inserted. Anything
+ * else (a retry, a window stored before) falls back to the separate steps, in the same
+ * transaction, from where that statement left off. So a new batch costs 3 round trips
+ * (begin, the statement, commit) instead of 6–7: per-statement round trips were the largest
+ * avoidable cost of ingest (bench/server_ingest.ts, `server.ingest`), in the server process
+ * (driver, socket writes) and in PostgreSQL (parsing and planning each statement).
  */
 import type {
   MetricsBatch,
@@ -41,44 +48,42 @@ export async function ingestBatch(
   // sentAt says when this attempt was sent, so a retry may change it: not part of identity.
   const { sentAt: _sentAt, ...identity } = batch;
   const bodyHash = sha256Hex(canonicalJson(identity));
+  // Sorted, so that concurrent batches of one install take row locks in the same order
+  // (no deadlocks between them).
+  const windows = batch.windows
+    .map((w) => ({ w, hash: sha256Hex(canonicalJson(w)) }))
+    .sort((a, b) => (a.w.windowId < b.w.windowId ? -1 : a.w.windowId > b.w.windowId ? 1 : 0));
+  const allStored: MetricsResponse = {
+    idempotencyKey: batch.idempotencyKey,
+    windows: batch.windows.length,
+    stored: batch.windows.length,
+    duplicates: 0,
+  };
+  const all = windows.map(({ w }) => w);
+  const paired = pairedRows(all);
   return db.transaction(async (tx) => {
-    const claim = await tx.query(
-      `insert into metric_batches (install_id, idempotency_key, body_hash)
-       values ($1, $2, $3) on conflict (install_id, idempotency_key) do nothing`,
-      [installId, batch.idempotencyKey, bodyHash],
-    );
-    if (claim.rowCount === 0) return replay(tx, installId, batch.idempotencyKey, bodyHash);
-
-    // Sorted, so that concurrent batches of one install take row locks in the same order
-    // (no deadlocks between them).
-    const windows = batch.windows
-      .map((w) => ({ w, hash: sha256Hex(canonicalJson(w)) }))
-      .sort((a, b) => (a.w.windowId < b.w.windowId ? -1 : a.w.windowId > b.w.windowId ? 1 : 0));
-    const inserted = await tx.query<{ window_id: string }>(
-      `insert into metric_windows (install_id, window_id, idempotency_key, version_id, content_hash, body)
-       select $1, x.window_id, $2, x.version_id, x.content_hash, x.body
-       from jsonb_to_recordset($3::jsonb)
-         as x(window_id text, version_id text, content_hash text, body jsonb)
-       on conflict (install_id, window_id) do nothing
-       returning window_id`,
+    const { rows } = await tx.query<{ claimed: boolean; fresh: string[] | null }>(
+      paired.length > 0 ? INGEST_WITH_PAIRED_SQL : INGEST_SQL,
       [
         installId,
         batch.idempotencyKey,
-        JSON.stringify(
-          windows.map(({ w, hash }) => ({
-            window_id: w.windowId,
-            version_id: w.versionId,
-            content_hash: hash,
-            body: w,
-          })),
-        ),
+        bodyHash,
+        JSON.stringify(allStored),
+        windowRows(windows),
+        windows.length,
+        totalsRows(all),
+        ...(paired.length > 0 ? [JSON.stringify(paired)] : []),
       ],
     );
-    const fresh = new Set(inserted.rows.map((row) => row.window_id));
-    const repeated = windows.filter(({ w }) => !fresh.has(w.windowId));
-    if (repeated.length > 0) await checkRepeatedWindows(tx, installId, repeated);
+    if (!rows[0].claimed) return replay(tx, installId, batch.idempotencyKey, bodyHash);
+    const fresh = new Set(rows[0].fresh ?? []);
+    if (fresh.size === windows.length) return { status: 201, body: allStored, replayed: false };
 
-    const stored = windows.filter(({ w }) => fresh.has(w.windowId)).map(({ w }) => w);
+    // Some windows were stored before: the statement claimed the key and inserted the new
+    // windows, but added no sums. Check the repeated ones, add the new ones, fix the answer.
+    const repeated = windows.filter(({ w }) => !fresh.has(w.windowId));
+    await checkRepeatedWindows(tx, installId, repeated);
+    const stored = all.filter((w) => fresh.has(w.windowId));
     if (stored.length > 0) {
       await addTotals(tx, installId, stored);
       await addPaired(tx, installId, stored);
@@ -96,6 +101,17 @@ export async function ingestBatch(
     );
     return { status: 201, body, replayed: false };
   });
+}
+
+function windowRows(windows: { w: MetricWindow; hash: string }[]): string {
+  return JSON.stringify(
+    windows.map(({ w, hash }) => ({
+      window_id: w.windowId,
+      version_id: w.versionId,
+      content_hash: hash,
+      body: w,
+    })),
+  );
 }
 
 async function replay(
@@ -311,17 +327,19 @@ const addCount = (column: string) =>
 const addHistogram = (column: string) =>
   `${column} = localfit_add_histograms(t.${column}, excluded.${column})`;
 
-const TOTALS_SQL = `
+/** Adds `rows` (a jsonb array of TotalsRow) for install `install` (SQL expressions). */
+const totalsSql = (install: string, rows: string, where = '') => `
   insert into version_install_totals as t
     (version_id, install_id, ${ADDED_COLUMNS.join(', ')}, auc_positive, auc_negative,
      ranking_k, first_start, last_end)
-  select x.version_id, $1, ${ADDED_COLUMNS.map((c) => `x.${c}`).join(', ')},
+  select x.version_id, ${install}, ${ADDED_COLUMNS.map((c) => `x.${c}`).join(', ')},
          x.auc_positive::float8[], x.auc_negative::float8[], x.ranking_k, x.first_start, x.last_end
-  from jsonb_to_recordset($2::jsonb) as x(
+  from jsonb_to_recordset(${rows}::jsonb) as x(
     version_id text,
     ${ADDED_COLUMNS.map((c) => `${c} float8`).join(',\n    ')},
     auc_positive text, auc_negative text, ranking_k integer,
     first_start bigint, last_end bigint)
+  ${where}
   on conflict (version_id, install_id) do update set
     ${COUNT_COLUMNS.map(addCount).join(',\n    ')},
     ${SUM_COLUMNS.map((c) => `${c} = t.${c} + excluded.${c}`).join(',\n    ')},
@@ -332,22 +350,80 @@ const TOTALS_SQL = `
     last_end = greatest(t.last_end, excluded.last_end),
     updated_at = now()`;
 
+/** Adds `rows` (a jsonb array of paired sums per version and baseline) for `install`. */
+const pairedSql = (install: string, rows: string, where = '') => `
+  insert into paired_totals as t (version_id, baseline_version_id, install_id, n, diff_sum, diff_sum_sq)
+  select x.version_id, x."baselineVersionId", ${install}, x.n, x."diffSum", x."diffSumSq"
+  from jsonb_to_recordset(${rows}::jsonb)
+    as x(version_id text, "baselineVersionId" text, n bigint, "diffSum" float8, "diffSumSq" float8)
+  ${where}
+  on conflict (version_id, baseline_version_id, install_id) do update set
+    ${addCount('n')},
+    diff_sum = t.diff_sum + excluded.diff_sum,
+    diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq`;
+
+/**
+ * Steps 1–4 in one statement, for the normal case. Parameters: $1 install, $2 key, $3 body
+ * hash, $4 the answer if every window is new, $5 the windows (windowRows), $6 their number,
+ * $7 their sums (totalsRows), $8 paired sums (pairedRows; INGEST_WITH_PAIRED_SQL only).
+ *
+ * The windows are inserted only if the key was claimed here, and the sums added only if every
+ * window was inserted (`complete`); otherwise the statement leaves the claim and the new
+ * windows for ingestBatch to finish. Data-modifying CTEs read each other's output only through
+ * RETURNING, which is all this needs. They run claim → windows (read by the select), then
+ * totals → paired: the same lock order as the separate steps.
+ */
+const ingestSql = (withPaired: boolean) => `
+  with claim as (
+    insert into metric_batches (install_id, idempotency_key, body_hash, response)
+    values ($1, $2, $3, $4::jsonb)
+    on conflict (install_id, idempotency_key) do nothing
+    returning 1
+  ), inserted as (
+    insert into metric_windows (install_id, window_id, idempotency_key, version_id, content_hash, body)
+    select $1, x.window_id, $2, x.version_id, x.content_hash, x.body
+    from jsonb_to_recordset($5::jsonb)
+      as x(window_id text, version_id text, content_hash text, body jsonb)
+    where exists (select from claim)
+    on conflict (install_id, window_id) do nothing
+    returning window_id
+  ), complete as (
+    select count(*) = $6::integer as ok from inserted
+  ), totals as (${totalsSql('$1', '$7', 'where (select ok from complete)')}
+  )${
+    withPaired
+      ? `, paired as (${pairedSql('$1', '$8', 'where (select ok from complete)')}
+  )`
+      : ''
+  }
+  select exists (select from claim) as claimed,
+         (select array_agg(window_id) from inserted) as fresh`;
+
+const INGEST_SQL = ingestSql(false);
+const INGEST_WITH_PAIRED_SQL = ingestSql(true);
+
 /**
  * Histograms travel as array literals (`{1,2,…}`) and are cast in SQL: measured 2–3x cheaper
  * than letting jsonb_to_recordset turn JSON arrays into float8[].
  */
 const arrayLiteral = (values: number[] | null) => (values ? `{${values.join(',')}}` : null);
 
-async function addTotals(tx: Queryable, installId: string, windows: MetricWindow[]) {
-  const rows = sumWindows(windows).map((row) => ({
-    ...row,
-    auc_positive: arrayLiteral(row.auc_positive),
-    auc_negative: arrayLiteral(row.auc_negative),
-  }));
-  await tx.query(TOTALS_SQL, [installId, JSON.stringify(rows)]);
+function totalsRows(windows: MetricWindow[]): string {
+  return JSON.stringify(
+    sumWindows(windows).map((row) => ({
+      ...row,
+      auc_positive: arrayLiteral(row.auc_positive),
+      auc_negative: arrayLiteral(row.auc_negative),
+    })),
+  );
 }
 
-async function addPaired(tx: Queryable, installId: string, windows: MetricWindow[]) {
+async function addTotals(tx: Queryable, installId: string, windows: MetricWindow[]) {
+  await tx.query(totalsSql('$1', '$2'), [installId, totalsRows(windows)]);
+}
+
+/** Paired sums per (version, baseline), in lock order. */
+function pairedRows(windows: MetricWindow[]): ({ version_id: string } & PairedComparison)[] {
   const sums = new Map<string, { version_id: string } & PairedComparison>();
   for (const w of windows) {
     if (!w.paired || w.paired.n === 0) continue;
@@ -364,19 +440,11 @@ async function addPaired(tx: Queryable, installId: string, windows: MetricWindow
     entry.diffSumSq += w.paired.diffSumSq;
     sums.set(key, entry);
   }
-  if (sums.size === 0) return;
-  await tx.query(
-    `insert into paired_totals as t (version_id, baseline_version_id, install_id, n, diff_sum, diff_sum_sq)
-     select x.version_id, x."baselineVersionId", $1, x.n, x."diffSum", x."diffSumSq"
-     from jsonb_to_recordset($2::jsonb)
-       as x(version_id text, "baselineVersionId" text, n bigint, "diffSum" float8, "diffSumSq" float8)
-     on conflict (version_id, baseline_version_id, install_id) do update set
-       ${addCount('n')},
-       diff_sum = t.diff_sum + excluded.diff_sum,
-       diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq`,
-    [
-      installId,
-      JSON.stringify([...sums.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v)),
-    ],
-  );
+  return [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+}
+
+async function addPaired(tx: Queryable, installId: string, windows: MetricWindow[]) {
+  const rows = pairedRows(windows);
+  if (rows.length === 0) return;
+  await tx.query(pairedSql('$1', '$2'), [installId, JSON.stringify(rows)]);
 }
