@@ -1,6 +1,21 @@
 import { playwright } from '@vitest/browser-playwright';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, findChromium } from './test/support/chromium.mjs';
+
+// A fresh object per project: vitest names each project's browser instances in place.
+const browser = () => ({
+  enabled: true,
+  headless: true,
+  screenshotFailures: false,
+  provider: playwright({
+    launchOptions: {
+      // `npm test` runs test/support/chromium.mjs --ensure first, so this finds one.
+      executablePath: findChromium(),
+      args: CHROMIUM_ARGS,
+    },
+  }),
+  instances: [{ browser: 'chromium' as const }],
+});
 
 export default defineConfig({
   // onnxruntime-web locates its wasm next to its own module; pre-bundling would move it.
@@ -22,23 +37,25 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          // The sync tests need the server and the fault proxy: the next project starts them.
+          exclude: [...configDefaults.exclude, 'test/browser/sync/**'],
           testTimeout: 60_000,
           // Test files share the page's main thread: one at a time, so one file's work (say,
           // compiling onnxruntime's wasm) is never measured as another's long task.
           fileParallelism: false,
-          browser: {
-            enabled: true,
-            headless: true,
-            screenshotFailures: false,
-            provider: playwright({
-              launchOptions: {
-                // `npm test` runs test/support/chromium.mjs --ensure first, so this finds one.
-                executablePath: findChromium(),
-                args: CHROMIUM_ARGS,
-              },
-            }),
-            instances: [{ browser: 'chromium' }],
-          },
+          browser: browser(),
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'browser-sync',
+          include: ['test/browser/sync/**/*.test.ts'],
+          // The real sync server (embedded PGlite) and the fault lab in front of it, in Node.
+          globalSetup: ['test/support/sync_global_setup.ts'],
+          testTimeout: 60_000,
+          fileParallelism: false,
+          browser: browser(),
         },
       },
     ],

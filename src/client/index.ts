@@ -12,5 +12,7 @@ export type {
 export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 export type { HeadOptions } from '../runtime/pipeline.ts';
 export type { WorkerStats } from '../runtime/worker_api.ts';
+export type { SyncOptions } from '../sync/options.ts';
+export type { SyncStats } from '../sync/reporter.ts';
 export type { Learner, LearnerOptions, Prediction, Predictions } from './learner.ts';
 export { createLearner } from './learner.ts';

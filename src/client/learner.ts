@@ -5,9 +5,9 @@ import type { Example } from '../backbone/features.ts';
 import { batchBuffers, packExamples } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
+import type { LearnerInit, ObserveResult } from '../runtime/durable_learner.ts';
 import { installErrorTransfer } from '../runtime/error_transfer.ts';
 import type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
-import type { LearnerInit, ObserveResult } from '../runtime/durable_learner.ts';
 import type { WorkerApi, WorkerStats } from '../runtime/worker_api.ts';
 
 export interface LearnerOptions extends LearnerInit {

@@ -64,7 +64,7 @@ async function showRound(): Promise<void> {
 /** Learns from one round: the liked item (a click, or the simulated person's likes) and skips. */
 async function react(items: number[], scores: Float32Array, clicked?: number): Promise<void> {
   const liked = items.map((i) => (clicked === undefined ? person.react(i) : i === clicked ? 1 : 0));
-  liked.forEach((label, k) => hits.push((scores[k] >= 0.5 ? 1 : 0) === label ? 1 : 0));
+  for (const [k, label] of liked.entries()) hits.push((scores[k] >= 0.5 ? 1 : 0) === label ? 1 : 0);
   await Promise.all(
     items.map((i, k) => learner.observe(catalogExample(world.catalog, i), liked[k])),
   );

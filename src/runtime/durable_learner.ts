@@ -6,13 +6,12 @@ import { isLearnerError, LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { isStoreError, openStore } from '../store/index.ts';
+import type { SyncOptions } from '../sync/options.ts';
+import { resolveSyncOptions } from '../sync/options.ts';
+import type { SyncStats } from '../sync/reporter.ts';
+import { MetricsReporter } from '../sync/reporter.ts';
 import type { LearnerEvent } from './events.ts';
-import type {
-  HeadStart,
-  PipelineState,
-  PredictionBatch,
-  ScalerStart,
-} from './pipeline.ts';
+import type { HeadStart, PipelineState, PredictionBatch, ScalerStart } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
 
 /** Where the model comes from: bytes the app already has, or a URL the worker fetches. */
@@ -40,6 +39,11 @@ export interface LearnerInit {
    */
   scale?: ScalerStart;
   store?: PersistenceOptions;
+  /**
+   * Report aggregate metrics of what the head learns to a sync server (src/sync). Needs the
+   * IndexedDB store (metrics wait in its outbox); only the tab that owns the state reports.
+   */
+  sync?: SyncOptions;
 }
 
 export interface ObserveResult {
@@ -78,6 +82,8 @@ export interface LearnerStats {
    * events, kept here for apps that subscribe later.
    */
   recoveries: string[];
+  /** Metrics reporting, when `sync` is configured and the store is available. */
+  sync?: SyncStats;
 }
 
 const DEFAULTS = { name: 'localfit', snapshotEvery: 50, snapshotIntervalMs: 10_000 };
@@ -135,6 +141,7 @@ export class DurableLearner {
   ) {}
 
   private recoveries: string[] = [];
+  private reporter: MetricsReporter | undefined;
 
   static async open(
     init: LearnerInit,
@@ -146,6 +153,7 @@ export class DurableLearner {
       emitEvent(event);
     };
     const options = { ...DEFAULTS, ...init.store } as Required<PersistenceOptions>;
+    if (init.sync) resolveSyncOptions(init.sync); // a BAD_CONFIG before anything is opened
     const store = options.name === false ? undefined : await openOrReport(options.name, emit);
     const given = await modelBytes(init.model);
     const production = await store?.versions.production();
@@ -164,7 +172,9 @@ export class DurableLearner {
       if (store) await installVersion(store, pipeline, given, initial, emit);
     }
     const learner = new DurableLearner(pipeline, store, initial.seq, options, emit);
+    if (init.sync) learner.reporter = await openReporter(store, init.sync, pipeline, emit);
     if (store) await learner.restore(store, initial);
+    learner.reporter?.start();
     learner.recoveries = recoveries;
     learner.emit = emitEvent;
     return learner;
@@ -207,25 +217,32 @@ export class DurableLearner {
         this.countFailure(error);
         throw error;
       }
-      const { seq, duplicate } = await this.append(batch, label, clientId);
+      const ts = Date.now();
+      const { seq, duplicate } = await this.append(batch, label, clientId, ts);
       if (duplicate) {
         this.counts.duplicates++;
         return { seq, duplicate };
       }
-      this.learn(prepared, seq);
+      this.learn(prepared, seq, ts);
       return { seq, duplicate };
     });
   }
 
-  /** Writes a snapshot now if anything was learned since the last one (e.g. the page hides). */
-  flush(): Promise<void> {
-    return this.serialise(async () => {
+  /**
+   * Writes a snapshot now if anything was learned since the last one (e.g. the page hides),
+   * then closes the open metric windows and sends what is due — outside the queue, so
+   * outcomes keep flowing while a request is out.
+   */
+  async flush(): Promise<void> {
+    await this.serialise(async () => {
       await this.snapshot();
     });
+    await this.reporter?.flush();
   }
 
   async stats(): Promise<LearnerStats> {
     const storeStats = await this.store?.stats().catch(() => undefined);
+    const sync = await this.reporter?.stats().catch(() => undefined);
     return {
       versionId: this.versionId,
       task: this.pipeline.task,
@@ -235,18 +252,25 @@ export class DurableLearner {
       lastSeq: this.lastSeq,
       outcomesEvicted: storeStats?.outcomesEvicted ?? 0,
       recoveries: [...this.recoveries],
+      ...(sync ? { sync } : {}),
     };
   }
 
   async close(): Promise<void> {
-    await this.flush().catch(() => undefined);
+    await this.serialise(() => this.snapshot()).catch(() => undefined);
     clearTimeout(this.timer);
     await this.snapshotWrites;
+    await this.reporter?.close();
     this.store?.close();
     await this.pipeline.release();
   }
 
-  private async append(batch: PackedBatch, label: Label, clientId: string): Promise<ObserveResult> {
+  private async append(
+    batch: PackedBatch,
+    label: Label,
+    clientId: string,
+    ts: number,
+  ): Promise<ObserveResult> {
     if (!this.store) return { seq: ++this.memorySeq + this.lastSeq, duplicate: false };
     try {
       return await this.store.outcomes.append({
@@ -254,14 +278,14 @@ export class DurableLearner {
         versionId: this.versionId,
         example: batch,
         label,
-        ts: Date.now(),
+        ts,
       });
     } catch (error) {
       throw new LearnerError('STORAGE', `the outcome could not be stored: ${describe(error)}`);
     }
   }
 
-  private learn(prepared: Awaited<ReturnType<Pipeline['prepare']>>, seq: number): void {
+  private learn(prepared: Awaited<ReturnType<Pipeline['prepare']>>, seq: number, ts: number): void {
     try {
       this.pipeline.learn(prepared);
     } catch (error) {
@@ -272,6 +296,14 @@ export class DurableLearner {
       // meets them in the same place and ends in the same state.
       this.lastSeq = seq;
       this.counts.observed++;
+      // Scored before learning either way; the reporter skips what it counted before a restart.
+      this.reporter?.record({
+        seq,
+        ts,
+        versionId: this.versionId,
+        label: prepared.labels[0],
+        loss: prepared.losses[0],
+      });
       this.afterLearning();
     }
   }
@@ -282,7 +314,10 @@ export class DurableLearner {
     if (this.sinceSnapshot >= this.options.snapshotEvery) {
       void this.snapshot();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush().catch(() => undefined), this.options.snapshotIntervalMs);
+      this.timer = setTimeout(
+        () => void this.flush().catch(() => undefined),
+        this.options.snapshotIntervalMs,
+      );
     }
   }
 
@@ -297,13 +332,20 @@ export class DurableLearner {
     this.sinceSnapshot = 0;
     this.snapshotWrites = this.snapshotWrites
       .then(async () => {
+        // The reporter's saved state must cover at least what the snapshot covers (see
+        // src/sync/reporter.ts); if it cannot be saved, the snapshot still matters more.
+        await this.reporter?.checkpoint().catch(() => undefined);
         await store.snapshots.write({ versionId: this.versionId, seq, ...state });
         this.counts.snapshots++;
         await store.outcomes.compact(await store.snapshots.coveredSeq());
       })
       .catch((error: unknown) => {
         // The outcomes stay in the log, so nothing is lost: the next snapshot covers them.
-        this.emit({ type: 'error', code: 'STORAGE', message: `snapshot failed: ${describe(error)}` });
+        this.emit({
+          type: 'error',
+          code: 'STORAGE',
+          message: `snapshot failed: ${describe(error)}`,
+        });
       });
     return this.snapshotWrites;
   }
@@ -319,7 +361,10 @@ export class DurableLearner {
       });
     }
     if (snapshot) {
-      this.pipeline.restore({ head: snapshot.head, scaler: snapshot.scaler as PipelineState['scaler'] });
+      this.pipeline.restore({
+        head: snapshot.head,
+        scaler: snapshot.scaler as PipelineState['scaler'],
+      });
       this.lastSeq = snapshot.seq;
     } else {
       this.pipeline.restore(initial);
@@ -330,7 +375,7 @@ export class DurableLearner {
       for (const record of page) {
         try {
           const prepared = await this.pipeline.prepare(record.example, [record.label]);
-          this.learn(prepared, record.seq);
+          this.learn(prepared, record.seq, record.ts);
         } catch (error) {
           if (!isLearnerError(error)) throw error;
           this.lastSeq = record.seq;
@@ -368,6 +413,39 @@ async function openOrReport(name: string, emit: (event: LearnerEvent) => void) {
   } catch (error) {
     const why = isStoreError(error) ? `${error.code}: ${error.message}` : describe(error);
     emit({ type: 'error', code: 'STORAGE', message: `running in memory: ${why}` });
+    return undefined;
+  }
+}
+
+/**
+ * The metrics reporter, or undefined (reported) when it cannot run: it keeps its windows and
+ * outbox in the store, so without IndexedDB the learner learns but does not report.
+ */
+async function openReporter(
+  store: Store | undefined,
+  sync: SyncOptions,
+  pipeline: Pipeline,
+  emit: (event: LearnerEvent) => void,
+): Promise<MetricsReporter | undefined> {
+  if (!store) {
+    emit({
+      type: 'error',
+      code: 'STORAGE',
+      message: 'metrics reporting is off: it needs IndexedDB',
+    });
+    return undefined;
+  }
+  try {
+    return await MetricsReporter.open(store, sync, {
+      task: pipeline.task,
+      classes: pipeline.spec.classes,
+    });
+  } catch (error) {
+    emit({
+      type: 'error',
+      code: 'STORAGE',
+      message: `metrics reporting is off: ${describe(error)}`,
+    });
     return undefined;
   }
 }
@@ -437,6 +515,10 @@ async function installVersion(
     const { head, scaler } = initial;
     await store.snapshots.write({ versionId: id, seq: initial.seq, head, scaler });
   } catch (error) {
-    emit({ type: 'error', code: 'STORAGE', message: `could not store the model: ${describe(error)}` });
+    emit({
+      type: 'error',
+      code: 'STORAGE',
+      message: `could not store the model: ${describe(error)}`,
+    });
   }
 }

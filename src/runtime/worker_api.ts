@@ -63,13 +63,15 @@ export function createWorkerApi(): WorkerApi {
   const call = <T>(method: Method, ...args: unknown[]): Promise<T> => {
     if (closed) return Promise.reject(new LearnerError('CLOSED', 'the learner is closed'));
     if (learner) return dispatch(learner, method, args) as Promise<T>;
-    if (!channel) return Promise.reject(new LearnerError('BAD_CONFIG', 'the learner is not initialised'));
+    if (!channel)
+      return Promise.reject(new LearnerError('BAD_CONFIG', 'the learner is not initialised'));
     return channel.call(method, args) as Promise<T>;
   };
 
   return {
     async init(init) {
-      if (channel || learner) throw new LearnerError('BAD_CONFIG', 'the learner is already initialised');
+      if (channel || learner)
+        throw new LearnerError('BAD_CONFIG', 'the learner is already initialised');
       const name = init.store?.name ?? 'localfit';
       if (name === false) {
         learner = await DurableLearner.open(init, emit);
@@ -79,20 +81,23 @@ export function createWorkerApi(): WorkerApi {
       channel = forwarding;
       const leadership = electLeader(`localfit:${name}`);
       release = leadership.release;
-      leadership.acquired.then(async () => {
-        if (closed) return leadership.release();
-        try {
-          const opened = await DurableLearner.open(init, (event) => {
-            emit(event);
-            forwarding.broadcast(event);
-          });
-          learner = opened;
-          forwarding.lead((method, args) => dispatch(opened, method as Method, args));
-        } catch (error) {
-          forwarding.fail(error);
-          leadership.release();
-        }
-      }, (error: unknown) => forwarding.fail(error));
+      leadership.acquired.then(
+        async () => {
+          if (closed) return leadership.release();
+          try {
+            const opened = await DurableLearner.open(init, (event) => {
+              emit(event);
+              forwarding.broadcast(event);
+            });
+            learner = opened;
+            forwarding.lead((method, args) => dispatch(opened, method as Method, args));
+          } catch (error) {
+            forwarding.fail(error);
+            leadership.release();
+          }
+        },
+        (error: unknown) => forwarding.fail(error),
+      );
       return forwarding.call('describe', []) as Promise<{ versionId: string; spec: FeatureSpec }>;
     },
     async predict(batch) {

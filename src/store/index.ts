@@ -23,6 +23,7 @@ export type {
   LocalfitDB,
   MetaValues,
   ModelRecord,
+  OpaqueMetaKey,
   OutboxRecord,
   OutcomeRecord,
   SnapshotRecord,

@@ -1,7 +1,7 @@
 import type { IDBPDatabase, IDBPObjectStore, StoreNames } from 'idb';
 import type { StoreContext } from './context.ts';
 import { StoreError } from './errors.ts';
-import type { LocalfitDB, MetaValues, Usage, UsageKind } from './schema.ts';
+import type { LocalfitDB, MetaValues, OpaqueMetaKey, Usage, UsageKind } from './schema.ts';
 import { emptyUsage } from './schema.ts';
 import { inTransaction } from './tx.ts';
 
@@ -144,6 +144,22 @@ export class MetaRepository {
       const buckets = (await getMeta(meta, 'buckets')) ?? {};
       buckets[rolloutId] = bucket;
       await meta.put(buckets, 'buckets');
+    });
+  }
+
+  /**
+   * A value another module keeps here (see `OpaqueMetaKey`), or undefined. Each read and write is
+   * its own transaction; the owner decides what its value means.
+   */
+  async value(key: OpaqueMetaKey): Promise<unknown> {
+    return this.ctx.db.get('meta', key);
+  }
+
+  /** Replaces (or, with undefined, deletes) such a value; resolves once committed. */
+  async setValue(key: OpaqueMetaKey, value: unknown): Promise<void> {
+    await inTransaction(this.ctx.db, ['meta'], 'readwrite', async (tx) => {
+      if (value === undefined) await tx.objectStore('meta').delete(key);
+      else await tx.objectStore('meta').put(value, key);
     });
   }
 

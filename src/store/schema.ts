@@ -101,7 +101,14 @@ export interface MetaValues {
   buckets: Record<string, number>;
   /** Approximate record counts and sizes, kept in step with every write (schema ≥ 3). */
   usage: Usage;
+  /** The sync client's registration with its server (src/sync/credentials.ts); opaque here. */
+  syncCredentials: unknown;
+  /** The metrics reporter's durable state (src/sync/reporter.ts); opaque here. */
+  syncReporter: unknown;
 }
+
+/** Meta keys other modules own: the store keeps their values without looking inside. */
+export type OpaqueMetaKey = 'syncCredentials' | 'syncReporter';
 
 export interface LocalfitDB extends DBSchema {
   versions: {

@@ -1,0 +1,385 @@
+/**
+ * The metrics reporter: learned outcomes → per-version windows → the IndexedDB outbox → the
+ * sync server. It runs inside the learner that owns the state (the leader tab: see
+ * src/runtime/worker_api.ts), so one device reports once however many tabs are open.
+ *
+ * Nothing is counted twice or lost across a crash or reload, without a write per outcome:
+ *
+ * - The reporter's state (open windows, the log position `seq` they cover, closed windows not
+ *   yet queued) is written to the store's meta (`syncReporter`) before every head snapshot
+ *   (`checkpoint`), so it always covers at least what the snapshot covers. On start the
+ *   learner replays the outcomes after its snapshot; the reporter skips those at or before its
+ *   `seq` and re-adds the rest, with the losses and times they had the first time (the replay
+ *   rebuilds the same head, and the log keeps each outcome's time).
+ * - A window that closes is first written into that state ("pending"), then queued in the
+ *   outbox under a key derived from its id. A crash between the two re-queues it on start,
+ *   which the outbox ignores if it is already there; were it already delivered, the server
+ *   stores a window id once. So a window, once closed, is fixed: same id, same contents.
+ */
+
+import type { Store } from '../store/index.ts';
+import { COUNTERS, isStoreError } from '../store/index.ts';
+import { Registration } from './credentials.ts';
+import type { DeliveryError, DeliveryStatus } from './delivery.ts';
+import { DELIVERY_COUNTERS, Delivery } from './delivery.ts';
+import type { WindowSums } from './metric_window.ts';
+import { finishWindow } from './metric_window.ts';
+import type { ResolvedSyncOptions, SyncOptions } from './options.ts';
+import { resolveSyncOptions } from './options.ts';
+import type { MetricsBatch, MetricWindow } from './protocol.ts';
+import type { LearnedOutcome, TaskInfo } from './scored_outcome.ts';
+import { measure } from './scored_outcome.ts';
+import { WindowSet } from './windows.ts';
+
+/** What `stats().sync` shows. Counts marked "all time" survive reloads. */
+export interface SyncStats {
+  /** The server reported to. */
+  url: string;
+  /** Whether the device holds credentials for it, and its install id there. */
+  registered: boolean;
+  installId?: string;
+  /** 'sending' during a request, 'waiting' while backing off, else 'idle'. */
+  state: DeliveryStatus['state'];
+  /** Outcomes in windows still open (not yet queued). */
+  openOutcomes: number;
+  /** Windows closed (all time). */
+  windows: number;
+  /** Windows in the outbox, waiting to be sent. */
+  queued: number;
+  /** Windows the server acknowledged (all time). */
+  delivered: number;
+  /** Windows the server refused as invalid: dropped, not retried (all time). */
+  rejected: number;
+  /** Windows the full outbox dropped, oldest first (all time); reported to the server too. */
+  dropped: number;
+  /** Requests since this learner started, and how many of them failed (retryably). */
+  requests: number;
+  failures: number;
+  consecutiveFailures: number;
+  /** While backing off: the earliest time of the next request (epoch ms). */
+  nextAttemptAt?: number;
+  lastDeliveredAt?: number;
+  /** The last failure: a retry reason ('network', 'timeout', 'server', 'rate-limited', 'bad-reply'), 'rejected', 'register' or 'storage'. */
+  lastError?: DeliveryError | { at: number; kind: 'storage'; message: string };
+  /** The last batch refused for good, and why (the server's error code). */
+  lastRejection?: DeliveryStatus['lastRejection'];
+}
+
+/** The reporter's state in the store's meta; see the file comment. */
+interface SavedState {
+  format: 1;
+  seq: number;
+  open: WindowSums[];
+  pending: MetricWindow[];
+  /** Windows closed, all time. */
+  closed: number;
+  /** The outbox's drop counter as last reported in a window. */
+  droppedReported: number;
+}
+
+/** Closed windows kept while they cannot be queued; beyond this the oldest are dropped. */
+const MAX_PENDING = 100;
+
+export interface ReporterDeps {
+  now?: () => number;
+  random?: () => number;
+  fetch?: typeof fetch;
+}
+
+/** The outbox key of a window's batch: a function of the window id, so re-queuing is a no-op. */
+export function outboxKey(window: MetricWindow): string {
+  return `window:${window.windowId}`;
+}
+
+export class MetricsReporter {
+  private readonly windows: WindowSet;
+  private readonly delivery: Delivery;
+  private readonly registration: Registration;
+  private readonly now: () => number;
+  /** Closed windows not yet given their final form (which includes the drop count). */
+  private unfinished: WindowSums[] = [];
+  /** Final windows written to the saved state and not yet known to be queued. */
+  private pending: MetricWindow[];
+  private seq: number;
+  private closedCount: number;
+  private droppedReported: number;
+  private writes: Promise<unknown> = Promise.resolve();
+  private queuedWrite: Promise<void> | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  private deliveryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `start` ran: the replay is over, timers may run. */
+  private started = false;
+  /** `close` began: no more timers or requests. */
+  private closing = false;
+  /** `close` ended: no more writes (the store is about to close). */
+  private finished = false;
+  private storageError: { at: number; kind: 'storage'; message: string } | undefined;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly options: ResolvedSyncOptions,
+    private readonly info: TaskInfo,
+    saved: SavedState | undefined,
+    deps: ReporterDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.windows = new WindowSet(options, saved?.open ?? []);
+    this.pending = saved?.pending ?? [];
+    this.seq = saved?.seq ?? 0;
+    this.closedCount = saved?.closed ?? 0;
+    this.droppedReported = saved?.droppedReported ?? 0;
+    this.registration = new Registration(
+      {
+        read: () => store.meta.value('syncCredentials'),
+        write: (value) => store.meta.setValue('syncCredentials', value),
+      },
+      options,
+      { fetch: deps.fetch, now: this.now },
+    );
+    this.delivery = new Delivery({
+      outbox: store.outbox,
+      registration: this.registration,
+      counters: { bump: (name, by) => store.meta.bump(name, by) },
+      options,
+      now: this.now,
+      random: deps.random,
+      fetch: deps.fetch,
+    });
+  }
+
+  /**
+   * Loads the saved state. Call `record` for the outcomes the learner replays, then `start`.
+   * Throws BAD_CONFIG for invalid options.
+   */
+  static async open(
+    store: Store,
+    options: SyncOptions,
+    info: TaskInfo,
+    deps: ReporterDeps = {},
+  ): Promise<MetricsReporter> {
+    const resolved = resolveSyncOptions(options);
+    const saved = await store.meta.value('syncReporter');
+    return new MetricsReporter(
+      store,
+      resolved,
+      info,
+      isSavedState(saved) ? saved : undefined,
+      deps,
+    );
+  }
+
+  /** Counts a learned outcome (synchronous: it only adds to sums in memory). */
+  record(outcome: LearnedOutcome): void {
+    if (this.finished || outcome.seq <= this.seq) return; // counted before the restart
+    this.seq = outcome.seq;
+    const measured = measure(this.info, outcome);
+    if (!measured) return;
+    const closed = this.windows.add(
+      outcome.versionId,
+      this.info.task,
+      outcome.seq,
+      outcome.ts,
+      measured,
+    );
+    if (closed.length > 0) this.closeWindows(closed);
+    if (this.started && this.expiryTimer === undefined) this.armExpiry();
+  }
+
+  /** After the replay: queues what a crash left pending, closes stale windows, starts sending. */
+  start(): void {
+    this.started = true;
+    this.closeWindows(this.windows.closeExpired(this.now()));
+    this.armExpiry();
+    void this.deliver();
+  }
+
+  /** Saves the state now; the learner calls it before writing a head snapshot. */
+  checkpoint(): Promise<void> {
+    return this.save();
+  }
+
+  /**
+   * Closes the open windows, queues them and tries to send what is due (the page is being
+   * hidden). Resolves once that attempt is over, delivered or not.
+   */
+  async flush(): Promise<void> {
+    if (this.closing) return;
+    const closed = this.windows.closeAll();
+    if (closed.length > 0) this.closeWindows(closed);
+    await this.save();
+    await this.deliver();
+  }
+
+  async stats(): Promise<SyncStats> {
+    const [counters, queued, credentials] = await Promise.all([
+      this.store.meta.counters(),
+      this.store.outbox.count(),
+      this.registration.current(),
+    ]);
+    const delivery = this.delivery.status;
+    const stats: SyncStats = {
+      url: this.options.url,
+      registered: credentials !== undefined,
+      state: delivery.state,
+      openOutcomes: this.windows.pendingOutcomes,
+      windows: this.closedCount + this.unfinished.length,
+      queued,
+      delivered: counters[DELIVERY_COUNTERS.delivered] ?? 0,
+      rejected: counters[DELIVERY_COUNTERS.rejected] ?? 0,
+      dropped: counters[COUNTERS.outboxDropped] ?? 0,
+      requests: delivery.requests,
+      failures: delivery.failures,
+      consecutiveFailures: delivery.consecutiveFailures,
+    };
+    if (credentials) stats.installId = credentials.installId;
+    if (delivery.notBefore > this.now()) stats.nextAttemptAt = delivery.notBefore;
+    if (delivery.lastDeliveredAt !== undefined) stats.lastDeliveredAt = delivery.lastDeliveredAt;
+    const lastError = latest(delivery.lastError, this.storageError);
+    if (lastError) stats.lastError = lastError;
+    if (delivery.lastRejection) stats.lastRejection = delivery.lastRejection;
+    return stats;
+  }
+
+  /** Stops timers and requests and saves the state (open windows stay open for next time). */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.deliveryTimer);
+    await this.delivery.stop();
+    await this.save().catch(() => undefined);
+    this.finished = true;
+  }
+
+  /** Saves (and so queues) closed windows; with none, saves anyway, which queues any pending. */
+  private closeWindows(closed: WindowSums[]): void {
+    this.unfinished.push(...closed);
+    // A failed write is kept in stats (storageError) and redone by the next save.
+    this.save().catch(() => undefined);
+  }
+
+  /**
+   * Writes the state, then queues pending windows. Calls while a write waits to start share
+   * it; a call made after a write started gets a new one, so what it sees is always saved.
+   */
+  private save(): Promise<void> {
+    if (this.queuedWrite) return this.queuedWrite;
+    const write = this.writes.then(() => {
+      this.queuedWrite = undefined;
+      return this.write();
+    });
+    this.queuedWrite = write;
+    this.writes = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write(): Promise<void> {
+    if (this.finished) return;
+    try {
+      if (this.unfinished.length > 0) {
+        // Drops since the last report travel with the next window (protocol: `dropped`).
+        const dropped = await this.store.meta.counter(COUNTERS.outboxDropped);
+        for (const sums of this.unfinished.splice(0)) {
+          this.pending.push(finishWindow(sums, dropped - this.droppedReported));
+          this.droppedReported = dropped;
+          this.closedCount++;
+        }
+      }
+      if (this.pending.length > MAX_PENDING) {
+        // Queuing keeps failing (a full disk): keep the newest, count the rest as dropped.
+        const excess = this.pending.splice(0, this.pending.length - MAX_PENDING);
+        await this.store.meta.bump(COUNTERS.outboxDropped, excess.length);
+      }
+      const state: SavedState = {
+        format: 1,
+        seq: this.seq,
+        open: this.windows.save(),
+        pending: [...this.pending],
+        closed: this.closedCount,
+        droppedReported: this.droppedReported,
+      };
+      await this.store.meta.setValue('syncReporter', state);
+      const queuing = [...this.pending];
+      for (const window of queuing) {
+        const key = outboxKey(window);
+        const batch: MetricsBatch = { idempotencyKey: key, windows: [window] };
+        await this.store.outbox.enqueue(key, batch);
+      }
+      this.pending = this.pending.filter((window) => !queuing.includes(window));
+      if (queuing.length === 0) return;
+      // Save again without them, so a later start does not queue them twice (harmless — the
+      // server stores a window once — but it would send them twice).
+      this.save().catch(() => undefined);
+      if ((await this.store.outbox.count()) >= this.options.flushAtQueued) void this.deliver();
+    } catch (error) {
+      // Kept in memory and written with the next save; a closed store means the learner is
+      // shutting down, and the log lets the next start rebuild what was not saved.
+      if (isStoreError(error, 'CLOSED')) return;
+      this.storageError = { at: this.now(), kind: 'storage', message: describe(error) };
+      throw error;
+    }
+  }
+
+  /** Sends what is due, then sets the next wake-up: the end of a backoff, or the interval. */
+  private async deliver(): Promise<void> {
+    if (this.closing) return;
+    clearTimeout(this.deliveryTimer);
+    this.deliveryTimer = undefined;
+    try {
+      await this.delivery.run();
+    } catch (error) {
+      if (!isStoreError(error, 'CLOSED')) {
+        this.storageError = { at: this.now(), kind: 'storage', message: describe(error) };
+      }
+    }
+    if (this.closing) return;
+    const now = this.now();
+    const { notBefore } = this.delivery.status;
+    const at = notBefore > now ? notBefore : now + this.options.flushIntervalMs;
+    clearTimeout(this.deliveryTimer);
+    this.deliveryTimer = setTimeout(() => void this.deliver(), Math.max(0, at - now));
+  }
+
+  /** Wakes when the oldest open window reaches its age, to close it even if no outcome comes. */
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const at = this.windows.nextExpiry();
+    if (at === undefined || this.closing) return;
+    this.expiryTimer = setTimeout(
+      () => {
+        this.expiryTimer = undefined;
+        const expired = this.windows.closeExpired(this.now());
+        if (expired.length > 0) this.closeWindows(expired);
+        this.armExpiry();
+      },
+      Math.max(0, at - this.now()),
+    );
+  }
+}
+
+/** A saved state this code wrote (a damaged one is ignored: reporting starts afresh). */
+function isSavedState(value: unknown): value is SavedState {
+  const state = value as Partial<SavedState> | undefined;
+  return (
+    state?.format === 1 &&
+    Number.isInteger(state.seq) &&
+    Array.isArray(state.open) &&
+    Array.isArray(state.pending) &&
+    Number.isInteger(state.closed) &&
+    Number.isFinite(state.droppedReported)
+  );
+}
+
+function latest<A extends { at: number }, B extends { at: number }>(
+  a: A | undefined,
+  b: B | undefined,
+): A | B | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return b.at > a.at ? b : a;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
