@@ -303,6 +303,7 @@ export class DurableLearner {
         versionId: this.versionId,
         label: prepared.labels[0],
         loss: prepared.losses[0],
+        ...outcomeQuality(this.pipeline.task, prepared.predictions[0], prepared.labels[0]),
       });
       this.afterLearning();
     }
@@ -401,6 +402,17 @@ export class DurableLearner {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** What the loss alone does not tell the reporter: a regression's value, a multiclass hit. */
+function outcomeQuality(
+  task: FeatureSpec['task'],
+  predicted: Label,
+  label: Label,
+): { prediction?: number; correct?: boolean } {
+  if (task === 'regression') return { prediction: predicted as number };
+  if (task === 'multiclass') return { correct: predicted === label };
+  return {};
 }
 
 /**
@@ -510,7 +522,12 @@ async function installVersion(
         status: current ? 'staging' : 'production',
         metadata: { initial, source: 'app' },
       });
-      if (current) await store.versions.transition(id, 'production', { reason: 'app update' });
+      if (current) {
+        await store.versions.transition(id, 'production', { reason: 'app update' });
+        // Keeps the last few archived versions for rollback; drops older ones and bytes no
+        // version uses any more.
+        await store.applyRetention();
+      }
     }
     const { head, scaler } = initial;
     await store.snapshots.write({ versionId: id, seq: initial.seq, head, scaler });

@@ -38,6 +38,8 @@ export interface PreparedBatch {
   labels: readonly Label[];
   /** Each example's loss before learning from it (prequential evaluation). */
   losses: Float64Array;
+  /** What the head predicted for each example before learning it: label or value. */
+  predictions: Label[];
 }
 
 /**
@@ -125,10 +127,13 @@ export class Pipeline {
     }
     const embedding = await this.backbone.embed(batch);
     const losses = new Float64Array(batch.n);
+    const predictions: Label[] = [];
     for (let row = 0; row < batch.n; row++) {
-      losses[row] = this.head.loss(this.assemble(batch, embedding, row), labels[row]);
+      const x = this.assemble(batch, embedding, row);
+      losses[row] = this.head.loss(x, labels[row]);
+      predictions.push(this.head.predict(x));
     }
-    return { batch, embedding, labels, losses };
+    return { batch, embedding, labels, losses, predictions };
   }
 
   /** Learns prepared examples in order, one update each (design invariant 2). */

@@ -108,6 +108,30 @@ describe('restart', () => {
     expect(statuses).toEqual({ [firstVersion]: 'archived', [secondVersion]: 'production' });
   });
 
+  test('app updates keep the last three archived versions and drop older ones with their bytes', async () => {
+    const name = fixtures.storeName();
+    const ids: string[] = [];
+    for (let seed = 20; seed < 25; seed++) {
+      const build = makeTestBackbone({ seed, raw: true });
+      const learner = await fixtures.learner({ model: { bytes: build.bytes }, store: { name } });
+      ids.push((await learner.stats()).versionId);
+      await learner.close();
+    }
+    const store = await openStore(name);
+    const kept = Object.fromEntries(
+      (await store.versions.list()).map((version) => [version.id, version.status]),
+    );
+    const bytes = await Promise.all(ids.map((id) => store.models.has(id)));
+    store.close();
+    expect(kept).toEqual({
+      [ids[1]]: 'archived',
+      [ids[2]]: 'archived',
+      [ids[3]]: 'archived',
+      [ids[4]]: 'production',
+    });
+    expect(bytes).toEqual([false, true, true, true, true]);
+  });
+
   test('without IndexedDB persistence the learner still serves, from memory', async () => {
     const learner = await fixtures.learner({ store: { name: false } });
     await learner.observe(examples(1, 6)[0], 1);
