@@ -3,6 +3,7 @@
  * Browser-safe: it takes the files' text, so Node reads them from disk and a browser test can
  * get them from the dev server. Nothing here is MovieLens-specific beyond the column layout.
  */
+import { splitCsvLine } from '../../src/cli/csv.ts';
 
 export interface Rating {
   user: number;
@@ -43,28 +44,8 @@ export const GENRES = [
   'Western',
 ] as const;
 
-/** Splits one CSV line with RFC 4180 quoting ("a, b" and doubled quotes inside). */
-export function splitCsvLine(line: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else field += c;
-  }
-  fields.push(field);
-  return fields;
-}
+/** One CSV line split with RFC 4180 quoting: the command line's own splitter. */
+export { splitCsvLine };
 
 function rows(text: string, header: string): string[][] {
   const lines = text.split(/\r?\n/);
@@ -78,8 +59,11 @@ function rows(text: string, header: string): string[][] {
   return out;
 }
 
+/** ratings.csv's columns, in order. */
+export const RATINGS_COLUMNS = ['userId', 'movieId', 'rating', 'timestamp'];
+
 export function parseRatings(text: string): Rating[] {
-  return rows(text, 'userId,movieId,rating,timestamp').map((fields, i) => {
+  return rows(text, RATINGS_COLUMNS.join(',')).map((fields, i) => {
     const [user, movie, rating, time] = fields.map(Number);
     if (fields.length !== 4 || ![user, movie, rating, time].every(Number.isFinite))
       throw new Error(`ratings.csv line ${i + 2} is malformed`);

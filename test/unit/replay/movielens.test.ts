@@ -3,7 +3,12 @@
 // the trained backbone. Plus the parsing and the time split on small made-up inputs.
 import { describe, expect, test } from 'vitest';
 import { qualifies, splitMovielens } from '../../../models/movielens/dataset.ts';
-import { parseMovies, parseRatings, splitCsvLine } from '../../../models/movielens/parse.ts';
+import {
+  parseMovies,
+  parseRatings,
+  RATINGS_COLUMNS,
+  splitCsvLine,
+} from '../../../models/movielens/parse.ts';
 import { runMovielensReplay } from '../../../models/movielens/run.ts';
 import { onnx } from '../../../models/onnx/proto.ts';
 import { readFeatureSpec } from '../../../src/backbone/model_metadata.ts';
@@ -18,14 +23,14 @@ describe('parsing', () => {
     ]);
     expect(splitCsvLine('1,"say ""hi"" (2001)",Drama')[1]).toBe('say "hi" (2001)');
     const movies = parseMovies(
-      'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,Babylon 5,(no genres listed)\n',
+      'movieId,title,genres\n1,A Made-Up Film (1995),Adventure|Animation\n2,Untitled,(no genres listed)\n',
     );
     expect(movies).toEqual([
-      { movie: 1, title: 'Toy Story (1995)', year: 1995, genres: ['Adventure', 'Animation'] },
-      { movie: 2, title: 'Babylon 5', year: undefined, genres: [] },
+      { movie: 1, title: 'A Made-Up Film (1995)', year: 1995, genres: ['Adventure', 'Animation'] },
+      { movie: 2, title: 'Untitled', year: undefined, genres: [] },
     ]);
-    expect(parseRatings('userId,movieId,rating,timestamp\n1,1,4.0,964982703\n')).toEqual([
-      { user: 1, movie: 1, rating: 4, time: 964982703 },
+    expect(parseRatings(`${RATINGS_COLUMNS.join(',')}\n7,42,3.5,1100000000\n`)).toEqual([
+      { user: 7, movie: 42, rating: 3.5, time: 1100000000 },
     ]);
     expect(() => parseRatings('user,movie\n1,2\n')).toThrow(/header/);
   });
