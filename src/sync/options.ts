@@ -9,7 +9,7 @@ import type { RegisterRequest } from './protocol.ts';
 import { MAX_WINDOWS_PER_BATCH } from './protocol.ts';
 
 export interface SyncOptions {
-  /** The sync server's base URL, e.g. `https://sync.example.com` (the `/v1/…` paths are added). */
+  /** The sync server's base URL, e.g. `http://127.0.0.1:8787` (the `/v1/…` paths are added). */
   url: string;
   /** The app key devices register with (`npm run server -- serve` prints it; not a secret). */
   appKey: string;

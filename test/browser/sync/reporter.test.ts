@@ -13,7 +13,7 @@ import { examples, Fixtures } from '../support/learners.ts';
 afterEach(cleanup);
 
 const options = {
-  url: 'http://sync.test',
+  url: 'http://127.0.0.1:9', // never reached: the test's own fetch answers
   appKey: 'app',
   window: { maxOutcomes: 5, maxAgeMs: 3_600_000 },
   flushIntervalMs: 3_600_000,

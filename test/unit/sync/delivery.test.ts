@@ -69,7 +69,7 @@ function setup(script: Answer[], overrides: Record<string, unknown> = {}) {
   let stored: unknown;
   const fake = server(script);
   const options = resolveSyncOptions({
-    url: 'http://sync.test',
+    url: 'http://127.0.0.1:9',
     appKey: 'app',
     maxWindowsPerRequest: 3,
     backoff: { baseMs: 1000, maxMs: 60_000 },
@@ -108,7 +108,7 @@ describe('delivery', () => {
     await delivery.run();
     expect(outbox.items).toEqual([]);
     expect(fake.registrations()).toBe(1);
-    expect(stored()).toMatchObject({ installId: 'i1', url: 'http://sync.test', appKey: 'app' });
+    expect(stored()).toMatchObject({ installId: 'i1', url: 'http://127.0.0.1:9', appKey: 'app' });
     expect(fake.seen.map((request) => request.body.windows.map((w) => w.windowId))).toEqual([
       ['w1', 'w2', 'w3'],
       ['w4', 'w5'],

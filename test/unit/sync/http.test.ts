@@ -82,13 +82,17 @@ describe('sending', () => {
           reject(new DOMException('aborted', 'AbortError')),
         );
       });
-    const reply = await postJson('http://x/v1/metrics', {}, { ...options, fetch: hang });
+    const reply = await postJson('http://127.0.0.1:9/v1/metrics', {}, { ...options, fetch: hang });
     expect(reply).toMatchObject({ kind: 'retry', reason: 'timeout' });
   });
 
   test('a refused connection is a network error, retried', async () => {
     const refuse: typeof fetch = () => Promise.reject(new TypeError('Failed to fetch'));
-    const reply = await postJson('http://x/v1/metrics', {}, { ...options, fetch: refuse });
+    const reply = await postJson(
+      'http://127.0.0.1:9/v1/metrics',
+      {},
+      { ...options, fetch: refuse },
+    );
     expect(reply).toEqual({ kind: 'retry', reason: 'network', message: 'Failed to fetch' });
   });
 
@@ -101,7 +105,7 @@ describe('sending', () => {
         );
       });
     const sending = postJson(
-      'http://x/',
+      'http://127.0.0.1:9/',
       {},
       { ...options, timeoutMs: 10_000, signal: stopper.signal, fetch: hang },
     );
@@ -115,7 +119,7 @@ describe('sending', () => {
       seen = init;
       return new Response('{"ok":true}', { status: 201 });
     };
-    await postJson('http://x/', { a: 1 }, { ...options, token: 't.k', fetch: ok });
+    await postJson('http://127.0.0.1:9/', { a: 1 }, { ...options, token: 't.k', fetch: ok });
     expect(seen?.method).toBe('POST');
     expect(seen?.body).toBe('{"a":1}');
     expect((seen?.headers as Record<string, string> | undefined)?.authorization).toBe('Bearer t.k');
