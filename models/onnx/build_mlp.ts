@@ -77,15 +77,26 @@ export function buildMlpModel(
   });
   graph.output(spec.output.name, spec.output.size);
 
+  return encodeModel(graph.build(), localfitMetadata(spec, options.metadata));
+}
+
+/**
+ * The `metadata_props` every localfit backbone carries: the app's own keys, the format
+ * version, where normalisation happens, and the feature spec — last on purpose, so a file cut
+ * short anywhere loses the spec and the device rejects it.
+ */
+export function localfitMetadata(
+  spec: FeatureSpec,
+  extra: Record<string, string> = {},
+): Map<string, string> {
   const metadata = new Map<string, string>();
-  for (const [key, value] of Object.entries(options.metadata ?? {})) {
+  for (const [key, value] of Object.entries(extra)) {
     if (RESERVED_KEYS.includes(key))
       throw new LearnerError('BAD_CONFIG', `metadata key ${key} is written by localfit itself`);
     metadata.set(key, value);
   }
   metadata.set(FORMAT_VERSION_KEY, MODEL_FORMAT_VERSION);
   metadata.set(INPUT_NORMALIZATION_KEY, 'in-graph');
-  // Last on purpose: a file cut short anywhere loses the spec, so the device rejects it.
   metadata.set(FEATURE_SPEC_KEY, canonicalJson(spec));
-  return encodeModel(graph.build(), metadata);
+  return metadata;
 }

@@ -19,14 +19,13 @@
  * is symbolic and the feature spec is the model's last metadata entry, as `buildMlpModel` does.
  */
 
-import { FEATURE_SPEC_KEY, type FeatureSpec } from '../../src/backbone/feature_spec.ts';
+import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import { LearnerError } from '../../src/errors.ts';
-import { INPUT_NORMALIZATION_KEY } from '../onnx/build_mlp.ts';
-import { canonicalJson } from '../onnx/canonical_json.ts';
+import { localfitMetadata } from '../onnx/build_mlp.ts';
 import { dense } from '../onnx/forward.ts';
 import { GraphBuilder } from '../onnx/graph_builder.ts';
 import type { MlpParams } from '../onnx/mlp_params.ts';
-import { encodeModel, FORMAT_VERSION_KEY, MODEL_FORMAT_VERSION } from '../onnx/model_proto.ts';
+import { encodeModel } from '../onnx/model_proto.ts';
 
 export const ITEM_INPUT = 'item';
 export const FEATURES_INPUT = 'item_features';
@@ -44,8 +43,6 @@ export interface HybridParams {
   projection: Float32Array;
   projectionBias: Float32Array;
 }
-
-const RESERVED_KEYS = [FEATURE_SPEC_KEY, FORMAT_VERSION_KEY, INPUT_NORMALIZATION_KEY];
 
 export function checkHybrid(params: HybridParams, spec: FeatureSpec): void {
   const fail = (why: string): never => {
@@ -133,16 +130,7 @@ export function buildHybridModel(
   );
   g.output(spec.output.name, spec.output.size);
 
-  const metadata = new Map<string, string>();
-  for (const [key, value] of Object.entries(options.metadata ?? {})) {
-    if (RESERVED_KEYS.includes(key))
-      throw new LearnerError('BAD_CONFIG', `metadata key ${key} is written by localfit itself`);
-    metadata.set(key, value);
-  }
-  metadata.set(FORMAT_VERSION_KEY, MODEL_FORMAT_VERSION);
-  metadata.set(INPUT_NORMALIZATION_KEY, 'in-graph');
-  metadata.set(FEATURE_SPEC_KEY, canonicalJson(spec));
-  return encodeModel(g.build(), metadata);
+  return encodeModel(g.build(), localfitMetadata(spec, options.metadata));
 }
 
 /**

@@ -183,6 +183,29 @@ export async function publishVersion(db: Database, input: PublishInput): Promise
   });
 }
 
+/**
+ * Every admin action on a version starts the same way: take the manifest lock (actions run one
+ * at a time), find the version, and refuse with INVALID_TRANSITION unless its status allows it.
+ */
+async function lockVersionIn(
+  tx: Queryable,
+  ref: string,
+  allowed: readonly string[],
+  action: string,
+): Promise<VersionRow> {
+  await lockManifest(tx);
+  const version = await findVersion(tx, ref);
+  if (!allowed.includes(version.status)) {
+    const which = allowed.map((status) => (status === 'staging' ? 'staged' : status)).join(' or ');
+    throw new ApiError(
+      409,
+      'INVALID_TRANSITION',
+      `${version.id} is ${version.status}; only a ${which} version ${action}`,
+    );
+  }
+  return version;
+}
+
 export interface Intent {
   actor: string;
   why?: string;
@@ -195,14 +218,7 @@ export async function rampVersion(
   intent: Intent,
 ): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
-    await lockManifest(tx);
-    const version = await findVersion(tx, ref);
-    if (version.status !== 'staging')
-      throw new ApiError(
-        409,
-        'INVALID_TRANSITION',
-        `${version.id} is ${version.status}; only a staged version has a weight to ramp`,
-      );
+    const version = await lockVersionIn(tx, ref, ['staging'], 'has a weight to ramp');
     await checkWeights(tx, version.id, weight);
     await tx.query(
       'update versions set weight = $2, updated_at = clock_timestamp() where id = $1',
@@ -226,14 +242,7 @@ export async function promoteVersion(
   intent: Intent,
 ): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
-    await lockManifest(tx);
-    const version = await findVersion(tx, ref);
-    if (version.status !== 'staging')
-      throw new ApiError(
-        409,
-        'INVALID_TRANSITION',
-        `${version.id} is ${version.status}; only a staged version can be promoted`,
-      );
+    const version = await lockVersionIn(tx, ref, ['staging'], 'can be promoted');
     const previous = await tx.query<{ id: string }>(
       `update versions set status = 'archived', weight = 0, updated_at = clock_timestamp()
        where status = 'production' returning id`,
@@ -261,14 +270,7 @@ export async function rollbackVersion(
   intent: Intent,
 ): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
-    await lockManifest(tx);
-    const version = await findVersion(tx, ref);
-    if (version.status !== 'staging' && version.status !== 'production')
-      throw new ApiError(
-        409,
-        'INVALID_TRANSITION',
-        `${version.id} is ${version.status}; only a staged or production version can be rolled back`,
-      );
+    const version = await lockVersionIn(tx, ref, ['staging', 'production'], 'can be rolled back');
     await tx.query(
       `update versions set status = 'rolled_back', weight = 0, updated_at = clock_timestamp()
        where id = $1`,
