@@ -2,7 +2,7 @@
  * A version as a directory (Node only):
  *
  *   model.onnx    the backbone, feature spec in its metadata_props
- *   head.json     the initial head (HeadState, see head_json.ts)
+ *   head.json     the initial head (HeadState, see src/learn/head_json.ts)
  *   spec.json     the feature spec (a copy of what the model carries, for reading without ONNX)
  *   metrics.json  offline figures of the training run
  *   version.json  sha256 and size of model.onnx, semver, scale setting, embedding layout,
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import type { HeadState } from '../../src/learn/types.ts';
 import { canonicalJson } from '../onnx/canonical_json.ts';
-import { headFromJson, headToJson } from './head_json.ts';
+import { headFromJson, headToJson } from '../../src/learn/head_json.ts';
 import { sha256Hex } from './sha256.ts';
 import { METADATA_KEYS } from './trainer.ts';
 import type { TrainedVersion } from './types.ts';

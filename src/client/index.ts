@@ -3,11 +3,15 @@ export type { Example } from '../backbone/features.ts';
 export type { LearnerErrorCode } from '../errors.ts';
 export { isLearnerError, LearnerError } from '../errors.ts';
 export type { HeadConfig, Label, OptimizerConfig, Schedule, Task } from '../learn/types.ts';
+export type { GuardrailOptions } from '../rollout/guardrails.ts';
+export type { RolloutStats } from '../rollout/rollout.ts';
 export type {
   LearnerStats,
   ModelSource,
   ObserveResult,
   PersistenceOptions,
+  RolloutOptions,
+  VersionsStats,
 } from '../runtime/durable_learner.ts';
 export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 export type { HeadOptions } from '../runtime/pipeline.ts';

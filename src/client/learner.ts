@@ -46,6 +46,13 @@ export interface Learner {
    */
   observe(example: Example, outcome: Label, options?: { id?: string }): Promise<ObserveResult>;
   stats(): Promise<WorkerStats>;
+  /**
+   * Saves what was learned and sends the queued metrics now (it also happens by itself, and
+   * whenever the page is hidden).
+   */
+  flush(): Promise<void>;
+  /** With `rollout` configured: checks the server's manifest now and acts on it. */
+  checkForUpdates(): Promise<void>;
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends keyof LearnerEventMap>(
     type: K,
@@ -132,6 +139,14 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
     async stats() {
       open();
       return await remote.stats();
+    },
+    async flush() {
+      open();
+      await remote.flush();
+    },
+    async checkForUpdates() {
+      open();
+      await remote.checkForUpdates();
     },
     on(type, listener) {
       const set = listeners.get(type) ?? new Set();

@@ -4,8 +4,8 @@
 // seeded world the model was trained on (models/demo/world.ts), with tastes the model never sees.
 import { createWorld, DEMO_ITEMS, DEMO_SEED, SimulatedUser } from '../../models/demo/world.ts';
 import { catalogExample } from '../../models/train/examples.ts';
-import type { HeadJson } from '../../models/train/head_json.ts';
-import { headFromJson } from '../../models/train/head_json.ts';
+import type { HeadJson } from '../learn/head_json.ts';
+import { headFromJson } from '../learn/head_json.ts';
 import { createLearner } from '../client/index.ts';
 
 const FEED_SIZE = 8;

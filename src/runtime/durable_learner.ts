@@ -1,9 +1,13 @@
-import type { Backbone } from '../backbone/backbone.ts';
-import { loadBackbone, sha256Hex } from '../backbone/backbone.ts';
+import { loadBackbone } from '../backbone/backbone.ts';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { isLearnerError, LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
+import type { GuardrailOptions } from '../rollout/guardrails.ts';
+import { Guardrails } from '../rollout/guardrails.ts';
+import type { LocalVersions } from '../rollout/plan.ts';
+import type { RolloutStats } from '../rollout/rollout.ts';
+import { Rollout } from '../rollout/rollout.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { isStoreError, openStore } from '../store/index.ts';
 import type { SyncOptions } from '../sync/options.ts';
@@ -11,8 +15,25 @@ import { resolveSyncOptions } from '../sync/options.ts';
 import type { SyncStats } from '../sync/reporter.ts';
 import { MetricsReporter } from '../sync/reporter.ts';
 import type { LearnerEvent } from './events.ts';
-import type { HeadStart, PipelineState, PredictionBatch, ScalerStart } from './pipeline.ts';
+import type {
+  HeadStart,
+  PipelineState,
+  PredictionBatch,
+  PreparedBatch,
+  ScalerStart,
+} from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
+import type { InitialState } from './running_version.ts';
+import { RunningVersion } from './running_version.ts';
+import type { NewRunningVersion } from './version_store.ts';
+import {
+  addVersion,
+  describe,
+  endStaging,
+  loadStoredVersion,
+  replacedByApp,
+  restoreArchived,
+} from './version_store.ts';
 
 /** Where the model comes from: bytes the app already has, or a URL the worker fetches. */
 export type ModelSource = { bytes: Uint8Array | ArrayBuffer } | { url: string };
@@ -44,6 +65,25 @@ export interface LearnerInit {
    * IndexedDB store (metrics wait in its outbox); only the tab that owns the state reports.
    */
   sync?: SyncOptions;
+  /**
+   * Take part in staged rollouts (src/rollout): follow the sync server's signed manifest, stage
+   * new versions for this device's arm, compare them with production on the same outcomes,
+   * promote or roll back as the fleet decides. Needs `sync`.
+   */
+  rollout?: RolloutOptions;
+}
+
+export interface RolloutOptions {
+  /** The key manifests are signed with (`GET /v1/public-key`'s `raw`, base64): built into the app. */
+  publicKey: string;
+  /** Check the manifest at least this often while the live stream is down (default 5 min, ±20 %). */
+  pollIntervalMs?: number;
+  /** Listen to the server's events for an immediate push of a new manifest (default true). */
+  live?: boolean;
+  /** Model downloads larger than this are refused (default 64 MiB). */
+  maxModelBytes?: number;
+  /** When a staged version is taken out of service on the device at once. */
+  guardrails?: GuardrailOptions;
 }
 
 export interface ObserveResult {
@@ -54,7 +94,10 @@ export interface ObserveResult {
 }
 
 export interface LearnerStats {
+  /** The version serving predictions: the staged one in this device's arm, else production. */
   versionId: string;
+  /** Production, and the staged version this device serves (with its shadow comparison). */
+  versions: VersionsStats;
   task: FeatureSpec['task'];
   /** Width of the head's input (embedding + raw features). */
   headDimension: number;
@@ -84,6 +127,22 @@ export interface LearnerStats {
   recoveries: string[];
   /** Metrics reporting, when `sync` is configured and the store is available. */
   sync?: SyncStats;
+  /** The rollout, when `rollout` is configured. */
+  rollout?: RolloutStats;
+}
+
+export interface VersionsStats {
+  production: string;
+  staged?: {
+    id: string;
+    /**
+     * Paired comparison on the outcomes both heads scored since staging (this session):
+     * d = logloss(staged) − logloss(production), negative when the staged version is better.
+     */
+    paired: { n: number; diffSum: number; diffSumSq: number };
+  };
+  /** Staged versions this device took out of service itself (guardrails). */
+  guardrailRollbacks: number;
 }
 
 const DEFAULTS = { name: 'localfit', snapshotEvery: 50, snapshotIntervalMs: 10_000 };
@@ -100,21 +159,22 @@ async function modelBytes(source: ModelSource): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The version's starting point, kept with it so a reset or a lost snapshot can start over. */
-interface InitialState extends PipelineState {
-  /** Outcomes up to this seq predate the version: its head never learned them. */
-  seq: number;
+/** One outcome checked and scored by a version, ready for it to learn. */
+interface Scored {
+  version: RunningVersion;
+  prepared: PreparedBatch;
 }
 
 /**
  * The learner with a memory (design invariant 1): every outcome is in IndexedDB before
- * `observe` resolves, the head learns it at once, snapshots of the head are written by size and
- * time triggers, and on start the latest valid snapshot is loaded and the outcomes after it are
- * learned again. An outcome id is stored — and so learned — once.
+ * `observe` resolves, the heads learn it at once, snapshots of the heads are written by size and
+ * time triggers, and on start the latest valid snapshots are loaded and the outcomes after them
+ * are learned again. An outcome id is stored — and so learned — once.
+ *
+ * It runs production and, when the rollout gives this device a staged version, that one too
+ * (design, "Shadow evaluation"): the staged version serves predictions, both heads score every
+ * outcome before learning it (a paired comparison on the very same outcomes) and both learn it,
+ * so whichever version wins takes over already personalised.
  */
 export class DurableLearner {
   private queue: Promise<unknown> = Promise.resolve();
@@ -122,6 +182,9 @@ export class DurableLearner {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sinceSnapshot = 0;
   private memorySeq = 0;
+  private staged: RunningVersion | undefined;
+  private paired = { n: 0, diffSum: 0, diffSumSq: 0 };
+  private guardrails: Guardrails;
   private counts = {
     predictions: 0,
     observed: 0,
@@ -130,18 +193,23 @@ export class DurableLearner {
     rejected: 0,
     restores: 0,
     snapshots: 0,
+    guardrailRollbacks: 0,
   };
 
   private constructor(
-    private readonly pipeline: Pipeline,
+    private production: RunningVersion,
     private readonly store: Store | undefined,
     private lastSeq: number,
     private readonly options: Required<PersistenceOptions>,
     private emit: (event: LearnerEvent) => void,
-  ) {}
+    private readonly init: LearnerInit,
+  ) {
+    this.guardrails = new Guardrails(init.rollout?.guardrails);
+  }
 
   private recoveries: string[] = [];
   private reporter: MetricsReporter | undefined;
+  private rollout: Rollout | undefined;
 
   static async open(
     init: LearnerInit,
@@ -154,49 +222,126 @@ export class DurableLearner {
     };
     const options = { ...DEFAULTS, ...init.store } as Required<PersistenceOptions>;
     if (init.sync) resolveSyncOptions(init.sync); // a BAD_CONFIG before anything is opened
+    if (init.rollout && !init.sync) {
+      throw new LearnerError('BAD_CONFIG', 'rollout needs sync: the server to follow');
+    }
     const store = options.name === false ? undefined : await openOrReport(options.name, emit);
     const given = await modelBytes(init.model);
-    const production = await store?.versions.production();
-    const stored =
-      production && !(await replacedByApp(production, given))
-        ? await loadStoredVersion(store!, production, given, emit)
+    const stored = await store?.versions.production();
+    let production =
+      stored && !(await replacedByApp(stored, given))
+        ? await loadOrReport(store!, stored, emit, given)
         : undefined;
-    let pipeline: Pipeline;
-    let initial: InitialState;
-    if (stored) {
-      ({ pipeline, initial } = stored);
-    } else {
+    if (!production) {
       const backbone = await loadBackbone(given, init.featureSpec);
-      pipeline = Pipeline.create(backbone, init.head, init.scale ?? true);
-      initial = { ...pipeline.exportState(), seq: (await store?.outcomes.lastSeq()) ?? 0 };
-      if (store) await installVersion(store, pipeline, given, initial, emit);
+      const pipeline = Pipeline.create(backbone, init.head, init.scale ?? true);
+      const initial = { ...pipeline.exportState(), seq: (await store?.outcomes.lastSeq()) ?? 0 };
+      production = new RunningVersion(pipeline, initial);
+      if (store) {
+        const record = { id: pipeline.versionId, semver: '0.0.0', modelSha256: pipeline.versionId };
+        await addVersion(
+          store,
+          {
+            record: { ...record, featureSpec: pipeline.spec },
+            bytes: given,
+            pipeline,
+            source: 'app',
+          },
+          initial,
+          'production',
+          'app update',
+        ).catch((error: unknown) =>
+          emit({
+            type: 'error',
+            code: 'STORAGE',
+            message: `could not store the model: ${describe(error)}`,
+          }),
+        );
+      }
     }
-    const learner = new DurableLearner(pipeline, store, initial.seq, options, emit);
-    if (init.sync) learner.reporter = await openReporter(store, init.sync, pipeline, emit);
-    if (store) await learner.restore(store, initial);
+    const learner = new DurableLearner(
+      production,
+      store,
+      production.initial.seq,
+      options,
+      emit,
+      init,
+    );
+    if (store) learner.staged = await learner.loadStaged(store);
+    if (init.sync)
+      learner.reporter = await openReporter(store, init.sync, production.pipeline, emit);
+    if (store) await learner.restore(store);
     learner.reporter?.start();
+    const reporter = learner.reporter;
+    if (init.rollout && store && reporter) {
+      learner.rollout = await Rollout.start(learner, store, init, () => reporter.installId());
+    } else if (init.rollout) {
+      emit({ type: 'error', code: 'STORAGE', message: 'rollouts are off: they need IndexedDB' });
+    }
     learner.recoveries = recoveries;
     learner.emit = emitEvent;
     return learner;
   }
 
+  /** The version serving predictions. */
   get versionId(): string {
-    return this.pipeline.versionId;
+    return this.serving.id;
   }
 
   get spec(): FeatureSpec {
-    return this.pipeline.spec;
+    return this.serving.pipeline.spec;
+  }
+
+  private get serving(): RunningVersion {
+    return this.staged ?? this.production;
   }
 
   async predict(batch: PackedBatch): Promise<PredictionBatch> {
+    const staged = this.staged;
     try {
-      const result = await this.pipeline.predict(batch);
+      if (staged) {
+        const answer = await this.predictStaged(staged, batch);
+        if (answer) {
+          this.counts.predictions += batch.n;
+          return answer;
+        }
+      }
+      const result = await this.production.predict(batch);
       this.counts.predictions += batch.n;
       return result;
     } catch (error) {
       this.countFailure(error);
       throw error;
     }
+  }
+
+  /**
+   * The staged version's answer, or undefined when a guardrail took it out of service: the
+   * caller answers from production, so the app never sees the staged version fail.
+   */
+  private async predictStaged(
+    staged: RunningVersion,
+    batch: PackedBatch,
+  ): Promise<PredictionBatch | undefined> {
+    const started = performance.now();
+    let result: PredictionBatch;
+    try {
+      result = await staged.predict(batch);
+    } catch (error) {
+      // Bad input is the app's mistake, not the version's: production would refuse it too.
+      if (isLearnerError(error) && (error.code === 'BAD_INPUT' || error.code === 'BAD_LABEL')) {
+        throw error;
+      }
+      this.guardrailTripped(staged, Guardrails.error(error));
+      return undefined;
+    }
+    const reason = this.guardrails.checkPrediction(result.scores, performance.now() - started);
+    if (reason?.startsWith('non_finite')) {
+      this.guardrailTripped(staged, reason);
+      return undefined;
+    }
+    if (reason) this.guardrailTripped(staged, reason); // slow, but this answer is a good one
+    return result;
   }
 
   /** Stores the outcome durably, then learns it; one at a time, in arrival order. */
@@ -210,22 +355,44 @@ export class DurableLearner {
         this.counts.rejected++;
         throw new LearnerError('BAD_INPUT', 'observe takes one example at a time');
       }
-      let prepared: Awaited<ReturnType<Pipeline['prepare']>>;
-      try {
-        prepared = await this.pipeline.prepare(batch, [label]);
-      } catch (error) {
-        this.countFailure(error);
-        throw error;
-      }
+      const scored = await this.score(batch, label);
       const ts = Date.now();
       const { seq, duplicate } = await this.append(batch, label, clientId, ts);
       if (duplicate) {
         this.counts.duplicates++;
         return { seq, duplicate };
       }
-      this.learn(prepared, seq, ts);
+      this.learn(scored, seq, ts);
       return { seq, duplicate };
     });
+  }
+
+  /**
+   * Checks and scores the outcome with every running version, changing nothing: bad input
+   * throws here, before anything is stored; a staged version that fails where production did not
+   * is taken out of service.
+   */
+  private async score(batch: PackedBatch, label: Label): Promise<Scored[]> {
+    let prepared: PreparedBatch;
+    try {
+      prepared = await this.production.pipeline.prepare(batch, [label]);
+    } catch (error) {
+      this.countFailure(error);
+      throw error;
+    }
+    const scored: Scored[] = [{ version: this.production, prepared }];
+    const staged = this.staged;
+    if (staged) {
+      try {
+        const stagedPrepared = await staged.pipeline.prepare(batch, [label]);
+        const reason = this.guardrails.checkLoss(stagedPrepared.losses[0]);
+        if (reason) this.guardrailTripped(staged, reason);
+        else scored.push({ version: staged, prepared: stagedPrepared });
+      } catch (error) {
+        this.guardrailTripped(staged, Guardrails.error(error));
+      }
+    }
+    return scored;
   }
 
   /**
@@ -243,27 +410,199 @@ export class DurableLearner {
   async stats(): Promise<LearnerStats> {
     const storeStats = await this.store?.stats().catch(() => undefined);
     const sync = await this.reporter?.stats().catch(() => undefined);
+    const { guardrailRollbacks, ...counts } = this.counts;
     return {
       versionId: this.versionId,
-      task: this.pipeline.task,
-      headDimension: this.pipeline.dim,
+      versions: {
+        production: this.production.id,
+        ...(this.staged ? { staged: { id: this.staged.id, paired: { ...this.paired } } } : {}),
+        guardrailRollbacks,
+      },
+      task: this.production.pipeline.task,
+      headDimension: this.serving.pipeline.dim,
       storage: this.store ? 'indexeddb' : 'memory',
-      ...this.counts,
+      ...counts,
       lastSeq: this.lastSeq,
       outcomesEvicted: storeStats?.outcomesEvicted ?? 0,
       recoveries: [...this.recoveries],
       ...(sync ? { sync } : {}),
+      ...(this.rollout ? { rollout: this.rollout.stats() } : {}),
     };
   }
 
+  /** Checks the server's manifest now and acts on it; resolves when done. */
+  async checkForUpdates(): Promise<void> {
+    await this.rollout?.check();
+  }
+
   async close(): Promise<void> {
+    await this.rollout?.stop();
     await this.serialise(() => this.snapshot()).catch(() => undefined);
     clearTimeout(this.timer);
     await this.snapshotWrites;
     await this.reporter?.close();
     this.store?.close();
-    await this.pipeline.release();
+    await Promise.all([this.production.retire(), this.staged?.retire()]);
   }
+
+  // ─── the rollout's side (src/rollout/rollout.ts drives these) ─────────────────────────────
+
+  /** What runs here, for planning the rollout (src/rollout/plan.ts). */
+  async localVersions(refused: (id: string) => boolean): Promise<LocalVersions> {
+    const statuses = new Map(
+      (await this.store?.versions.list())?.map((version) => [version.id, version.status]) ?? [],
+    );
+    return {
+      production: { id: this.production.id, sha256: this.production.pipeline.backbone.sha256 },
+      ...(this.staged ? { staged: { id: this.staged.id } } : {}),
+      status: (id) => statuses.get(id),
+      refused,
+    };
+  }
+
+  /** The outcomes' input must mean the same to every version the app may be served by. */
+  compatible(pipeline: Pipeline): string | undefined {
+    const ours = this.production.pipeline.spec;
+    const theirs = pipeline.spec;
+    if (theirs.task !== ours.task) return `the task is ${theirs.task}, production's ${ours.task}`;
+    if (JSON.stringify(theirs.classes ?? null) !== JSON.stringify(ours.classes ?? null)) {
+      return 'the classes differ from production';
+    }
+    const inputs = (spec: FeatureSpec) =>
+      JSON.stringify(spec.inputs.map((input) => [input.name, input.size]));
+    if (inputs(theirs) !== inputs(ours)) return 'the inputs differ from production';
+    return undefined;
+  }
+
+  /** Stages a verified version: it serves from now on, production keeps learning in its shadow. */
+  stage(added: NewRunningVersion): Promise<void> {
+    return this.serialise(async () => {
+      const store = this.requireStore();
+      const initial = { ...added.pipeline.exportState(), seq: this.lastSeq };
+      await this.snapshot();
+      await addVersion(store, added, initial, 'staging', 'staged by the rollout');
+      const previous = this.staged;
+      this.staged = new RunningVersion(added.pipeline, initial);
+      this.paired = { n: 0, diffSum: 0, diffSumSq: 0 };
+      this.guardrails = new Guardrails(this.init.rollout?.guardrails);
+      this.announce('staged', added.record.id);
+      await previous?.retire();
+    });
+  }
+
+  /** The staged version becomes production here too, with everything it learned. */
+  promoteStaged(reason: string): Promise<void> {
+    return this.serialise(async () => {
+      const staged = this.staged;
+      if (!staged) return;
+      await this.snapshot();
+      await endStaging(this.requireStore(), staged.id, 'production', reason);
+      const previous = this.production;
+      this.production = staged;
+      this.staged = undefined;
+      this.announce('promoted', staged.id, reason);
+      await previous.retire();
+    });
+  }
+
+  /** Takes the staged version out of service (the server pulled it, or the device left its arm). */
+  dropStaged(reason: string): Promise<void> {
+    return this.serialise(async () => {
+      const staged = this.staged;
+      if (!staged) return;
+      this.staged = undefined;
+      await endStaging(this.requireStore(), staged.id, 'rolled_back', reason).catch(() => {});
+      this.announce('rolled_back', staged.id, reason);
+      await staged.retire();
+    });
+  }
+
+  /** Instant rollback to an archived version kept in IndexedDB. */
+  restoreArchived(id: string, reason: string): Promise<void> {
+    return this.serialise(async () => {
+      const store = this.requireStore();
+      const record = await store.versions.get(id);
+      if (!record) throw new LearnerError('STORAGE', `no stored version ${id}`);
+      const restored = await loadStoredVersion(store, record);
+      await this.snapshot();
+      await restoreArchived(store, id, reason);
+      await this.catchUp(store, restored);
+      const previous = this.production;
+      this.production = restored;
+      this.announce('installed', id, reason);
+      await previous.retire();
+    });
+  }
+
+  /**
+   * A new production version, loaded and warmed before the switch (swap without a gap). With
+   * `carry`, it starts from what the current production learned (same bytes under the
+   * server's id: nothing to relearn).
+   */
+  installProduction(added: NewRunningVersion, carry: boolean, reason: string): Promise<void> {
+    return this.serialise(async () => {
+      const store = this.requireStore();
+      await this.snapshot();
+      if (carry) added.pipeline.restore(this.production.pipeline.exportState());
+      const initial = { ...added.pipeline.exportState(), seq: this.lastSeq };
+      await addVersion(store, added, initial, 'production', reason);
+      const previous = this.production;
+      this.production = new RunningVersion(added.pipeline, initial);
+      this.announce('installed', added.record.id, reason);
+      await previous.retire();
+    });
+  }
+
+  /** The manifest client, the downloads and the reporter report through here. */
+  reportRollout(versionId: string, kind: 'refused' | 'rolled_back', reason: string): void {
+    this.emit({ type: 'rollout', action: kind, versionId, reason });
+    this.reporter?.recordVersionEvent?.(versionId, { kind, at: Date.now(), reason });
+  }
+
+  private guardrailTripped(staged: RunningVersion, reason: string): void {
+    if (this.staged !== staged) return; // already out of service
+    this.staged = undefined;
+    this.counts.guardrailRollbacks++;
+    this.reportRollout(staged.id, 'rolled_back', `guardrail ${reason}`);
+    void this.serialise(async () => {
+      await endStaging(this.requireStore(), staged.id, 'rolled_back', `guardrail ${reason}`);
+    }).catch((error: unknown) =>
+      this.emit({
+        type: 'error',
+        code: 'STORAGE',
+        message: `recording a rollback: ${describe(error)}`,
+      }),
+    );
+    void staged.retire();
+    this.emit({
+      type: 'version',
+      versionId: this.production.id,
+      spec: this.production.pipeline.spec,
+    });
+  }
+
+  private announce(
+    action: 'staged' | 'promoted' | 'rolled_back' | 'installed',
+    versionId: string,
+    reason?: string,
+  ): void {
+    this.emit({ type: 'rollout', action, versionId, ...(reason ? { reason } : {}) });
+    if (action !== 'installed') {
+      this.reporter?.recordVersionEvent?.(versionId, {
+        kind: action,
+        at: Date.now(),
+        ...(reason ? { reason } : {}),
+      });
+    }
+    this.emit({ type: 'version', versionId: this.serving.id, spec: this.serving.pipeline.spec });
+  }
+
+  private requireStore(): Store {
+    if (!this.store) throw new LearnerError('STORAGE', 'rollouts need the IndexedDB store');
+    return this.store;
+  }
+
+  // ─── storage ──────────────────────────────────────────────────────────────────────────
 
   private async append(
     batch: PackedBatch,
@@ -285,27 +624,55 @@ export class DurableLearner {
     }
   }
 
-  private learn(prepared: Awaited<ReturnType<Pipeline['prepare']>>, seq: number, ts: number): void {
-    try {
-      this.pipeline.learn(prepared);
-    } catch (error) {
-      this.countFailure(error);
-      throw error;
-    } finally {
-      // Stored outcomes count as learned even when the head refused them, so that a replay
-      // meets them in the same place and ends in the same state.
-      this.lastSeq = seq;
-      this.counts.observed++;
-      // Scored before learning either way; the reporter skips what it counted before a restart.
-      this.reporter?.record({
-        seq,
-        ts,
-        versionId: this.versionId,
-        label: prepared.labels[0],
-        loss: prepared.losses[0],
-        ...outcomeQuality(this.pipeline.task, prepared.predictions[0], prepared.labels[0]),
-      });
-      this.afterLearning();
+  /**
+   * Every version that scored the outcome learns it; the serving one's score is what the
+   * reporter counts, with the staged-minus-production loss difference when both scored it.
+   */
+  private learn(scored: Scored[], seq: number, ts: number, servedBy = this.versionId): void {
+    let failure: unknown;
+    for (const { version, prepared } of scored) {
+      try {
+        version.pipeline.learn(prepared);
+      } catch (error) {
+        if (version === this.staged) this.guardrailTripped(version, Guardrails.error(error));
+        else failure ??= error;
+      }
+    }
+    // Stored outcomes count as learned even when a head refused them, so that a replay meets
+    // them in the same place and ends in the same state.
+    this.lastSeq = seq;
+    this.counts.observed++;
+    const served = scored.find((entry) => entry.version.id === servedBy) ?? scored[0];
+    const baseline = scored.find((entry) => entry.version === this.production);
+    const pairedDiff =
+      served !== baseline && baseline
+        ? served.prepared.losses[0] - baseline.prepared.losses[0]
+        : undefined;
+    if (pairedDiff !== undefined && Number.isFinite(pairedDiff)) {
+      this.paired.n++;
+      this.paired.diffSum += pairedDiff;
+      this.paired.diffSumSq += pairedDiff * pairedDiff;
+    }
+    // Scored before learning either way; the reporter skips what it counted before a restart.
+    this.reporter?.record({
+      seq,
+      ts,
+      versionId: served.version.id,
+      label: served.prepared.labels[0],
+      loss: served.prepared.losses[0],
+      ...outcomeQuality(
+        served.version.pipeline.task,
+        served.prepared.predictions[0],
+        served.prepared.labels[0],
+      ),
+      ...(pairedDiff !== undefined && baseline
+        ? { paired: { baselineVersionId: baseline.version.id, diff: pairedDiff } }
+        : {}),
+    });
+    this.afterLearning();
+    if (failure) {
+      this.countFailure(failure);
+      throw failure;
     }
   }
 
@@ -322,21 +689,23 @@ export class DurableLearner {
     }
   }
 
-  /** Captures the state synchronously, then writes it in order behind earlier snapshot writes. */
+  /** Captures the states synchronously, then writes them in order behind earlier writes. */
   private snapshot(): Promise<unknown> {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.store || this.sinceSnapshot === 0) return this.snapshotWrites;
     const store = this.store;
-    const state = this.pipeline.exportState();
     const seq = this.lastSeq;
+    const states = [this.production, this.staged]
+      .filter((version): version is RunningVersion => version !== undefined)
+      .map((version) => ({ versionId: version.id, seq, ...version.pipeline.exportState() }));
     this.sinceSnapshot = 0;
     this.snapshotWrites = this.snapshotWrites
       .then(async () => {
         // The reporter's saved state must cover at least what the snapshot covers (see
         // src/sync/reporter.ts); if it cannot be saved, the snapshot still matters more.
         await this.reporter?.checkpoint().catch(() => undefined);
-        await store.snapshots.write({ versionId: this.versionId, seq, ...state });
+        for (const state of states) await store.snapshots.write(state);
         this.counts.snapshots++;
         await store.outcomes.compact(await store.snapshots.coveredSeq());
       })
@@ -351,40 +720,98 @@ export class DurableLearner {
     return this.snapshotWrites;
   }
 
-  /** Latest valid snapshot, then the outcomes after it, in order. */
-  private async restore(store: Store, initial: InitialState): Promise<void> {
-    const { snapshot, corrupt } = await store.snapshots.latestValid(this.versionId);
-    if (corrupt > 0) {
-      this.emit({
-        type: 'error',
-        code: 'STORAGE',
-        message: `${corrupt} snapshot(s) failed their checksum; restored from an older state`,
-      });
+  /** The staged version as stored, or undefined; one that cannot load is rolled back. */
+  private async loadStaged(store: Store): Promise<RunningVersion | undefined> {
+    const [latest, ...older] = (await store.versions.list('staging')).sort(
+      (a, b) => b.updatedAt - a.updatedAt,
+    );
+    for (const version of older) {
+      await endStaging(store, version.id, 'rolled_back', 'superseded').catch(() => {});
     }
-    if (snapshot) {
-      this.pipeline.restore({
-        head: snapshot.head,
-        scaler: snapshot.scaler as PipelineState['scaler'],
-      });
-      this.lastSeq = snapshot.seq;
-    } else {
-      this.pipeline.restore(initial);
-      this.lastSeq = initial.seq;
+    if (!latest) return undefined;
+    const loaded = await loadOrReport(store, latest, this.emit);
+    if (!loaded || this.compatible(loaded.pipeline)) {
+      await endStaging(store, latest.id, 'rolled_back', 'unusable on start').catch(() => {});
+      await loaded?.retire();
+      return undefined;
     }
+    return loaded;
+  }
+
+  /** Latest valid snapshots, then the outcomes after them, in order (design invariant 1). */
+  private async restore(store: Store): Promise<void> {
+    const running = [this.production, this.staged].filter(
+      (version): version is RunningVersion => version !== undefined,
+    );
+    const seqs = new Map<RunningVersion, number>();
+    for (const version of running) seqs.set(version, await this.restoreSnapshot(store, version));
+    this.lastSeq = Math.min(...seqs.values());
     for (;;) {
       const page = await store.outcomes.after(this.lastSeq, REPLAY_PAGE);
       for (const record of page) {
-        try {
-          const prepared = await this.pipeline.prepare(record.example, [record.label]);
-          this.learn(prepared, record.seq, record.ts);
-        } catch (error) {
-          if (!isLearnerError(error)) throw error;
-          this.lastSeq = record.seq;
+        const scored: Scored[] = [];
+        for (const version of running) {
+          if ((seqs.get(version) ?? 0) >= record.seq) continue;
+          try {
+            scored.push({
+              version,
+              prepared: await version.pipeline.prepare(record.example, [record.label]),
+            });
+          } catch (error) {
+            if (!isLearnerError(error)) throw error;
+          }
         }
+        if (scored.length > 0) {
+          try {
+            this.learn(scored, record.seq, record.ts, record.versionId);
+          } catch (error) {
+            if (!isLearnerError(error)) throw error;
+          }
+        }
+        this.lastSeq = record.seq;
         this.counts.replayed++;
       }
       if (page.length < REPLAY_PAGE) break;
     }
+  }
+
+  /** Brings a version back from its snapshot and the log, as on start. */
+  private async catchUp(store: Store, version: RunningVersion): Promise<void> {
+    let seq = await this.restoreSnapshot(store, version);
+    for (;;) {
+      const page = await store.outcomes.after(seq, REPLAY_PAGE);
+      for (const record of page) {
+        if (record.seq > this.lastSeq) break;
+        try {
+          version.pipeline.learn(await version.pipeline.prepare(record.example, [record.label]));
+        } catch (error) {
+          if (!isLearnerError(error)) throw error;
+        }
+        seq = record.seq;
+      }
+      if (page.length < REPLAY_PAGE || seq >= this.lastSeq) break;
+    }
+  }
+
+  /** Loads a version's latest valid snapshot (or its initial state); returns the seq it covers. */
+  private async restoreSnapshot(store: Store, version: RunningVersion): Promise<number> {
+    const { snapshot, corrupt } = await store.snapshots.latestValid(version.id);
+    if (corrupt > 0) {
+      this.emit({
+        type: 'error',
+        code: 'STORAGE',
+        message: `${corrupt} snapshot(s) failed their checksum (version ${version.id}); restored from an older state`,
+      });
+    }
+    if (snapshot) {
+      version.pipeline.restore({
+        head: snapshot.head,
+        scaler: snapshot.scaler as PipelineState['scaler'],
+      });
+      return snapshot.seq;
+    }
+    version.pipeline.restore(version.initial);
+    return version.initial.seq;
   }
 
   private countFailure(error: unknown): void {
@@ -429,6 +856,25 @@ async function openOrReport(name: string, emit: (event: LearnerEvent) => void) {
   }
 }
 
+/** A stored version, or undefined (reported) when it cannot be used. */
+async function loadOrReport(
+  store: Store,
+  version: VersionRecord,
+  emit: (event: LearnerEvent) => void,
+  given?: Uint8Array,
+): Promise<RunningVersion | undefined> {
+  try {
+    return await loadStoredVersion(store, version, given);
+  } catch (error) {
+    emit({
+      type: 'error',
+      code: 'STORAGE',
+      message: `stored version ${version.id} is unusable (${describe(error)})`,
+    });
+    return undefined;
+  }
+}
+
 /**
  * The metrics reporter, or undefined (reported) when it cannot run: it keeps its windows and
  * outbox in the store, so without IndexedDB the learner learns but does not report.
@@ -459,83 +905,5 @@ async function openReporter(
       message: `metrics reporting is off: ${describe(error)}`,
     });
     return undefined;
-  }
-}
-
-/** An older build's bundled model gives way to this build's; a server's version does not. */
-async function replacedByApp(version: VersionRecord, given: Uint8Array): Promise<boolean> {
-  return version.metadata?.source === 'app' && version.modelSha256 !== (await sha256Hex(given));
-}
-
-/** The production version as stored, or undefined (reported) when it cannot be used. */
-async function loadStoredVersion(
-  store: Store,
-  version: VersionRecord,
-  given: Uint8Array,
-  emit: (event: LearnerEvent) => void,
-): Promise<{ pipeline: Pipeline; initial: InitialState } | undefined> {
-  const initial = version.metadata?.initial as InitialState | undefined;
-  try {
-    const givenSha = await sha256Hex(given);
-    const bytes =
-      givenSha === version.modelSha256 ? given : await store.models.get(version.modelSha256);
-    if (!bytes) throw new Error(`the bytes of model ${version.modelSha256} are missing`);
-    if (!initial) throw new Error('the version has no initial head');
-    const backbone: Backbone = await loadBackbone(
-      bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes),
-      version.featureSpec,
-    );
-    const pipeline = Pipeline.create(backbone, initial.head, initial.scaler ?? false, version.id);
-    return { pipeline, initial };
-  } catch (error) {
-    emit({
-      type: 'error',
-      code: 'STORAGE',
-      message: `stored version ${version.id} is unusable (${describe(error)}); serving the app's model`,
-    });
-    return undefined;
-  }
-}
-
-/**
- * Makes the app's own model the production version, with its initial head and a first snapshot
- * (so compaction has a floor). A newer app build with another model replaces the one an older
- * build installed; versions that came from a server are never displaced by the app's model.
- */
-async function installVersion(
-  store: Store,
-  pipeline: Pipeline,
-  bytes: Uint8Array,
-  initial: InitialState,
-  emit: (event: LearnerEvent) => void,
-): Promise<void> {
-  const id = pipeline.versionId;
-  try {
-    await store.models.put(id, bytes);
-    if (!(await store.versions.get(id))) {
-      const current = await store.versions.production();
-      await store.versions.add({
-        id,
-        semver: '0.0.0',
-        modelSha256: id,
-        featureSpec: pipeline.spec,
-        status: current ? 'staging' : 'production',
-        metadata: { initial, source: 'app' },
-      });
-      if (current) {
-        await store.versions.transition(id, 'production', { reason: 'app update' });
-        // Keeps the last few archived versions for rollback; drops older ones and bytes no
-        // version uses any more.
-        await store.applyRetention();
-      }
-    }
-    const { head, scaler } = initial;
-    await store.snapshots.write({ versionId: id, seq: initial.seq, head, scaler });
-  } catch (error) {
-    emit({
-      type: 'error',
-      code: 'STORAGE',
-      message: `could not store the model: ${describe(error)}`,
-    });
   }
 }

@@ -5,6 +5,16 @@ import type { LearnerErrorCode } from '../errors.ts';
 export interface LearnerEventMap {
   /** A model version is loaded and serving. */
   version: { versionId: string; spec: FeatureSpec };
+  /**
+   * The rollout changed what runs here: a version was staged (it now serves), promoted, rolled
+   * back (by the server, or on the device by a guardrail), installed as production, or refused
+   * (its manifest or bytes failed verification: the device stays on what it runs).
+   */
+  rollout: {
+    action: 'staged' | 'promoted' | 'rolled_back' | 'installed' | 'refused';
+    versionId: string;
+    reason?: string;
+  };
   /** Something went wrong inside the worker that the app did not directly call for. */
   error: { code: LearnerErrorCode; message: string };
 }

@@ -22,12 +22,14 @@ export interface WorkerApi {
   observe(batch: PackedBatch, label: Label, clientId: string): Promise<ObserveResult>;
   /** Writes a snapshot of what was learned now (the page is being hidden or closed). */
   flush(): Promise<void>;
+  /** Checks the rollout's manifest now (no-op without `rollout`). */
+  checkForUpdates(): Promise<void>;
   stats(): Promise<WorkerStats>;
   subscribe(listener: (event: LearnerEvent) => void): void;
   close(): Promise<void>;
 }
 
-type Method = 'describe' | 'predict' | 'observe' | 'flush' | 'stats';
+type Method = 'describe' | 'predict' | 'observe' | 'flush' | 'checkForUpdates' | 'stats';
 
 /** Runs a call on the learner this context owns: for itself or for another tab. */
 function dispatch(learner: DurableLearner, method: Method, args: unknown[]): Promise<unknown> {
@@ -40,6 +42,8 @@ function dispatch(learner: DurableLearner, method: Method, args: unknown[]): Pro
       return learner.observe(args[0] as PackedBatch, args[1] as Label, args[2] as string);
     case 'flush':
       return learner.flush();
+    case 'checkForUpdates':
+      return learner.checkForUpdates();
     case 'stats':
       return learner.stats();
   }
@@ -109,6 +113,7 @@ export function createWorkerApi(): WorkerApi {
     },
     observe: (batch, label, clientId) => call<ObserveResult>('observe', batch, label, clientId),
     flush: () => call<void>('flush'),
+    checkForUpdates: () => call<void>('checkForUpdates'),
     async stats() {
       const stats = await call<LearnerStats>('stats');
       return { ...stats, role: learner ? 'leader' : 'follower' };

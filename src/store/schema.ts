@@ -105,10 +105,12 @@ export interface MetaValues {
   syncCredentials: unknown;
   /** The metrics reporter's durable state (src/sync/reporter.ts); opaque here. */
   syncReporter: unknown;
+  /** The rollout's manifest client: the last accepted revision and ETag (src/rollout). */
+  rolloutManifest: unknown;
 }
 
 /** Meta keys other modules own: the store keeps their values without looking inside. */
-export type OpaqueMetaKey = 'syncCredentials' | 'syncReporter';
+export type OpaqueMetaKey = 'syncCredentials' | 'syncReporter' | 'rolloutManifest';
 
 export interface LocalfitDB extends DBSchema {
   versions: {

@@ -37,6 +37,7 @@ export function acceptRegistration(body: unknown): RegisterResponse | undefined 
 export class Registration {
   private cached: Credentials | undefined;
   private loaded = false;
+  private registering: Promise<Reply<Credentials>> | undefined;
 
   constructor(
     private readonly slot: CredentialSlot,
@@ -58,8 +59,18 @@ export class Registration {
     return this.cached;
   }
 
-  /** Registers, and stores the credentials before returning them. */
-  async register(signal?: AbortSignal): Promise<Reply<Credentials>> {
+  /**
+   * Registers, and stores the credentials before returning them. Callers while a registration
+   * is under way share it: one device, one install.
+   */
+  register(signal?: AbortSignal): Promise<Reply<Credentials>> {
+    this.registering ??= this.registerOnce(signal).finally(() => {
+      this.registering = undefined;
+    });
+    return this.registering;
+  }
+
+  private async registerOnce(signal?: AbortSignal): Promise<Reply<Credentials>> {
     const request: RegisterRequest = { appKey: this.options.appKey };
     if (this.options.client) request.client = this.options.client;
     const reply = await postJson(`${this.options.url}/v1/register`, request, {

@@ -117,6 +117,13 @@ export interface ManifestVersion {
   head: Record<string, unknown> | null;
   /** When the version was published (ISO 8601). */
   createdAt: string;
+  /**
+   * Staged versions only: where the version's bucket range starts. A device whose bucket b
+   * (src/rollout/arm.ts) satisfies `bucketStart <= b < bucketStart + weight` serves it. The
+   * server fixes the start at publish time and keeps staged ranges disjoint, so ramping a
+   * weight only ever adds devices. Absent: ranges are laid end to end from 0 in manifest order.
+   */
+  bucketStart?: number;
 }
 
 export interface ModelRef {
@@ -227,6 +234,26 @@ export interface MetricWindow {
   dropped?: number;
   /** Shadow evaluation of this (staged) version against another one on the same outcomes. */
   paired?: PairedComparison;
+  /**
+   * What happened to this version on the device during the window, in order (at most
+   * {@link MAX_VERSION_EVENTS}): staged, refused while downloading or verifying, rolled back
+   * by a local guardrail, promoted. Such a window may have `count` 0.
+   */
+  events?: VersionEvent[];
+}
+
+export const MAX_VERSION_EVENTS = 16;
+
+/** One change of a version's state on a device, for the server's rollout policy and status. */
+export interface VersionEvent {
+  kind: 'staged' | 'refused' | 'rolled_back' | 'promoted';
+  /** Epoch ms. */
+  at: number;
+  /**
+   * Why, for `refused` and `rolled_back`: a stable code first, e.g. `sha256_mismatch: …`,
+   * `non_finite: …`, `latency: …` (at most 500 characters).
+   */
+  reason?: string;
 }
 
 /**
@@ -349,6 +376,11 @@ export type SyncErrorCode =
   | 'INVALID_TRANSITION'
   /** 409: admin: the staged weights would sum to more than 1. */
   | 'WEIGHTS_EXCEED_ONE'
+  /**
+   * 409: admin: the staged version's bucket range would overlap another staged version's range
+   * or pass 1 (ranges are fixed at publish; a ramp only extends its own range).
+   */
+  | 'BUCKETS_OVERLAP'
   /** 413: the body is larger than the server accepts. */
   | 'BODY_TOO_LARGE'
   /** 415: not `application/json` (or `application/octet-stream` for model uploads). */

@@ -15,6 +15,12 @@
  *   outbox under a key derived from its id. A crash between the two re-queues it on start,
  *   which the outbox ignores if it is already there; were it already delivered, the server
  *   stores a window id once. So a window, once closed, is fixed: same id, same contents.
+ *
+ * Slates (slates.ts) are the exception to "nothing lost": they live in memory, because the
+ * predictions that open them are not logged. A slate's results are added to its version's
+ * open window when it closes, and saved with that window from then on; slates still open when
+ * the page dies are never evaluated, and results added after the last save are lost with it
+ * (the replayed outcomes then find no slate and count as unmatched).
  */
 
 import type { Store } from '../store/index.ts';
@@ -26,9 +32,11 @@ import type { WindowSums } from './metric_window.ts';
 import { finishWindow } from './metric_window.ts';
 import type { ResolvedSyncOptions, SyncOptions } from './options.ts';
 import { resolveSyncOptions } from './options.ts';
-import type { MetricsBatch, MetricWindow } from './protocol.ts';
+import type { MetricsBatch, MetricWindow, VersionEvent } from './protocol.ts';
 import type { LearnedOutcome, TaskInfo } from './scored_outcome.ts';
-import { measure } from './scored_outcome.ts';
+import { measure, slateGain } from './scored_outcome.ts';
+import type { SlateOpening, SlateResults, SlateStats } from './slates.ts';
+import { SlateTracker } from './slates.ts';
 import { WindowSet } from './windows.ts';
 
 /** What `stats().sync` shows. Counts marked "all time" survive reloads. */
@@ -63,6 +71,12 @@ export interface SyncStats {
   lastError?: DeliveryError | { at: number; kind: 'storage'; message: string };
   /** The last batch refused for good, and why (the server's error code). */
   lastRejection?: DeliveryStatus['lastRejection'];
+  /**
+   * Slates since this learner started (they are not kept across reloads): open, evaluated,
+   * closed without a relevant candidate, evicted, expired, and outcomes naming no open slate.
+   * `rankingRefused` counts slate results not added because the window had another k.
+   */
+  slates?: SlateStats & { rankingRefused: number };
 }
 
 /** The reporter's state in the store's meta; see the file comment. */
@@ -75,6 +89,8 @@ interface SavedState {
   closed: number;
   /** The outbox's drop counter as last reported in a window. */
   droppedReported: number;
+  /** The next serial for a window opened to hold slate results (absent before slates). */
+  slateSerial?: number;
 }
 
 /** Closed windows kept while they cannot be queued; beyond this the oldest are dropped. */
@@ -93,6 +109,9 @@ export function outboxKey(window: MetricWindow): string {
 
 export class MetricsReporter {
   private readonly windows: WindowSet;
+  private readonly slates: SlateTracker;
+  private slateSerial: number;
+  private rankingRefused = 0;
   private readonly delivery: Delivery;
   private readonly registration: Registration;
   private readonly now: () => number;
@@ -123,7 +142,11 @@ export class MetricsReporter {
     deps: ReporterDeps,
   ) {
     this.now = deps.now ?? Date.now;
+    this.slates = new SlateTracker(info.ranking, this.now);
     this.windows = new WindowSet(options, saved?.open ?? []);
+    const serial = saved?.slateSerial;
+    this.slateSerial =
+      Number.isSafeInteger(serial) && serial !== undefined && serial >= 0 ? serial : 0;
     this.pending = saved?.pending ?? [];
     this.seq = saved?.seq ?? 0;
     this.closedCount = saved?.closed ?? 0;
@@ -168,10 +191,19 @@ export class MetricsReporter {
     );
   }
 
-  /** Counts a learned outcome (synchronous: it only adds to sums in memory). */
+  /**
+   * Counts a learned outcome (synchronous: it only adds to sums in memory). With `slate`, it
+   * also marks its candidate in that slate (see `openSlate`); with `kind`, it counts an
+   * impression, click or conversion; with `features`, their values go into the window's drift
+   * statistics.
+   */
   record(outcome: LearnedOutcome): void {
     if (this.finished || outcome.seq <= this.seq) return; // counted before the restart
     this.seq = outcome.seq;
+    if (outcome.slate) {
+      this.addSlateResults(this.slates.closeExpired());
+      this.slates.mark(outcome.slate.id, outcome.slate.candidate, slateGain(this.info, outcome));
+    }
     const measured = measure(this.info, outcome);
     if (!measured) return;
     const closed = this.windows.add(
@@ -185,9 +217,57 @@ export class MetricsReporter {
     if (this.started && this.expiryTimer === undefined) this.armExpiry();
   }
 
+  /**
+   * Reports a change of a version's state on this device (staged, refused, rolled back,
+   * promoted) in a window of its own, with no outcomes, queued at once: the version may never
+   * score another outcome here.
+   */
+  recordVersionEvent(versionId: string, event: VersionEvent): void {
+    if (this.finished) return;
+    this.pending.push({
+      windowId: `event-${crypto.randomUUID()}`,
+      versionId,
+      task: this.info.task,
+      start: event.at,
+      end: event.at,
+      count: 0,
+      events: [{ ...event, ...(event.reason ? { reason: event.reason.slice(0, 500) } : {}) }],
+    });
+    this.closedCount++;
+    this.save().catch(() => undefined);
+  }
+
+  /** This device's install id on the server; registers first when it has none (undefined: offline). */
+  async installId(): Promise<string | undefined> {
+    const current = await this.registration.current();
+    if (current) return current.installId;
+    const reply = await this.registration.register();
+    return reply.kind === 'ok' ? reply.body.installId : undefined;
+  }
+
+  /**
+   * Opens a slate at predict time: `scores` are the version's scores of the candidates, in the
+   * order the app gave them; outcomes then name the slate and a candidate (`record`, `slate`).
+   * The slate is evaluated (P@k, R@k, NDCG@k) when it closes: `closeSlate`, the next slate on
+   * the same `surface`, its TTL, eviction, or `flush`. Throws BAD_INPUT, changing nothing, for
+   * a slate that cannot be (see `SlateTracker.open`).
+   */
+  openSlate(slate: SlateOpening): void {
+    if (this.finished) return;
+    this.addSlateResults(this.slates.open(slate));
+    if (this.started && this.expiryTimer === undefined) this.armExpiry();
+  }
+
+  /** Closes a slate now (the app knows no more outcomes will come); unknown ids are ignored. */
+  closeSlate(slateId: string): void {
+    if (this.finished) return;
+    this.addSlateResults(this.slates.close(slateId));
+  }
+
   /** After the replay: queues what a crash left pending, closes stale windows, starts sending. */
   start(): void {
     this.started = true;
+    this.addSlateResults(this.slates.closeExpired());
     this.closeWindows(this.windows.closeExpired(this.now()));
     this.armExpiry();
     void this.deliver();
@@ -204,6 +284,8 @@ export class MetricsReporter {
    */
   async flush(): Promise<void> {
     if (this.closing) return;
+    // The page may not come back: slates are evaluated as they stand, with their windows.
+    this.addSlateResults(this.slates.closeAll());
     const closed = this.windows.closeAll();
     if (closed.length > 0) this.closeWindows(closed);
     await this.save();
@@ -237,6 +319,7 @@ export class MetricsReporter {
     const lastError = latest(delivery.lastError, this.storageError);
     if (lastError) stats.lastError = lastError;
     if (delivery.lastRejection) stats.lastRejection = delivery.lastRejection;
+    stats.slates = { ...this.slates.stats, rankingRefused: this.rankingRefused };
     return stats;
   }
 
@@ -246,9 +329,24 @@ export class MetricsReporter {
     this.closing = true;
     clearTimeout(this.expiryTimer);
     clearTimeout(this.deliveryTimer);
+    // Open slates would be lost with the page; their results go into the windows kept open.
+    this.addSlateResults(this.slates.closeAll());
     await this.delivery.stop();
     await this.save().catch(() => undefined);
     this.finished = true;
+  }
+
+  /** Adds closed slates' results to their versions' open windows (saved with them). */
+  private addSlateResults(results: SlateResults[]): void {
+    for (const { versionId, ranking } of results) {
+      const { added, opened } = this.windows.addRanking(versionId, this.info.task, ranking, {
+        seq: this.seq,
+        ts: this.now(),
+        serial: this.slateSerial,
+      });
+      if (opened) this.slateSerial++;
+      if (!added) this.rankingRefused += ranking.slates;
+    }
   }
 
   /** Saves (and so queues) closed windows; with none, saves anyway, which queues any pending. */
@@ -297,6 +395,7 @@ export class MetricsReporter {
         pending: [...this.pending],
         closed: this.closedCount,
         droppedReported: this.droppedReported,
+        slateSerial: this.slateSerial,
       };
       await this.store.meta.setValue('syncReporter', state);
       const queuing = [...this.pending];
@@ -340,15 +439,19 @@ export class MetricsReporter {
     this.deliveryTimer = setTimeout(() => void this.deliver(), Math.max(0, at - now));
   }
 
-  /** Wakes when the oldest open window reaches its age, to close it even if no outcome comes. */
+  /**
+   * Wakes when the oldest open window reaches its age, or the oldest slate its TTL, to close
+   * it even if no outcome comes.
+   */
   private armExpiry(): void {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
-    const at = this.windows.nextExpiry();
+    const at = earliest(this.windows.nextExpiry(), this.slates.nextExpiry());
     if (at === undefined || this.closing) return;
     this.expiryTimer = setTimeout(
       () => {
         this.expiryTimer = undefined;
+        this.addSlateResults(this.slates.closeExpired());
         const expired = this.windows.closeExpired(this.now());
         if (expired.length > 0) this.closeWindows(expired);
         this.armExpiry();
@@ -369,6 +472,12 @@ function isSavedState(value: unknown): value is SavedState {
     Number.isInteger(state.closed) &&
     Number.isFinite(state.droppedReported)
   );
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
 }
 
 function latest<A extends { at: number }, B extends { at: number }>(

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { onnx } from '../../../models/onnx/proto.ts';
 import { catalogExample } from '../../../models/train/examples.ts';
-import { headFromJson, headToJson } from '../../../models/train/head_json.ts';
+import { headFromJson, headToJson } from '../../../src/learn/head_json.ts';
 import {
   EMBEDDING_OUTPUT,
   embedCatalog,

@@ -3,7 +3,7 @@
  * numbers round-trip doubles exactly (shortest round-trip formatting), so a head read back
  * continues bit for bit. Browser-safe.
  */
-import type { HeadState } from '../../src/learn/types.ts';
+import type { HeadState } from './types.ts';
 
 export interface HeadJson {
   format: 'localfit.head/1';

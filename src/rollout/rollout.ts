@@ -1,0 +1,224 @@
+/**
+ * The device's part in a staged rollout, wired together: the signed manifest arrives
+ * (src/sync/manifest_client.ts), the device finds its arm (arm.ts), compares what the server
+ * asks for with what it runs (plan.ts), and for anything new downloads the bytes, verifies them
+ * while streaming, loads and warms them (src/sync/model_download.ts) before the learner stages
+ * or installs them. Nothing unverified ever runs (design invariant 3): any failure leaves the
+ * device on its current versions and is reported with its reason.
+ */
+import { LearnerError } from '../errors.ts';
+import type { HeadJson } from '../learn/head_json.ts';
+import { headFromJson } from '../learn/head_json.ts';
+import type { DurableLearner, LearnerInit, RolloutOptions } from '../runtime/durable_learner.ts';
+import { Pipeline } from '../runtime/pipeline.ts';
+import type { NewRunningVersion } from '../runtime/version_store.ts';
+import { describe } from '../runtime/version_store.ts';
+import type { Store } from '../store/index.ts';
+import type { ManifestClientStats, ManifestState } from '../sync/manifest_client.ts';
+import { ManifestClient } from '../sync/manifest_client.ts';
+import { downloadModel, loadVerifiedBackbone, refusalCode } from '../sync/model_download.ts';
+import type { Manifest, ManifestVersion } from '../sync/protocol.ts';
+import { importManifestKey } from '../sync/signature.ts';
+import { rolloutBucket } from './arm.ts';
+import type { RolloutAction } from './plan.ts';
+import { planRollout } from './plan.ts';
+
+const DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024;
+
+/** Downloads that failed for a reason the same bytes will always have: not retried. */
+const PERMANENT = new Set([
+  'sha256_mismatch',
+  'too_large',
+  'bad_feature_spec',
+  'bad_model',
+  'shape_mismatch',
+  'incompatible',
+  'bad_head',
+]);
+
+export interface RolloutStats {
+  /** This device's bucket in the current rollout, and the manifest revision acted on. */
+  bucket?: number;
+  revision?: number;
+  manifest: ManifestClientStats;
+  /** Versions refused here, with why. */
+  refused: Record<string, string>;
+}
+
+export class Rollout {
+  private readonly refused = new Map<string, string>();
+  private bucket: number | undefined;
+  private revision: number | undefined;
+  private readonly closing = new AbortController();
+
+  private constructor(
+    private readonly learner: DurableLearner,
+    private readonly store: Store,
+    private readonly init: LearnerInit,
+    private readonly options: RolloutOptions,
+    private readonly installId: () => Promise<string | undefined>,
+    private readonly client: ManifestClient,
+  ) {}
+
+  /**
+   * Starts following the server: the first check runs in the background (the learner serves
+   * what it has meanwhile); later manifests arrive by push and by polling.
+   */
+  static async start(
+    learner: DurableLearner,
+    store: Store,
+    init: LearnerInit,
+    installId: () => Promise<string | undefined>,
+  ): Promise<Rollout> {
+    const options = init.rollout as RolloutOptions;
+    const url = (init.sync?.url ?? '').replace(/\/+$/, '');
+    const verifier = await importManifestKey(options.publicKey);
+    let rollout: Rollout | undefined;
+    const client = new ManifestClient({
+      url,
+      verifier,
+      state: {
+        load: async () => (await store.meta.value('rolloutManifest')) as ManifestState | undefined,
+        save: (state) => store.meta.setValue('rolloutManifest', state),
+      },
+      onManifest: (manifest) => rollout?.apply(manifest),
+      onRefused: (reason) => learner.reportRollout('manifest', 'refused', reason),
+      ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      ...(options.live === false ? { events: false } : {}),
+    });
+    rollout = new Rollout(learner, store, init, options, installId, client);
+    void client.start();
+    return rollout;
+  }
+
+  /** Checks the manifest now (e.g. the app came back online); resolves when acted on. */
+  async check(): Promise<void> {
+    await this.client.check();
+  }
+
+  stats(): RolloutStats {
+    return {
+      ...(this.bucket !== undefined ? { bucket: this.bucket } : {}),
+      ...(this.revision !== undefined ? { revision: this.revision } : {}),
+      manifest: this.client.stats(),
+      refused: Object.fromEntries(this.refused),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.closing.abort();
+    this.client.stop();
+  }
+
+  /** Acts on a verified manifest; throwing makes the client fetch it again next time. */
+  private async apply(manifest: Manifest): Promise<void> {
+    const installId = await this.installId();
+    if (installId === undefined) throw new Error('not registered with the server yet');
+    this.bucket = await rolloutBucket(installId, manifest.rollout);
+    const local = await this.learner.localVersions((id) => this.refused.has(id));
+    for (const action of planRollout(manifest, this.bucket, local)) {
+      if (this.closing.signal.aborted) return;
+      await this.run(action);
+    }
+    this.revision = manifest.revision;
+  }
+
+  private async run(action: RolloutAction): Promise<void> {
+    const reason = `manifest: ${action.kind}`;
+    switch (action.kind) {
+      case 'promote':
+        return this.learner.promoteStaged(`server promoted ${action.version.id}`);
+      case 'drop_staged':
+        return this.learner.dropStaged(action.reason);
+      case 'restore':
+        return this.learner.restoreArchived(
+          action.version.id,
+          `server rolled back to ${action.version.id}`,
+        );
+      case 'adopt':
+      case 'install':
+      case 'stage': {
+        const added = await this.verified(action.version, action.kind === 'adopt');
+        if (!added) return;
+        if (action.kind === 'stage') return this.learner.stage(added);
+        return this.learner.installProduction(added, action.kind === 'adopt', reason);
+      }
+    }
+  }
+
+  /**
+   * The version's bytes, proven to be what the signed manifest names and to implement its
+   * feature spec, loaded and warmed; or undefined, reported, when anything fails. `local`: the
+   * device already holds these bytes (stored under their sha256 after verification), so the
+   * download is skipped.
+   */
+  private async verified(
+    version: ManifestVersion,
+    local: boolean,
+  ): Promise<NewRunningVersion | undefined> {
+    let backbone: Awaited<ReturnType<typeof loadVerifiedBackbone>> | undefined;
+    let pipeline: Pipeline | undefined;
+    try {
+      const stored = local ? await this.store.models.get(version.model.sha256) : undefined;
+      const bytes = stored
+        ? new Uint8Array(stored)
+        : await downloadModel(
+            `${(this.init.sync?.url ?? '').replace(/\/+$/, '')}/v1/manifest`,
+            version.model,
+            {
+              maxBytes: this.options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
+              signal: this.closing.signal,
+            },
+          );
+      backbone = await loadVerifiedBackbone(bytes, version.featureSpec);
+      pipeline = createPipeline(backbone, version, this.init);
+      const incompatible = this.learner.compatible(pipeline);
+      if (incompatible) throw new LearnerError('BAD_MODEL', `incompatible: ${incompatible}`);
+      return {
+        record: {
+          id: version.id,
+          semver: version.semver,
+          modelSha256: version.model.sha256,
+          featureSpec: pipeline.spec,
+          weight: version.weight,
+        },
+        bytes,
+        pipeline,
+        source: 'server',
+      };
+    } catch (error) {
+      await (pipeline ?? backbone)?.release();
+      if (this.closing.signal.aborted) return undefined;
+      const code = refusalCode(error) ?? /^([a-z_]+):/.exec(describe(error))?.[1] ?? 'error';
+      // A network failure may pass; bytes that are wrong stay wrong.
+      if (PERMANENT.has(code)) this.refused.set(version.id, describe(error));
+      this.learner.reportRollout(version.id, 'refused', describe(error));
+      return undefined;
+    }
+  }
+}
+
+/** The version's initial head from the manifest (trained on the server), or a fresh one. */
+function createPipeline(
+  backbone: Parameters<typeof Pipeline.create>[0],
+  version: ManifestVersion,
+  init: LearnerInit,
+): Pipeline {
+  if (version.head) {
+    let state: ReturnType<typeof headFromJson>;
+    try {
+      state = headFromJson(version.head as unknown as HeadJson);
+    } catch (error) {
+      throw new LearnerError('BAD_MODEL', `bad_head: ${describe(error)}`);
+    }
+    // Server-trained versions normalise in the graph (models/train/version_dir.ts).
+    return Pipeline.create(backbone, state, false, version.id);
+  }
+  const options = init.head && !('weights' in init.head) ? init.head : {};
+  return Pipeline.create(
+    backbone,
+    options,
+    typeof init.scale === 'boolean' ? init.scale : true,
+    version.id,
+  );
+}

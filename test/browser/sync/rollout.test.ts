@@ -1,0 +1,247 @@
+// Staged rollout end to end: real learners (workers, onnxruntime-web, IndexedDB) in Chromium
+// following a real sync server on 127.0.0.1 through the rollout lab's proxy (test/support/
+// rollout_lab.ts). The server publishes, ramps, promotes and rolls back; the devices find their
+// arm, stage verified versions, swap without a gap and refuse whatever fails verification.
+import { afterEach, describe, expect, test } from 'vitest';
+import type { Learner, LearnerOptions } from '../../../src/client/index.ts';
+import { createLearner } from '../../../src/client/index.ts';
+import { assignArm, rolloutBucket } from '../../../src/rollout/arm.ts';
+import type { LearnerEventMap } from '../../../src/runtime/events.ts';
+import { deleteStore } from '../../../src/store/index.ts';
+import type { Manifest } from '../../../src/sync/protocol.ts';
+import type { LabServer } from './rollout_lab.ts';
+import { hasRolloutLab, newLabServer } from './rollout_lab.ts';
+import { passingBackbone, world } from './rollout_models.ts';
+
+const learners: Learner[] = [];
+const databases: string[] = [];
+const labs: LabServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(learners.splice(0).map((learner) => learner.close().catch(() => {})));
+  await Promise.all(databases.splice(0).map((name) => deleteStore(name)));
+  await Promise.all(labs.splice(0).map((lab) => lab.close().catch(() => {})));
+});
+
+const weak = passingBackbone(2);
+
+async function lab(): Promise<LabServer> {
+  const server = await newLabServer();
+  labs.push(server);
+  // v1: production on the server, and the model every device ships with.
+  const v1 = await server.publish({ bytes: weak, weight: 0, semver: '1.0.0' });
+  await server.promote(v1.id);
+  return server;
+}
+
+async function device(
+  server: LabServer,
+  options: Partial<LearnerOptions['rollout']> = {},
+): Promise<Learner> {
+  const name = `rollout-${crypto.randomUUID()}`;
+  databases.push(name);
+  const learner = await createLearner({
+    model: { bytes: weak },
+    store: { name },
+    sync: { url: server.url, appKey: server.appKey, flushAtQueued: 1 },
+    rollout: { publicKey: server.publicKey.raw, live: false, ...options },
+  });
+  learners.push(learner);
+  await learner.checkForUpdates();
+  return learner;
+}
+
+/** The next rollout event of one kind, as the learner announces it. */
+function nextRollout(
+  learner: Learner,
+  action: LearnerEventMap['rollout']['action'],
+): Promise<LearnerEventMap['rollout']> {
+  return new Promise((resolve) => {
+    const off = learner.on('rollout', (event) => {
+      if (event.action !== action) return;
+      off();
+      resolve(event);
+    });
+  });
+}
+
+async function manifest(server: LabServer): Promise<Manifest> {
+  return (await fetch(`${server.serverUrl}/v1/manifest`)).json();
+}
+
+/** What this learner must serve under `m`, by the arm rule computed here from its install id. */
+async function expectedArm(learner: Learner, m: Manifest): Promise<string | undefined> {
+  const installId = (await learner.stats()).sync?.installId;
+  if (!installId) throw new Error('the learner has not registered');
+  return assignArm(m, await rolloutBucket(installId, m.rollout))?.id;
+}
+
+describe.runIf(hasRolloutLab)('staged rollout', () => {
+  test('a device adopts the server production with the bytes it ships, without downloading them', async () => {
+    const server = await lab();
+    const since = (await server.log()).length;
+    const learner = await device(server);
+    const stats = await learner.stats();
+    expect(stats.versions.production).toBe('v1');
+    expect(stats.versionId).toBe('v1');
+    const downloads = (await server.log(since)).filter((entry) =>
+      entry.path.startsWith('/v1/models/'),
+    );
+    expect(downloads).toEqual([]);
+  });
+
+  test('20 learners: v2 at 10 % then 50 % — each serves its arm, and the ramp only adds devices', async () => {
+    const server = await lab();
+    const fleet = await Promise.all(Array.from({ length: 20 }, () => device(server)));
+    await server.publish({ bytes: passingBackbone(8), weight: 0.1, semver: '2.0.0' });
+    const at10 = await manifest(server);
+    await Promise.all(fleet.map((learner) => learner.checkForUpdates()));
+    const served10 = await Promise.all(fleet.map(async (l) => (await l.stats()).versionId));
+    const expected10 = await Promise.all(fleet.map((l) => expectedArm(l, at10)));
+    expect(served10).toEqual(expected10);
+
+    await server.ramp('v2', 0.5);
+    const at50 = await manifest(server);
+    expect(at50.rollout).toBe(at10.rollout);
+    await Promise.all(fleet.map((learner) => learner.checkForUpdates()));
+    const served50 = await Promise.all(fleet.map(async (l) => (await l.stats()).versionId));
+    const expected50 = await Promise.all(fleet.map((l) => expectedArm(l, at50)));
+    expect(served50).toEqual(expected50);
+    served10.forEach((version, i) => {
+      if (version === 'v2') expect(served50[i]).toBe('v2');
+    });
+    // Every prediction names the version that produced it.
+    const [{ example }] = world(1, 1);
+    const answers = await Promise.all(fleet.map((learner) => learner.predict(example)));
+    expect(answers.map((answer) => answer.versionId)).toEqual(served50);
+    console.info(
+      `rollout: v2 on ${served10.filter((v) => v === 'v2').length}/20 at 10 %, ${served50.filter((v) => v === 'v2').length}/20 at 50 %`,
+    );
+  });
+
+  test('a staged version learns in the shadow of production and takes over personalised', async () => {
+    const server = await lab();
+    const learner = await device(server);
+    const staged = nextRollout(learner, 'staged');
+    await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
+    await learner.checkForUpdates();
+    expect((await staged).versionId).toBe('v2');
+    for (const [i, { example, label }] of world(2, 60).entries()) {
+      await learner.observe(example, label, { id: `o${i}` });
+    }
+    const stats = await learner.stats();
+    expect(stats.versionId).toBe('v2');
+    expect(stats.versions.staged?.paired.n).toBe(60);
+    // The staged head learned: its scores moved away from the fresh head's 0.5.
+    const probe = world(3, 20).map((entry) => entry.example);
+    const before = await learner.predict(probe);
+    const promoted = nextRollout(learner, 'promoted');
+    await server.promote('v2');
+    await learner.checkForUpdates();
+    await promoted;
+    const after = await learner.predict(probe);
+    expect(after.versionId).toBe('v2');
+    expect(Array.from(after.scores)).toEqual(Array.from(before.scores));
+    expect((await learner.stats()).versions).toMatchObject({ production: 'v2' });
+  });
+
+  test('a server rollback of production comes back from IndexedDB at once, without a download', async () => {
+    const server = await lab();
+    const learner = await device(server);
+    await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
+    await learner.checkForUpdates();
+    await server.promote('v2');
+    await learner.checkForUpdates();
+    expect((await learner.stats()).versions.production).toBe('v2');
+    const since = (await server.log()).length;
+    await server.rollback('v2');
+    await learner.checkForUpdates();
+    expect((await learner.stats()).versionId).toBe('v1');
+    const downloads = (await server.log(since)).filter((e) => e.path.startsWith('/v1/models/'));
+    expect(downloads).toEqual([]);
+  });
+
+  test('a staged version survives a reload with what it learned', async () => {
+    const server = await lab();
+    const name = `rollout-${crypto.randomUUID()}`;
+    databases.push(name);
+    const options: LearnerOptions = {
+      model: { bytes: weak },
+      store: { name },
+      sync: { url: server.url, appKey: server.appKey },
+      rollout: { publicKey: server.publicKey.raw, live: false },
+    };
+    const first = await createLearner(options);
+    await first.checkForUpdates();
+    await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
+    await first.checkForUpdates();
+    for (const [i, { example, label }] of world(4, 30).entries()) {
+      await first.observe(example, label, { id: `o${i}` });
+    }
+    const probe = world(5, 10).map((entry) => entry.example);
+    const before = await first.predict(probe);
+    await first.close();
+    const second = await createLearner(options);
+    learners.push(second);
+    const after = await second.predict(probe);
+    expect(after.versionId).toBe('v2');
+    expect(Array.from(after.scores)).toEqual(Array.from(before.scores));
+  });
+
+  test('swap under load: continuous predictions through stage and promote — none fails, each names one version', async () => {
+    const server = await lab();
+    const learner = await device(server);
+    const probe = world(6, 16).map((entry) => entry.example);
+    let running = true;
+    const answers: string[] = [];
+    const failures: unknown[] = [];
+    const loop = async () => {
+      while (running) {
+        try {
+          const result = await learner.predict(probe);
+          if (!Array.from(result.scores).every(Number.isFinite)) failures.push('non-finite');
+          answers.push(result.versionId);
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const loops = [loop(), loop(), loop(), loop()];
+    const staged = nextRollout(learner, 'staged');
+    await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
+    await learner.checkForUpdates();
+    await staged;
+    const promoted = nextRollout(learner, 'promoted');
+    await server.promote('v2');
+    await learner.checkForUpdates();
+    await promoted;
+    const countAfterPromote = answers.length;
+    await learner.predict(probe); // at least one more round trip after the swap
+    running = false;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(new Set(answers)).toEqual(new Set(['v1', 'v2']));
+    expect(answers.slice(countAfterPromote).every((version) => version === 'v2')).toBe(true);
+  });
+
+  test('a guardrail rolls a slow staged version back on the device at once, and reports it', async () => {
+    const server = await lab();
+    const learner = await device(server, {
+      guardrails: { latencyBudgetMs: 0, slowCallsInARow: 3 },
+    });
+    await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
+    await learner.checkForUpdates();
+    expect((await learner.stats()).versionId).toBe('v2');
+    const rolledBack = nextRollout(learner, 'rolled_back');
+    const [{ example }] = world(7, 1);
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push((await learner.predict(example)).versionId);
+    expect((await rolledBack).reason).toMatch(/^guardrail latency:/);
+    expect(answers).toEqual(['v2', 'v2', 'v2', 'v1']);
+    const stats = await learner.stats();
+    expect(stats.versions.guardrailRollbacks).toBe(1);
+    // The manifest still stages v2 for this device: it is not tried again.
+    await learner.checkForUpdates();
+    expect((await learner.stats()).versionId).toBe('v1');
+  });
+});
