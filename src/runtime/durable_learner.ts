@@ -553,10 +553,16 @@ export class DurableLearner {
     });
   }
 
-  /** The manifest client, the downloads and the reporter report through here. */
+  /**
+   * A refusal or a local rollback, told to the app and to the server. A refused manifest names
+   * no version (`versionId` is 'manifest'): the app hears of it and `stats().rollout` counts
+   * it, but there is no version to report it under.
+   */
   reportRollout(versionId: string, kind: 'refused' | 'rolled_back', reason: string): void {
     this.emit({ type: 'rollout', action: kind, versionId, reason });
-    this.reporter?.recordVersionEvent?.(versionId, { kind, at: Date.now(), reason });
+    if (versionId !== 'manifest') {
+      this.reporter?.recordVersionEvent(versionId, { kind, at: Date.now(), reason });
+    }
   }
 
   private guardrailTripped(staged: RunningVersion, reason: string): void {
@@ -588,7 +594,7 @@ export class DurableLearner {
   ): void {
     this.emit({ type: 'rollout', action, versionId, ...(reason ? { reason } : {}) });
     if (action !== 'installed') {
-      this.reporter?.recordVersionEvent?.(versionId, {
+      this.reporter?.recordVersionEvent(versionId, {
         kind: action,
         at: Date.now(),
         ...(reason ? { reason } : {}),

@@ -1,0 +1,108 @@
+// The rollout's rules (src/rollout/plan.ts): what a device does with a manifest, given what it runs.
+import { describe, expect, test } from 'vitest';
+import type { LocalVersions } from '../../../src/rollout/plan.ts';
+import { planRollout } from '../../../src/rollout/plan.ts';
+import type { VersionStatus } from '../../../src/store/schema.ts';
+import type { Manifest, ManifestVersion } from '../../../src/sync/protocol.ts';
+
+const sha = (c: string) => c.repeat(64);
+
+function version(
+  id: string,
+  status: ManifestVersion['status'],
+  weight: number,
+  model = sha('a'),
+): ManifestVersion {
+  return {
+    id,
+    semver: '1.0.0',
+    status,
+    weight,
+    model: { sha256: model, url: `/v1/models/${model}`, bytes: 1 },
+    featureSpec: {},
+    head: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ...(status === 'staging' ? { bucketStart: 0 } : {}),
+  };
+}
+
+const manifest = (versions: ManifestVersion[]): Manifest => ({
+  protocol: 1,
+  revision: 2,
+  rollout: 'r',
+  issuedAt: '2026-01-01T00:00:00.000Z',
+  versions,
+});
+
+function local(
+  production: string,
+  productionSha: string,
+  staged?: string,
+  statuses: Record<string, VersionStatus> = {},
+  refused: string[] = [],
+): LocalVersions {
+  return {
+    production: { id: production, sha256: productionSha },
+    ...(staged ? { staged: { id: staged } } : {}),
+    status: (id) => statuses[id],
+    refused: (id) => refused.includes(id),
+  };
+}
+
+describe('planRollout', () => {
+  const v1 = version('v1', 'production', 1, sha('1'));
+  const v2 = version('v2', 'staging', 0.5, sha('2'));
+
+  test('nothing to do when the device runs what the server asks', () => {
+    expect(planRollout(manifest([v1]), 0.9, local('v1', sha('1')))).toEqual([]);
+    expect(planRollout(manifest([v1, v2]), 0.9, local('v1', sha('1')))).toEqual([]);
+    expect(
+      planRollout(manifest([v1, v2]), 0.1, local('v1', sha('1'), 'v2', { v2: 'staging' })),
+    ).toEqual([]);
+  });
+
+  test('in the arm: stage; out of it: nothing', () => {
+    expect(planRollout(manifest([v1, v2]), 0.1, local('v1', sha('1')))).toEqual([
+      { kind: 'stage', version: v2 },
+    ]);
+    expect(planRollout(manifest([v1, v2]), 0.6, local('v1', sha('1')))).toEqual([]);
+  });
+
+  test('same bytes under the server id: adopt, no download', () => {
+    expect(planRollout(manifest([v1]), 0.5, local(sha('1'), sha('1')))).toEqual([
+      { kind: 'adopt', version: v1 },
+    ]);
+  });
+
+  test('the staged version promoted on the server is promoted here', () => {
+    const promoted = version('v2', 'production', 1, sha('2'));
+    expect(
+      planRollout(manifest([promoted]), 0.1, local('v1', sha('1'), 'v2', { v2: 'staging' })),
+    ).toEqual([{ kind: 'promote', version: promoted }]);
+  });
+
+  test('a staged version the server dropped is dropped; a rolled-back production returns from the archive', () => {
+    expect(
+      planRollout(manifest([v1]), 0.1, local('v1', sha('1'), 'v2', { v2: 'staging' })),
+    ).toEqual([{ kind: 'drop_staged', reason: 'server: no longer staged' }]);
+    expect(
+      planRollout(manifest([v1]), 0.1, local('v2', sha('2'), undefined, { v1: 'archived' })),
+    ).toEqual([{ kind: 'restore', version: v1 }]);
+  });
+
+  test('a new production is installed; refused or locally rolled back versions are not tried again', () => {
+    const v3 = version('v3', 'production', 1, sha('3'));
+    expect(planRollout(manifest([v3]), 0.1, local('v1', sha('1')))).toEqual([
+      { kind: 'install', version: v3 },
+    ]);
+    expect(planRollout(manifest([v3]), 0.1, local('v1', sha('1'), undefined, {}, ['v3']))).toEqual(
+      [],
+    );
+    expect(
+      planRollout(manifest([v1, v2]), 0.1, local('v1', sha('1'), undefined, { v2: 'rolled_back' })),
+    ).toEqual([]);
+    expect(
+      planRollout(manifest([v1, v2]), 0.1, local('v1', sha('1'), undefined, {}, ['v2'])),
+    ).toEqual([]);
+  });
+});
