@@ -9,6 +9,7 @@ import { LearnerError } from '../src/errors.ts';
 import type {
   AdminIntent,
   AdminVersion,
+  AutopilotRequest,
   PublishRequest,
   RampRequest,
   StatusResponse,
@@ -17,6 +18,8 @@ import type {
 } from './admin_types.ts';
 import type { Database } from './db/database.ts';
 import { ApiError } from './http/errors.ts';
+import { readVerdicts } from './rollout/autopilot.ts';
+import { type ResolvedPolicy, resolvePolicy } from './rollout/policy.ts';
 import { versionId } from './schemas.ts';
 import { versionAggregates } from './store/aggregates.ts';
 import { listAudit, recordAudit } from './store/audit.ts';
@@ -28,8 +31,10 @@ import {
   publishVersion,
   rampVersion,
   rollbackVersion,
+  setAutopilot,
 } from './store/versions.ts';
 import {
+  boolean,
   type Check,
   invalid,
   jsonObject,
@@ -68,6 +73,11 @@ export const publishRequest: Check<PublishRequest> = object<PublishRequest>(
 
 export const rampRequest: Check<RampRequest> = object<RampRequest>(
   { ...intentShape, weight },
+  { strict: true },
+);
+
+export const autopilotRequest: Check<AutopilotRequest> = object<AutopilotRequest>(
+  { ...intentShape, enabled: boolean() },
   { strict: true },
 );
 
@@ -171,6 +181,15 @@ export async function rollback(db: Database, ref: string, body: unknown): Promis
   return rollbackVersion(db, versionRef(ref), { actor: actorOf(request), why: request.why });
 }
 
+/** Turns the rollout policy's autopilot on or off for one version. */
+export async function autopilot(db: Database, ref: string, body: unknown): Promise<AdminVersion> {
+  const request = autopilotRequest(body, '');
+  return setAutopilot(db, versionRef(ref), request.enabled, {
+    actor: actorOf(request),
+    why: request.why,
+  });
+}
+
 export async function getVersion(db: Database, ref: string): Promise<AdminVersion> {
   const key = versionRef(ref);
   const version = (await listVersions(db)).find((v) => v.id === key || v.semver === key);
@@ -178,17 +197,30 @@ export async function getVersion(db: Database, ref: string): Promise<AdminVersio
   return version;
 }
 
-export async function status(db: Database, auditEntries = 20): Promise<StatusResponse> {
+/**
+ * Versions with fleet metrics and, for staged ones, the rollout policy's verdict (read only:
+ * `policy` is the running server's; the CLI's direct mode shows the defaults' verdict).
+ */
+export async function status(
+  db: Database,
+  auditEntries = 20,
+  policy: ResolvedPolicy = resolvePolicy(),
+): Promise<StatusResponse> {
   const versions = await listVersions(db);
   const aggregates = await versionAggregates(db);
+  const verdicts = new Map((await readVerdicts(db, policy)).map((v) => [v.versionId, v]));
   const known = new Set(versions.map((v) => v.id));
   return {
     versions: [
-      ...versions.map((version) => ({
-        version,
-        versionId: version.id,
-        metrics: aggregates.get(version.id) ?? null,
-      })),
+      ...versions.map((version) => {
+        const verdict = verdicts.get(version.id);
+        return {
+          version,
+          versionId: version.id,
+          metrics: aggregates.get(version.id) ?? null,
+          ...(verdict ? { policy: verdict } : {}),
+        };
+      }),
       // Metrics naming versions this server never published (e.g. a model built into an app).
       ...[...aggregates.values()]
         .filter((a) => !known.has(a.versionId))

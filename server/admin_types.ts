@@ -48,6 +48,10 @@ export interface AdminVersion {
   status: VersionStatus;
   /** Staged share of traffic; 0 for every other status. */
   weight: number;
+  /** Staged versions: where their bucket range starts (fixed at publish); else null. */
+  bucketStart: number | null;
+  /** Whether the rollout policy may ramp, promote or roll back this version. */
+  autopilot: boolean;
   model: { sha256: string; bytes: number };
   featureSpec: Record<string, unknown>;
   head: Record<string, unknown> | null;
@@ -55,7 +59,12 @@ export interface AdminVersion {
   updatedAt: string;
 }
 
-export type AuditAction = 'publish' | 'ramp' | 'promote' | 'rollback' | 'upload';
+export type AuditAction = 'publish' | 'ramp' | 'promote' | 'rollback' | 'upload' | 'autopilot';
+
+/** `POST /v1/admin/versions/<id>/autopilot`. */
+export interface AutopilotRequest extends AdminIntent {
+  enabled: boolean;
+}
 
 export interface AuditEntry {
   id: number;
@@ -96,6 +105,29 @@ export interface VersionAggregate {
   dropped: number;
   /** Shadow comparisons against each baseline: d = logloss(this) − logloss(baseline). */
   paired: PairedAggregate[];
+  /** What devices reported happening to this version (VersionEvent), by kind. */
+  events: EventAggregate;
+}
+
+/** Devices (distinct installs) per kind of device-side version event. */
+export interface EventAggregate {
+  staged: number;
+  promoted: number;
+  /** Devices that rolled the version back through a local guardrail, and why. */
+  rolledBack: number;
+  rolledBackBy: ReasonCount[];
+  /** Devices that refused it while downloading or verifying, and why. */
+  refused: number;
+  refusedBy: ReasonCount[];
+}
+
+export interface ReasonCount {
+  /** The reason's code: its text before the first ':' (`sha256_mismatch`, `latency`…). */
+  code: string;
+  devices: number;
+  events: number;
+  /** The most recent full reason seen for this code. */
+  example: string | null;
 }
 
 export interface PairedAggregate {
@@ -118,4 +150,45 @@ export interface StatusVersion {
   version: AdminVersion | null;
   versionId: string;
   metrics: VersionAggregate | null;
+  /** Staged versions: the rollout policy's current reading and verdict. */
+  policy?: PolicyVerdict;
+}
+
+/** `POST /v1/admin/policy/evaluate`. */
+export interface PolicyEvaluation {
+  /** Whether the autopilot is on server-wide (`startServer({ policy: { enabled } })`). */
+  enabled: boolean;
+  verdicts: PolicyVerdict[];
+}
+
+/** What the rollout policy reads from the fleet about one staged version, and decides. */
+export interface PolicyVerdict {
+  versionId: string;
+  /** The production version the paired comparisons are against (null: none). */
+  baselineVersionId: string | null;
+  weight: number;
+  /** Devices with paired comparisons against the baseline, and their outcomes in total. */
+  devices: number;
+  n: number;
+  /** Mean of d = logloss(staged) − logloss(baseline); negative means staged is better. */
+  meanDiff: number | null;
+  /** Anytime-valid confidence bounds on that mean (src/rollout/confidence_sequence.ts). */
+  lower: number | null;
+  upper: number | null;
+  /** Paired outcomes received since the version's weight last changed. */
+  nAtWeight: number;
+  /** Devices that rolled the version back locally (guardrails). */
+  guardrailDevices: number;
+  decision: 'promote' | 'rollback' | 'ramp' | 'hold';
+  /** The weight a `ramp` decision moves to. */
+  toWeight?: number;
+  /** Why, with the numbers; what the audit entry says when the decision is applied. */
+  reason: string;
+  /**
+   * What happened: `applied`; `off` (autopilot disabled, server-wide or for this version);
+   * `refused` (the store refused, e.g. the state changed meanwhile or ranges overlap; see
+   * `error`); `none` for a hold or a reading without action (status).
+   */
+  outcome: 'applied' | 'off' | 'refused' | 'none';
+  error?: string;
 }

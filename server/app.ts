@@ -31,8 +31,11 @@ const ROUTES: [string, string[]][] = [
   ['/v1/admin/versions/:ref/ramp', ['POST']],
   ['/v1/admin/versions/:ref/promote', ['POST']],
   ['/v1/admin/versions/:ref/rollback', ['POST']],
+  ['/v1/admin/versions/:ref/autopilot', ['POST']],
+  ['/v1/admin/policy/evaluate', ['POST']],
   ['/v1/admin/audit', ['GET', 'HEAD']],
   ['/v1/admin/status', ['GET', 'HEAD']],
+  ['/v1/admin/jobs', ['GET', 'HEAD']],
 ];
 
 /**

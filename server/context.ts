@@ -9,6 +9,7 @@ import type { Database } from './db/database.ts';
 import type { ManifestEvents } from './events.ts';
 import type { RateLimiter } from './http/rate_limit.ts';
 import type { ManifestSource } from './manifest.ts';
+import type { Autopilot } from './rollout/autopilot.ts';
 import type { InstallAuthenticator } from './store/installs.ts';
 import type { ModelCache } from './store/models.ts';
 
@@ -37,6 +38,8 @@ export interface AppContext {
   registerLimiter: RateLimiter;
   /** Key for per-client limits on unauthenticated routes. */
   clientAddress: (c: Context) => string;
+  /** The rollout policy's runner: scheduled after ingest, evaluated on demand. */
+  autopilot: Autopilot;
   /** Server faults (5xx) are reported here; bad input never is. */
   logError: (message: string, error: unknown) => void;
 }

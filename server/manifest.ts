@@ -45,6 +45,10 @@ function toManifestVersion(version: AdminVersion, productionWeight: number): Man
     featureSpec: version.featureSpec,
     head: version.head,
     createdAt: version.createdAt,
+    // Staged only (production serves the buckets no staged range holds).
+    ...(status === 'staging' && version.bucketStart !== null
+      ? { bucketStart: version.bucketStart }
+      : {}),
   };
 }
 

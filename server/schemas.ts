@@ -7,6 +7,7 @@ import {
   type AucSketch,
   type CtrCounts,
   type DriftStats,
+  MAX_VERSION_EVENTS,
   MAX_WINDOWS_PER_BATCH,
   type MetricsBatch,
   type MetricWindow,
@@ -14,6 +15,7 @@ import {
   type PairedComparison,
   type RankingSums,
   type RegisterRequest,
+  type VersionEvent,
 } from '../src/sync/protocol.ts';
 import {
   array,
@@ -131,6 +133,12 @@ const pairedComparison = object<PairedComparison>({
   diffSumSq: sumOfSquares,
 });
 
+const versionEvent = object<VersionEvent>({
+  kind: oneOf(['staged', 'refused', 'rolled_back', 'promoted']),
+  at: epochMs,
+  reason: optional(string({ max: 500 })),
+});
+
 export const metricWindow: Check<MetricWindow> = refine(
   object<MetricWindow>({
     windowId,
@@ -150,6 +158,8 @@ export const metricWindow: Check<MetricWindow> = refine(
     drift: optional(driftStats),
     dropped: optional(count),
     paired: optional(pairedComparison),
+    // A window may carry only events (count 0): a refused version never scored anything.
+    events: optional(array(versionEvent, { max: MAX_VERSION_EVENTS })),
   }),
   (w, path) => {
     if (w.end < w.start) invalid(`${path}.end`, 'must be >= start');

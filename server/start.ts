@@ -22,6 +22,11 @@ import { openDatabase } from './db/open.ts';
 import { ManifestEvents } from './events.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { ManifestSource } from './manifest.ts';
+import { Autopilot } from './rollout/autopilot.ts';
+import { type PolicyOptions, resolvePolicy } from './rollout/policy.ts';
+import { jobRoutes } from './scheduler/routes.ts';
+import type { Scheduler } from './scheduler/scheduler.ts';
+import { type SchedulerOptions, startScheduler } from './scheduler/start.ts';
 import { resolveSecrets, type Secrets } from './secrets.ts';
 import { describePublicKey, generateSigningKey, loadSigningKey } from './signing.ts';
 import { InstallAuthenticator } from './store/installs.ts';
@@ -68,6 +73,13 @@ export interface ServerOptions {
   corsOrigin?: string | string[];
   /** Where server faults are reported. Default: stderr. */
   logError?: (message: string, error: unknown) => void;
+  /**
+   * The rollout policy (server/rollout/policy.ts): thresholds, ramp steps, and `enabled: false`
+   * to keep the autopilot from acting at all. Default: on, with the defaults there.
+   */
+  policy?: PolicyOptions;
+  /** Retraining schedules and their job queue (server/scheduler/); default: none run. */
+  scheduler?: SchedulerOptions;
 }
 
 export interface RunningServer {
@@ -88,6 +100,10 @@ export interface RunningServer {
   database: Database;
   /** Announce a change made to the database behind the server's back (e.g. by a test). */
   notifyChange(): Promise<void>;
+  /** The rollout policy's runner: evaluate now, or wait until scheduled evaluations are done. */
+  autopilot: Pick<Autopilot, 'evaluate' | 'idle' | 'policy'>;
+  /** The retraining scheduler, when `scheduler` was given. */
+  scheduler?: Scheduler;
   /** Stops listening, ends event streams, closes the database if the server opened it. */
   close(): Promise<void>;
 }
@@ -113,6 +129,8 @@ function closeServer(server: ServerType): Promise<void> {
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  // Before anything opens: a bad option is a typed error (PolicyConfigError), not a half start.
+  const policy = resolvePolicy(options.policy);
   const needsDir = !options.database && !options.databaseUrl && !options.memory;
   const dirOption = options.dataDir ?? (needsDir ? DEFAULT_DATA_DIR : undefined);
   const dataDir: DataDir | undefined = dirOption ? await ensureDataDir(dirOption) : undefined;
@@ -156,6 +174,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       retryMs: 3_000,
     });
     cleanups.push(() => events.close());
+    const logError =
+      options.logError ??
+      ((message: string, error: unknown) => console.error(`[localfit server] ${message}:`, error));
+    const autopilot = new Autopilot(db, policy, { onChange: () => events.poke(), logError });
+    cleanups.push(() => autopilot.close());
     const ctx: AppContext = {
       db,
       manifests,
@@ -175,11 +198,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           return 'unknown';
         }
       },
-      logError:
-        options.logError ??
-        ((message, error) => console.error(`[localfit server] ${message}:`, error)),
+      autopilot,
+      logError,
     };
     const app = createApp(ctx, { corsOrigin: options.corsOrigin });
+    jobRoutes(app, ctx);
+    const scheduler = options.scheduler
+      ? await startScheduler(options.scheduler, { db, onPublished: () => events.poke(), logError })
+      : undefined;
+    if (scheduler) cleanups.push(() => scheduler.stop());
     const { server, port } = await listen({
       fetch: app.fetch,
       port: options.port ?? 8787,
@@ -206,6 +233,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       dataDir: dataDir?.root,
       database: db,
       notifyChange: () => events.poke(),
+      autopilot,
+      scheduler,
       close: () => {
         closing ??= cleanup();
         return closing;

@@ -83,6 +83,13 @@ export function number(rules: NumberRules = {}): Check<number> {
   };
 }
 
+export function boolean(): Check<boolean> {
+  return (value, path) => {
+    if (typeof value !== 'boolean') fail(path, `must be true or false, not ${describe(value)}`);
+    return value;
+  };
+}
+
 export function oneOf<const T extends string>(values: readonly T[]): Check<T> {
   return (value, path) => {
     if (typeof value !== 'string' || !(values as readonly string[]).includes(value))

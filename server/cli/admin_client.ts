@@ -13,6 +13,8 @@ import type { ErrorBody } from '../../src/sync/protocol.ts';
 import * as admin from '../admin.ts';
 import type {
   AdminVersion,
+  AutopilotRequest,
+  PolicyEvaluation,
   PublishRequest,
   RampRequest,
   StatusResponse,
@@ -29,6 +31,10 @@ import {
 import type { Database } from '../db/database.ts';
 import { openDatabase } from '../db/open.ts';
 import { ApiError } from '../http/errors.ts';
+import { Autopilot } from '../rollout/autopilot.ts';
+import { resolvePolicy } from '../rollout/policy.ts';
+import type { JobsResponse } from '../scheduler/routes.ts';
+import { listJobs, listSchedules } from '../store/jobs.ts';
 import { sha256Hex } from '../tokens.ts';
 
 export interface AdminClient {
@@ -40,6 +46,11 @@ export interface AdminClient {
   promote(ref: string, request: TransitionRequest): Promise<AdminVersion>;
   rollback(ref: string, request: TransitionRequest): Promise<AdminVersion>;
   status(): Promise<StatusResponse>;
+  /** Retraining schedules and the most recent jobs (newest first). */
+  jobs(options: { limit: number; model?: string }): Promise<JobsResponse>;
+  autopilot(ref: string, request: AutopilotRequest): Promise<AdminVersion>;
+  /** Runs the rollout policy now (applies its verdicts unless dryRun). */
+  evaluate(dryRun: boolean): Promise<PolicyEvaluation>;
   close(): Promise<void>;
 }
 
@@ -102,6 +113,13 @@ export function httpAdmin(baseUrl: string, token: string): AdminClient {
     promote: (ref, request) => call('POST', path(ref, 'promote'), request),
     rollback: (ref, request) => call('POST', path(ref, 'rollback'), request),
     status: () => call('GET', '/v1/admin/status'),
+    jobs: ({ limit, model }) =>
+      call(
+        'GET',
+        `/v1/admin/jobs?limit=${limit}${model ? `&model=${encodeURIComponent(model)}` : ''}`,
+      ),
+    autopilot: (ref, request) => call('POST', path(ref, 'autopilot'), request),
+    evaluate: (dryRun) => call('POST', '/v1/admin/policy/evaluate', { dryRun }),
     close: async () => {},
   };
 }
@@ -127,6 +145,17 @@ export function directAdmin(
     promote: (ref, request) => wrap(() => admin.promote(db, ref, request)),
     rollback: (ref, request) => wrap(() => admin.rollback(db, ref, request)),
     status: () => wrap(() => admin.status(db)),
+    jobs: (options) =>
+      wrap(async () => ({ schedules: await listSchedules(db), jobs: await listJobs(db, options) })),
+    autopilot: (ref, request) => wrap(() => admin.autopilot(db, ref, request)),
+    // No server, so no server options: the policy's defaults, applied once.
+    evaluate: (dryRun) =>
+      wrap(() =>
+        new Autopilot(db, resolvePolicy(), {
+          onChange: async () => {},
+          logError: () => {},
+        }).evaluate(dryRun),
+      ),
     close: async () => {
       await db.close();
       release();

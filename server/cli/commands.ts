@@ -7,22 +7,50 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { PublishRequest } from '../admin_types.ts';
 import { DEFAULT_DATA_DIR } from '../data_dir.ts';
+import { PolicyConfigError, type PolicyOptions } from '../rollout/policy.ts';
+import { resolveSchedulerConfig } from '../scheduler/config.ts';
+import type { SchedulerOptions } from '../scheduler/start.ts';
 import { type RunningServer, startServer } from '../start.ts';
+import { ValidationError } from '../validate.ts';
 import { type AdminClient, AdminError, connectAdmin } from './admin_client.ts';
 import { flag, numberFlag, onlyFlags, type ParsedArgs, parseArgs, UsageError } from './args.ts';
-import { formatStatus } from './status_table.ts';
+import { formatJobs, formatRetraining } from './jobs_table.ts';
+import { formatStatus, formatVerdicts } from './status_table.ts';
 
 export const USAGE = `Usage: npm run server -- <command> [options]
 
 Commands:
-  serve [--port N] [--host H] [--data DIR]
+  serve [--port N] [--host H] [--data DIR] [policy options]
       Start the sync server (default 127.0.0.1:8787). Storage: PostgreSQL when DATABASE_URL
       is set, else PGlite in DIR/pglite. LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
       admin token and app key; otherwise they are made on first start (the admin token is
       written to DIR/admin-token). Prints the URL, the public key and the app key.
+      Rollout policy (the autopilot that promotes, rolls back and ramps staged versions from
+      the devices' paired comparisons; server/rollout/policy.ts):
+        --autopilot on|off        act on verdicts (default on; off: status still shows them)
+        --min-devices N           devices with paired comparisons needed (default 5)
+        --min-samples N           paired outcomes needed (default 1000)
+        --alpha X                 confidence sequence error probability (default 0.05)
+        --promote-margin X        promote when upper bound < -X (default 0)
+        --rollback-margin X       roll back when lower bound > X (default 0)
+        --guardrail-devices N     roll back once N devices rolled back locally (default 3)
+        --ramp-steps W,W,...      e.g. 0.05,0.25,0.5,1 (default: never ramp)
+        --ramp-margin X           ramp when upper bound < X (default 0.01)
+      Retraining (server/scheduler/, server/README.md "Retraining"):
+        --scheduler FILE          JSON: { "schedules": [...], "trainingData": DIR, ... }
+        --training-data DIR       MovieLens-format folder the default trainer learns from
   status
       Per-version fleet metrics (devices, samples, logloss, accuracy, AUC, RMSE, CTR, drift
-      alerts, dropped windows, paired comparison) and the recent admin actions.
+      alerts, dropped windows, paired comparison), the rollout policy's reading and verdict
+      per staged version, device events (staged, refused, rolled back locally, promoted) and
+      the recent admin actions, then the retraining schedules (next due, last run, last
+      decision) and the recent retraining jobs.
+  jobs [--limit N] [--model M]
+      Retraining jobs, newest first: state, progress, tries, and what each decided.
+  autopilot <version> on|off [--why TEXT]
+      Let the rollout policy act on this version, or not (admin actions always work).
+  evaluate [--dry-run]
+      Run the rollout policy now and print its verdicts (applied unless --dry-run).
   publish <model.onnx | version-dir> --weight W [--semver X] [--why TEXT]
           [--feature-spec FILE] [--head FILE]
       Upload a model and stage it at weight W (0..1). The feature spec defaults to the one in
@@ -84,20 +112,78 @@ async function withAdmin<T>(
   }
 }
 
+const POLICY_FLAGS = [
+  'autopilot',
+  'min-devices',
+  'min-samples',
+  'alpha',
+  'promote-margin',
+  'rollback-margin',
+  'guardrail-devices',
+  'ramp-steps',
+  'ramp-margin',
+];
+
+function onOff(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  throw new UsageError(`--${name} must be on or off, not ${value}`);
+}
+
+function policyFrom(args: ParsedArgs): PolicyOptions {
+  const steps = flag(args, 'ramp-steps');
+  const policy: PolicyOptions = {
+    enabled: onOff(flag(args, 'autopilot'), 'autopilot'),
+    minDevices: numberFlag(args, 'min-devices'),
+    minSamples: numberFlag(args, 'min-samples'),
+    alpha: numberFlag(args, 'alpha'),
+    promoteMargin: numberFlag(args, 'promote-margin'),
+    rollbackMargin: numberFlag(args, 'rollback-margin'),
+    guardrailDevices: numberFlag(args, 'guardrail-devices'),
+    rampMargin: numberFlag(args, 'ramp-margin'),
+    rampSteps:
+      steps === undefined
+        ? undefined
+        : steps.split(',').map((part) => {
+            const weight = Number(part);
+            if (part.trim() === '' || !Number.isFinite(weight))
+              throw new UsageError(
+                `--ramp-steps must be weights like 0.05,0.25,0.5,1, not ${steps}`,
+              );
+            return weight;
+          }),
+  };
+  return Object.fromEntries(
+    Object.entries(policy).filter(([, value]) => value !== undefined),
+  ) as PolicyOptions;
+}
+
 async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
-  onlyFlags(args, ['port', 'host', 'data']);
+  onlyFlags(args, ['port', 'host', 'data', 'scheduler', 'training-data', ...POLICY_FLAGS]);
+  const scheduler = await schedulerFrom(args);
   const port = numberFlag(args, 'port') ?? 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError('--port must be 0..65535');
   const databaseUrl = io.env.DATABASE_URL || undefined;
-  const server = await startServer({
-    port,
-    host: flag(args, 'host') ?? '127.0.0.1',
-    dataDir: dataDirFrom(args),
-    databaseUrl,
-    adminToken: io.env.LOCALFIT_ADMIN_TOKEN || undefined,
-    appKey: io.env.LOCALFIT_APP_KEY || undefined,
-  });
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      port,
+      host: flag(args, 'host') ?? '127.0.0.1',
+      dataDir: dataDirFrom(args),
+      databaseUrl,
+      adminToken: io.env.LOCALFIT_ADMIN_TOKEN || undefined,
+      appKey: io.env.LOCALFIT_APP_KEY || undefined,
+      policy: policyFrom(args),
+      ...(scheduler ? { scheduler } : {}),
+    });
+  } catch (error) {
+    if (error instanceof PolicyConfigError) throw new UsageError(error.message);
+    if (error instanceof ValidationError)
+      throw new UsageError(`scheduler configuration: ${error.message}`);
+    throw error;
+  }
   const tokenNote = {
     configured: 'from LOCALFIT_ADMIN_TOKEN',
     generated: `generated now, saved in ${server.adminTokenFile ?? '(nowhere: no data dir)'}`,
@@ -112,6 +198,11 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
   io.out(`  public key   ${server.publicKey.raw}  (Ed25519, raw base64; also GET /v1/public-key)`);
   io.out(`  app key      ${server.appKey}`);
   io.out(`  admin token  ${tokenNote}`);
+  const policy = server.autopilot.policy;
+  io.out(
+    `  autopilot    ${policy.enabled ? 'on' : 'off'}: ≥${policy.minDevices} devices, ≥${policy.minSamples} paired outcomes, alpha ${policy.alpha}, ramp steps ${policy.rampSteps.length > 0 ? policy.rampSteps.join(' → ') : 'none'}`,
+  );
+  for (const line of server.scheduler?.describe() ?? []) io.out(`  retraining   ${line}`);
   io.onServing?.(server);
   try {
     await (io.untilStopped ?? new Promise<void>(() => {}));
@@ -127,6 +218,8 @@ async function status(args: ParsedArgs, io: CliIo): Promise<number> {
     io.out(`localfit status (${client.target})`);
     io.out('');
     io.out(formatStatus(await client.status()));
+    io.out('');
+    io.out(formatRetraining(await client.jobs({ limit: 10 })));
   });
   return 0;
 }
@@ -251,7 +344,71 @@ function transition(action: 'promote' | 'rollback') {
   };
 }
 
+async function autopilot(args: ParsedArgs, io: CliIo): Promise<number> {
+  onlyFlags(args, [...COMMON, 'why']);
+  const [ref, state, ...rest] = args.positionals;
+  const enabled = state === 'on' ? true : state === 'off' ? false : undefined;
+  if (!ref || enabled === undefined || rest.length > 0)
+    throw new UsageError('usage: autopilot <version> on|off');
+  const why = flag(args, 'why');
+  await withAdmin(args, io, async (client) => {
+    const version = await client.autopilot(ref, {
+      enabled,
+      actor: actorFrom(args, io),
+      ...(why ? { why } : {}),
+    });
+    io.out(`${version.id} (${version.semver}): autopilot ${version.autopilot ? 'on' : 'off'}`);
+  });
+  return 0;
+}
+
+async function evaluate(args: ParsedArgs, io: CliIo): Promise<number> {
+  onlyFlags(args, [...COMMON, 'dry-run']);
+  if (args.positionals.length > 0) throw new UsageError('usage: evaluate [--dry-run]');
+  const dryRun = args.flags.get('dry-run') === true;
+  await withAdmin(args, io, async (client) => {
+    io.out(formatVerdicts(await client.evaluate(dryRun)));
+  });
+  return 0;
+}
+
+/** `--scheduler FILE` (JSON) and `--training-data DIR` (overrides the file's trainingData). */
+async function schedulerFrom(args: ParsedArgs): Promise<SchedulerOptions | undefined> {
+  const file = flag(args, 'scheduler');
+  const data = flag(args, 'training-data');
+  if (!file) {
+    if (data) throw new UsageError('--training-data needs --scheduler FILE (the schedules)');
+    return undefined;
+  }
+  const config = (await readJsonFile(file)) as unknown as SchedulerOptions;
+  const options = data ? { ...config, trainingData: data } : config;
+  // Checked before anything starts, so a typo costs no half-started server.
+  try {
+    resolveSchedulerConfig(options);
+  } catch (error) {
+    if (error instanceof ValidationError) throw new UsageError(`${file}: ${error.message}`);
+    throw error;
+  }
+  return options;
+}
+
+async function jobs(args: ParsedArgs, io: CliIo): Promise<number> {
+  onlyFlags(args, [...COMMON, 'limit', 'model']);
+  if (args.positionals.length > 0) throw new UsageError('usage: jobs [--limit N] [--model M]');
+  const limit = numberFlag(args, 'limit') ?? 20;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    throw new UsageError('--limit must be an integer from 1 to 1000');
+  const model = flag(args, 'model');
+  await withAdmin(args, io, async (client) => {
+    io.out(formatJobs((await client.jobs({ limit, ...(model ? { model } : {}) })).jobs));
+  });
+  return 0;
+}
+
 const COMMANDS: Record<string, (args: ParsedArgs, io: CliIo) => Promise<number>> = {
+  jobs,
+  autopilot,
+  evaluate,
   serve,
   status,
   publish,
@@ -273,7 +430,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   try {
-    return await run(parseArgs(rest), io);
+    return await run(parseArgs(rest, ['dry-run']), io);
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`${error.message}\n(see: npm run server -- help)`);

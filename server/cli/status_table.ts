@@ -1,5 +1,15 @@
-/** `status` output: per-version fleet metrics as a table, then the recent audit log. */
-import type { AuditEntry, StatusResponse, StatusVersion } from '../admin_types.ts';
+/**
+ * `status` output: per-version fleet metrics as a table, the rollout policy's reading of each
+ * staged version, device events, then the recent audit log.
+ */
+import type {
+  AuditEntry,
+  PolicyEvaluation,
+  PolicyVerdict,
+  ReasonCount,
+  StatusResponse,
+  StatusVersion,
+} from '../admin_types.ts';
 
 const DASH = '—';
 
@@ -79,9 +89,86 @@ function describeDetails(e: AuditEntry): string {
       return d.restoredProduction ? `restored ${d.restoredProduction}` : `from ${d.from}`;
     case 'upload':
       return `${d.bytes} bytes`;
+    case 'autopilot':
+      return `autopilot ${d.to ? 'on' : 'off'}`;
     default:
       return '';
   }
+}
+
+const signed = (x: number | null) => (x === null ? DASH : `${x >= 0 ? '+' : ''}${x.toFixed(4)}`);
+
+function verdictCell(v: PolicyVerdict): string {
+  const what = v.decision === 'ramp' ? `ramp → ${v.toWeight}` : v.decision;
+  const outcome = {
+    applied: ' (applied)',
+    off: ' (autopilot off)',
+    refused: ' (refused)',
+    none: '',
+  }[v.outcome];
+  return `${what}${outcome}`;
+}
+
+/** One row per staged version: the policy's evidence and verdict. */
+export function verdictRows(verdicts: PolicyVerdict[]): string[][] {
+  return verdicts.map((v) => [
+    v.versionId,
+    verdictCell(v),
+    fixed(v.weight, 3),
+    v.baselineVersionId ?? DASH,
+    integer(v.devices),
+    integer(v.n),
+    signed(v.meanDiff),
+    v.lower === null ? DASH : `[${signed(v.lower)}, ${signed(v.upper)}]`,
+    integer(v.guardrailDevices),
+  ]);
+}
+
+const VERDICT_HEADER = [
+  'version',
+  'verdict',
+  'weight',
+  'vs',
+  'devices',
+  'paired n',
+  'mean Δ',
+  'bound (CS)',
+  'local rollbacks',
+];
+
+function verdictTable(verdicts: PolicyVerdict[]): string {
+  const why = verdicts.map(
+    (v) => `  ${v.versionId}: ${v.reason}${v.error ? ` — refused: ${v.error}` : ''}`,
+  );
+  return [table(VERDICT_HEADER, verdictRows(verdicts), 2), ...why].join('\n');
+}
+
+/** `evaluate` output. */
+export function formatVerdicts(evaluation: PolicyEvaluation): string {
+  const head = `Rollout policy (autopilot ${evaluation.enabled ? 'on' : 'off'}):`;
+  if (evaluation.verdicts.length === 0) return `${head}\n  (no staged versions)`;
+  return `${head}\n${verdictTable(evaluation.verdicts)}`;
+}
+
+const reasons = (list: ReasonCount[]) =>
+  list.length === 0 ? '' : ` (${list.map((r) => `${r.code || '?'} ×${r.devices}`).join(', ')})`;
+
+function eventRows(status: StatusResponse): string[][] {
+  return status.versions
+    .filter((entry) => {
+      const e = entry.metrics?.events;
+      return e && e.staged + e.promoted + e.rolledBack + e.refused > 0;
+    })
+    .map((entry) => {
+      const e = entry.metrics!.events;
+      return [
+        entry.versionId,
+        integer(e.staged),
+        integer(e.promoted),
+        `${integer(e.rolledBack)}${reasons(e.rolledBackBy)}`,
+        `${integer(e.refused)}${reasons(e.refusedBy)}`,
+      ];
+    });
 }
 
 export function formatStatus(status: StatusResponse): string {
@@ -111,6 +198,20 @@ export function formatStatus(status: StatusResponse): string {
         3,
       ),
     );
+  const verdicts = status.versions.flatMap((entry) => (entry.policy ? [entry.policy] : []));
+  if (verdicts.length > 0) {
+    parts.push('');
+    parts.push('Rollout policy (staged versions; d = logloss(staged) − logloss(production)):');
+    parts.push(verdictTable(verdicts));
+  }
+  const events = eventRows(status);
+  if (events.length > 0) {
+    parts.push('');
+    parts.push('Devices reporting version events:');
+    parts.push(
+      table(['version', 'staged', 'promoted', 'rolled back locally', 'refused'], events, 1),
+    );
+  }
   parts.push('');
   parts.push('Recent admin actions:');
   parts.push(

@@ -169,6 +169,89 @@ export const MIGRATIONS: Migration[] = [
        $$`,
     ],
   },
+  {
+    id: 3,
+    name: 'staged bucket ranges, autopilot switch, device version events',
+    statements: [
+      // Where a staged version's bucket range starts: fixed at publish time, so a ramp only
+      // extends the range (and only adds devices). Null for versions that are not staged.
+      `alter table versions add column bucket_start float8
+        check (bucket_start >= 0 and bucket_start <= 1)`,
+      // Versions staged before this migration: laid end to end in publish order, which is
+      // what devices assumed while the manifest carried no start.
+      `update versions v set bucket_start = s.start
+       from (select id, coalesce(sum(weight) over (order by seq
+               rows between unbounded preceding and 1 preceding), 0) as start
+             from versions where status = 'staging') s
+       where v.id = s.id`,
+      // Per-version switch of the rollout policy (server/rollout/); the admin may turn it off.
+      `alter table versions add column autopilot boolean not null default true`,
+      // What devices reported happening to a version (staged, refused, rolled back locally,
+      // promoted), per install and reason code: status and the policy's guardrail count
+      // devices from here, one row per (version, install, kind, code).
+      `create table version_event_totals (
+        version_id text not null,
+        install_id text not null references installs (id),
+        kind text not null check (kind in ('staged', 'refused', 'rolled_back', 'promoted')),
+        code text not null,
+        events bigint not null default 0,
+        first_at bigint not null,
+        last_at bigint not null,
+        last_reason text,
+        primary key (version_id, install_id, kind, code)
+      )`,
+    ],
+  },
+  {
+    id: 4,
+    name: 'retraining jobs and schedules',
+    statements: [
+      // The retraining queue (server/scheduler/, server/store/jobs.ts). Times come from the
+      // scheduler's clock; fleet_* are the devices' running totals when the job was made, so
+      // "new samples since the last training" is a difference of counters.
+      `create table jobs (
+        id bigserial primary key,
+        model text not null,
+        schedule text not null,
+        trigger text not null check (trigger in ('cron', 'interval', 'drift')),
+        reason text not null,
+        state text not null check (state in ('queued', 'running', 'succeeded', 'failed')),
+        progress float8 not null default 0 check (progress >= 0 and progress <= 1),
+        step text,
+        attempts integer not null default 0 check (attempts >= 0),
+        max_attempts integer not null check (max_attempts >= 1),
+        error text,
+        result jsonb,
+        fleet_samples bigint not null,
+        fleet_windows bigint not null,
+        fleet_alerts bigint not null,
+        created_at timestamptz not null,
+        run_after timestamptz not null,
+        started_at timestamptz,
+        finished_at timestamptz,
+        updated_at timestamptz not null
+      )`,
+      // Never two jobs for one model at once, whichever schedule or process made them.
+      `create unique index jobs_one_active_per_model on jobs (model)
+        where state in ('queued', 'running')`,
+      `create index jobs_by_model on jobs (model, id)`,
+      // Each configured schedule's state, for status and to survive restarts (a cron's next
+      // slot, when an interval schedule last ran).
+      `create table schedule_state (
+        name text primary key,
+        model text not null,
+        kind text not null check (kind in ('cron', 'interval', 'drift')),
+        description text not null,
+        spec text not null,
+        since timestamptz not null,
+        next_due timestamptz,
+        last_check timestamptz,
+        last_job_id bigint,
+        last_run_at timestamptz,
+        decision text
+      )`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -9,6 +9,8 @@
  *   POST /v1/admin/versions/<ref>/ramp      RampRequest
  *   POST /v1/admin/versions/<ref>/promote   TransitionRequest (body optional)
  *   POST /v1/admin/versions/<ref>/rollback  TransitionRequest (body optional)
+ *   POST /v1/admin/versions/<ref>/autopilot AutopilotRequest: the policy may act on it or not
+ *   POST /v1/admin/policy/evaluate          { dryRun? } → PolicyEvaluation (applied unless dryRun)
  *   GET  /v1/admin/audit?limit=N            newest first
  *   GET  /v1/admin/status                   versions with fleet metrics, recent audit
  */
@@ -21,7 +23,12 @@ import { requireAdmin } from '../http/auth.ts';
 import { readBytes, readJson, requireMediaType } from '../http/body.ts';
 import { listAudit } from '../store/audit.ts';
 import { listVersions } from '../store/versions.ts';
-import { ValidationError } from '../validate.ts';
+import { boolean, object, optional, ValidationError } from '../validate.ts';
+
+const evaluateRequest = object<{ dryRun?: boolean }>(
+  { dryRun: optional(boolean()) },
+  { strict: true },
+);
 
 const NO_STORE = { 'cache-control': 'no-store' };
 
@@ -78,6 +85,16 @@ export function adminRoutes(app: Hono, ctx: AppContext): void {
   app.post('/v1/admin/versions/:ref/ramp', change(admin.ramp, true));
   app.post('/v1/admin/versions/:ref/promote', change(admin.promote, false));
   app.post('/v1/admin/versions/:ref/rollback', change(admin.rollback, false));
+  app.post('/v1/admin/versions/:ref/autopilot', async (c) => {
+    const body = await readJson(c.req.raw, ctx.limits.maxBodyBytes);
+    return c.json(await admin.autopilot(ctx.db, c.req.param('ref'), body));
+  });
+
+  app.post('/v1/admin/policy/evaluate', async (c) => {
+    const body = evaluateRequest(await optionalJson(c.req.raw, ctx.limits.maxBodyBytes), '');
+    // Changes are announced by the autopilot itself (its onChange hook).
+    return c.json(await ctx.autopilot.evaluate(body.dryRun ?? false), 200, NO_STORE);
+  });
 
   app.get('/v1/admin/audit', async (c) => {
     const raw = c.req.query('limit') ?? '50';
@@ -86,5 +103,7 @@ export function adminRoutes(app: Hono, ctx: AppContext): void {
     return c.json({ entries: await listAudit(ctx.db, Number(raw)) }, 200, NO_STORE);
   });
 
-  app.get('/v1/admin/status', async (c) => c.json(await admin.status(ctx.db), 200, NO_STORE));
+  app.get('/v1/admin/status', async (c) =>
+    c.json(await admin.status(ctx.db, 20, ctx.autopilot.policy), 200, NO_STORE),
+  );
 }

@@ -70,6 +70,9 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
     limit(ctx.deviceLimiter, installId);
     const batch = metricsBatch(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
     const result = await ingestBatch(ctx.db, installId, batch);
+    // What the rollout policy reads arrived: evaluate soon (never before answering).
+    if (!result.replayed && batch.windows.some((w) => w.paired || w.events))
+      ctx.autopilot.schedule();
     const body: MetricsResponse = result.body;
     return c.json(body, result.status, {
       'cache-control': 'no-store',

@@ -6,6 +6,7 @@
 import { AUC_SKETCH_BINS, aucFromSketch } from '../../src/sync/protocol.ts';
 import type { PairedAggregate, VersionAggregate } from '../admin_types.ts';
 import type { Queryable } from '../db/database.ts';
+import { emptyEvents, eventAggregates } from './version_events.ts';
 
 interface SumsRow {
   version_id: string;
@@ -121,6 +122,7 @@ export async function versionAggregates(
     pairedBy.set(row.version_id, list);
   }
 
+  const events = await eventAggregates(db, versionIds);
   const out = new Map<string, VersionAggregate>();
   for (const row of sums.rows) {
     const sketch = sketches.get(row.version_id);
@@ -151,6 +153,7 @@ export async function versionAggregates(
       driftAlerts: row.drift_alerts,
       dropped: row.dropped,
       paired: pairedBy.get(row.version_id) ?? [],
+      events: events.get(row.version_id) ?? emptyEvents(),
     });
   }
   return out;

@@ -9,7 +9,9 @@
  *     statement see the committed row).
  *  2. Insert the windows, skipping window ids this install already stored; a skipped one must
  *     have the same content (else WINDOW_CONFLICT and nothing is written).
- *  3. Add the new windows to the per-(version, install) running sums that aggregates read.
+ *  3. Add the new windows to the per-(version, install) running sums that aggregates read,
+ *     and their device-side version events (store/version_events.ts; a separate statement,
+ *     only for batches that carry events).
  *  4. Record the answer with the claim.
  *
  * Statements take whole batches as one JSON parameter (jsonb_to_recordset), so a batch costs
@@ -32,6 +34,7 @@ import { canonicalJson } from '../canonical_json.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { sha256Hex } from '../tokens.ts';
+import { addEvents, hasEvents } from './version_events.ts';
 
 export interface IngestResult {
   status: 200 | 201;
@@ -77,7 +80,10 @@ export async function ingestBatch(
     );
     if (!rows[0].claimed) return replay(tx, installId, batch.idempotencyKey, bodyHash);
     const fresh = new Set(rows[0].fresh ?? []);
-    if (fresh.size === windows.length) return { status: 201, body: allStored, replayed: false };
+    if (fresh.size === windows.length) {
+      if (hasEvents(all)) await addEvents(tx, installId, all);
+      return { status: 201, body: allStored, replayed: false };
+    }
 
     // Some windows were stored before: the statement claimed the key and inserted the new
     // windows, but added no sums. Check the repeated ones, add the new ones, fix the answer.
@@ -87,6 +93,7 @@ export async function ingestBatch(
     if (stored.length > 0) {
       await addTotals(tx, installId, stored);
       await addPaired(tx, installId, stored);
+      await addEvents(tx, installId, stored);
     }
     const body: MetricsResponse = {
       idempotencyKey: batch.idempotencyKey,

@@ -11,10 +11,16 @@
  * actions are serialised across server processes, so checks such as "staged weights sum to at
  * most 1" cannot race, and each change bumps the manifest revision and writes its audit entry
  * in the same commit. A refused action (ApiError) rolls back and changes nothing.
+ *
+ * Staged versions hold disjoint bucket ranges (server/rollout/bucket_ranges.ts): publish picks
+ * the lowest free start, a ramp keeps it and only extends or shrinks the range (a version at
+ * weight 0 serves no device, so its ramp may place it afresh). The rollout policy acts through
+ * these same functions, with `expect` guarding against state that changed since it looked.
  */
 import type { AdminVersion, PublishRequest } from '../admin_types.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
+import { type BucketRange, placeRange, rangeProblem } from '../rollout/bucket_ranges.ts';
 import { recordAudit } from './audit.ts';
 
 /** Weights are floats: 0.7 + 0.2 + 0.1 must still count as 1. */
@@ -30,13 +36,15 @@ interface VersionRow {
   head: Record<string, unknown> | null;
   status: AdminVersion['status'];
   weight: number;
+  bucket_start: number | null;
+  autopilot: boolean;
   created_at: Date;
   updated_at: Date;
 }
 
 const SELECT_VERSIONS = `
   select v.seq, v.id, v.semver, v.model_sha256, m.size, v.feature_spec, v.head, v.status,
-         v.weight, v.created_at, v.updated_at
+         v.weight, v.bucket_start, v.autopilot, v.created_at, v.updated_at
   from versions v join models m on m.sha256 = v.model_sha256`;
 
 function toAdminVersion(row: VersionRow): AdminVersion {
@@ -45,6 +53,8 @@ function toAdminVersion(row: VersionRow): AdminVersion {
     semver: row.semver,
     status: row.status,
     weight: row.weight,
+    bucketStart: row.status === 'staging' ? row.bucket_start : null,
+    autopilot: row.autopilot,
     model: { sha256: row.model_sha256, bytes: row.size },
     featureSpec: row.feature_spec,
     head: row.head,
@@ -112,6 +122,35 @@ async function checkWeights(tx: Queryable, exceptId: string | null, weight: numb
     );
 }
 
+/** Bucket ranges of the staged versions other than `exceptId`. */
+async function stagedRanges(tx: Queryable, exceptId: string | null): Promise<BucketRange[]> {
+  const { rows } = await tx.query<{ id: string; bucket_start: number | null; weight: number }>(
+    `select id, bucket_start, weight from versions
+     where status = 'staging' and id <> coalesce($1, '') order by seq`,
+    [exceptId],
+  );
+  return rows.map((row) => ({ id: row.id, start: row.bucket_start ?? 0, weight: row.weight }));
+}
+
+function describeRanges(ranges: BucketRange[]): string {
+  const live = ranges.filter((r) => r.weight > 0);
+  if (live.length === 0) return 'none';
+  return live.map((r) => `${r.id} [${r.start}, ${round(r.start + r.weight)})`).join(', ');
+}
+
+/** The lowest free start for `weight`, or BUCKETS_OVERLAP when no gap is wide enough. */
+async function freeStart(tx: Queryable, exceptId: string | null, weight: number): Promise<number> {
+  const taken = await stagedRanges(tx, exceptId);
+  const start = placeRange(taken, weight);
+  if (start === null)
+    throw new ApiError(
+      409,
+      'BUCKETS_OVERLAP',
+      `no free bucket range of width ${weight}: staged ranges are ${describeRanges(taken)}; ramp one down, promote or roll one back first`,
+    );
+  return start;
+}
+
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
@@ -156,11 +195,13 @@ export async function publishVersion(db: Database, input: PublishInput): Promise
     if (existing.rows.some((row) => row.semver === semver))
       throw new ApiError(409, 'VERSION_EXISTS', `a version ${semver} exists already`);
     await checkWeights(tx, null, input.weight);
+    const bucketStart = await freeStart(tx, null, input.weight);
     const seq = existing.rows.reduce((max, row) => Math.max(max, row.seq), 0) + 1;
     const id = `v${seq}`;
     await tx.query(
-      `insert into versions (seq, id, semver, model_sha256, feature_spec, head, status, weight)
-       values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'staging', $7)`,
+      `insert into versions
+         (seq, id, semver, model_sha256, feature_spec, head, status, weight, bucket_start)
+       values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'staging', $7, $8)`,
       [
         seq,
         id,
@@ -169,6 +210,7 @@ export async function publishVersion(db: Database, input: PublishInput): Promise
         JSON.stringify(input.featureSpec),
         input.head ? JSON.stringify(input.head) : null,
         input.weight,
+        bucketStart,
       ],
     );
     await recordAudit(tx, {
@@ -176,7 +218,7 @@ export async function publishVersion(db: Database, input: PublishInput): Promise
       action: 'publish',
       versionId: id,
       why: input.why,
-      details: { semver, sha256: input.model.sha256, weight: input.weight },
+      details: { semver, sha256: input.model.sha256, weight: input.weight, bucketStart },
     });
     await bumpRevision(tx);
     return toAdminVersion(await findVersion(tx, id));
@@ -209,6 +251,27 @@ async function lockVersionIn(
 export interface Intent {
   actor: string;
   why?: string;
+  /** Added to the audit entry's details (the policy records its evidence here). */
+  details?: Record<string, unknown>;
+  /**
+   * Act only if the version is still as the caller last saw it (the rollout policy decides on
+   * a reading, then acts; an admin may have acted in between). Else INVALID_TRANSITION.
+   */
+  expect?: { status?: 'staging' | 'production'; weight?: number };
+}
+
+function checkExpected(version: VersionRow, intent: Intent): void {
+  const expected = intent.expect;
+  if (!expected) return;
+  if (
+    (expected.status !== undefined && version.status !== expected.status) ||
+    (expected.weight !== undefined && version.weight !== expected.weight)
+  )
+    throw new ApiError(
+      409,
+      'INVALID_TRANSITION',
+      `${version.id} changed meanwhile (now ${version.status} at weight ${version.weight})`,
+    );
 }
 
 export async function rampVersion(
@@ -219,19 +282,33 @@ export async function rampVersion(
 ): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
     const version = await lockVersionIn(tx, ref, ['staging'], 'has a weight to ramp');
+    checkExpected(version, intent);
     await checkWeights(tx, version.id, weight);
+    let start = version.bucket_start ?? 0;
+    // At weight 0 no device serves it, so it may move; otherwise its start stays put.
+    if (version.weight === 0 && weight > 0) start = await freeStart(tx, version.id, weight);
+    else {
+      const problem = rangeProblem(await stagedRanges(tx, version.id), start, weight);
+      if (problem)
+        throw new ApiError(
+          409,
+          'BUCKETS_OVERLAP',
+          `cannot ramp ${version.id} to ${weight}: ${problem}`,
+        );
+    }
     await tx.query(
-      'update versions set weight = $2, updated_at = clock_timestamp() where id = $1',
-      [version.id, weight],
+      `update versions set weight = $2, bucket_start = $3, updated_at = clock_timestamp()
+       where id = $1`,
+      [version.id, weight, start],
     );
     await recordAudit(tx, {
       actor: intent.actor,
       action: 'ramp',
       versionId: version.id,
       why: intent.why,
-      details: { from: version.weight, to: weight },
+      details: { ...intent.details, from: version.weight, to: weight, bucketStart: start },
     });
-    if (weight !== version.weight) await bumpRevision(tx);
+    if (weight !== version.weight || start !== version.bucket_start) await bumpRevision(tx);
     return toAdminVersion(await findVersion(tx, version.id));
   });
 }
@@ -243,12 +320,14 @@ export async function promoteVersion(
 ): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
     const version = await lockVersionIn(tx, ref, ['staging'], 'can be promoted');
+    checkExpected(version, intent);
     const previous = await tx.query<{ id: string }>(
       `update versions set status = 'archived', weight = 0, updated_at = clock_timestamp()
        where status = 'production' returning id`,
     );
     await tx.query(
-      `update versions set status = 'production', weight = 0, updated_at = clock_timestamp()
+      `update versions set status = 'production', weight = 0, bucket_start = null,
+         updated_at = clock_timestamp()
        where id = $1`,
       [version.id],
     );
@@ -257,7 +336,11 @@ export async function promoteVersion(
       action: 'promote',
       versionId: version.id,
       why: intent.why,
-      details: { previousProduction: previous.rows[0]?.id ?? null, stagedWeight: version.weight },
+      details: {
+        ...intent.details,
+        previousProduction: previous.rows[0]?.id ?? null,
+        stagedWeight: version.weight,
+      },
     });
     await bumpRevision(tx);
     return toAdminVersion(await findVersion(tx, version.id));
@@ -271,8 +354,10 @@ export async function rollbackVersion(
 ): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
     const version = await lockVersionIn(tx, ref, ['staging', 'production'], 'can be rolled back');
+    checkExpected(version, intent);
     await tx.query(
-      `update versions set status = 'rolled_back', weight = 0, updated_at = clock_timestamp()
+      `update versions set status = 'rolled_back', weight = 0, bucket_start = null,
+         updated_at = clock_timestamp()
        where id = $1`,
       [version.id],
     );
@@ -292,9 +377,39 @@ export async function rollbackVersion(
       action: 'rollback',
       versionId: version.id,
       why: intent.why,
-      details: { from: version.status, restoredProduction: restored, stagedWeight: version.weight },
+      details: {
+        ...intent.details,
+        from: version.status,
+        restoredProduction: restored,
+        stagedWeight: version.weight,
+      },
     });
     await bumpRevision(tx);
+    return toAdminVersion(await findVersion(tx, version.id));
+  });
+}
+
+/**
+ * Turns the rollout policy on or off for one version (audited). The manifest does not change,
+ * so the revision does not move.
+ */
+export async function setAutopilot(
+  db: Database,
+  ref: string,
+  enabled: boolean,
+  intent: Intent,
+): Promise<AdminVersion> {
+  return db.transaction(async (tx) => {
+    await lockManifest(tx);
+    const version = await findVersion(tx, ref);
+    await tx.query('update versions set autopilot = $2 where id = $1', [version.id, enabled]);
+    await recordAudit(tx, {
+      actor: intent.actor,
+      action: 'autopilot',
+      versionId: version.id,
+      why: intent.why,
+      details: { from: version.autopilot, to: enabled },
+    });
     return toAdminVersion(await findVersion(tx, version.id));
   });
 }

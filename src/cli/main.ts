@@ -4,7 +4,8 @@
  *
  *   npx localfit prequential data.csv [--target COLUMN] [--task binary|multiclass|regression]
  *     [--optimizer sgd|adagrad|ftrl] [--lr X] [--schedule constant|invscaling|optimal]
- *     [--l2 X] [--l1 X] [--batch N] [--drift adwin|ph|kswin] [--json]
+ *     [--l2 X] [--l1 X] [--batch N] [--drift adwin|ph|kswin] [--drift-policy on|off]
+ *     [--json]
  *
  * The file is read twice, streaming: the first pass reads the target column to infer the
  * task and the classes from the whole file (a leading sample could miss a rare class, which
@@ -42,8 +43,12 @@ options:
   --drift DETECTOR    adwin | ph | kswin: watch the prequential error (0/1, or |y − ŷ| for
                       regression) for drift and print the rows where it was detected
                       (0-based data rows, the header not counted)
+  --drift-policy on   adapt the learning rate to drift with the default drift policy (ADWIN
+                      on the error raises it, then it decays; see src/drift/policy.ts) and
+                      print its alarms (default off)
   --json              print one JSON object: accuracy, logloss, auc, rmse, mae, n, samples_per_s
-                      (and drifts, the rows of the detections, with --drift)
+                      (and drifts, the rows of the detections, with --drift; policy, its alarms
+                      and mean learning-rate multiplier, with --drift-policy on)
   -h, --help          show this help`;
 
 interface Options {
@@ -58,6 +63,7 @@ interface Options {
   batch: number;
   json: boolean;
   drift?: DetectorKind;
+  driftPolicy?: boolean;
 }
 
 function usage(message: string): never {
@@ -111,6 +117,7 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
       '--l1',
       '--batch',
       '--drift',
+      '--drift-policy',
     ];
     if (!known.includes(flag)) usage(`unknown option '${flag}'`);
     let value: string;
@@ -155,6 +162,9 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
       }
       case '--drift':
         options.drift = oneOf(flag, value, DETECTOR_KINDS);
+        break;
+      case '--drift-policy':
+        options.driftPolicy = oneOf(flag, value, ['on', 'off'] as const) === 'on';
         break;
     }
   }
@@ -284,6 +294,7 @@ export async function runPrequential(options: Options): Promise<RunResult> {
     l1: options.l1,
     batch: options.batch,
     drift: options.drift,
+    policy: options.driftPolicy ? {} : undefined,
   });
   const x = new Float64Array(d);
   let header = true;
@@ -332,6 +343,14 @@ function describeRun(options: Options, result: RunResult): string {
   const shown = rate === null ? '—' : Math.round(rate).toLocaleString('en-US');
   out.push(`learning  ${shown} samples/s (scaler + head updates, parsing excluded)`);
   if (report.drifts) out.push(describeDrifts(options.drift!, report.drifts));
+  if (report.policy) {
+    const { alerts, byDetector, meanMultiplier } = report.policy;
+    const each = Object.entries(byDetector).map(([name, count]) => `${name} ${count}`);
+    out.push(
+      `policy    ${alerts} alarm${alerts === 1 ? '' : 's'} (${each.join(', ')}), ` +
+        `mean learning-rate multiplier ${format(meanMultiplier, 3)}`,
+    );
+  }
   return out.join('\n');
 }
 

@@ -19,6 +19,11 @@
  * row is scored; `drifts` lists the rows (0-based, in stream order) where it fired. This is
  * the loss-based (concept) drift a learner on the device watches.
  *
+ * With `policy`, a drift policy (`src/drift/policy.ts`) is fed the same error and the served
+ * score of every row and drives the head's learning-rate multiplier before each update (in
+ * batch mode, before the batch), as the learner on the device does; `policy` in the report
+ * has its alarms and the mean multiplier. `src/drift/evaluate.ts` measures what it is worth.
+ *
  * Throughput (`samples_per_s`) times only learning (scaler + head updates), not parsing or
  * prediction; it includes the cost of reading the clock around each learning call.
  *
@@ -30,7 +35,13 @@
  * report.accuracy; // share of rows predicted right before learning them
  * ```
  */
-import { createDetector, type DetectorKind, type DriftDetector } from '../drift/index.ts';
+import {
+  createDetector,
+  type DetectorKind,
+  type DriftDetector,
+  DriftPolicy,
+  type DriftPolicyOptions,
+} from '../drift/index.ts';
 import { createHead } from '../learn/index.ts';
 import { StandardScaler } from '../learn/scaler.ts';
 import type { Head, Label, OptimizerConfig, Task, Vector } from '../learn/types.ts';
@@ -54,6 +65,8 @@ export interface PrequentialOptions {
   scale?: boolean;
   /** Watch the prequential error with this change detector (default options for a kind). */
   drift?: DetectorKind | DriftDetector;
+  /** Adapt the learning rate with a drift policy (its options, or a policy); default none. */
+  policy?: DriftPolicyOptions | DriftPolicy;
 }
 
 /** Metrics of one run; null where a metric does not apply to the task (or had no data). */
@@ -67,6 +80,8 @@ export interface PrequentialReport {
   samples_per_s: number | null;
   /** Rows (0-based) where the drift detector fired; present only when one was given. */
   drifts?: number[];
+  /** With a policy: its alarms per detector, and the mean learning-rate multiplier. */
+  policy?: { alerts: number; byDetector: Record<string, number>; meanMultiplier: number };
 }
 
 export class Prequential {
@@ -90,6 +105,10 @@ export class Prequential {
   private readonly mae = new Mae();
   private readonly detector: DriftDetector | undefined;
   private readonly drifts: number[] = [];
+  private readonly policy: DriftPolicy | undefined;
+  /** The score served for the row being stepped (set by `evaluate`). */
+  private served = 0;
+  private multiplierSum = 0;
   private rows = 0;
   private learned = 0;
   private learnMs = 0;
@@ -117,6 +136,8 @@ export class Prequential {
     this.pendingLabels = new Array<Label>(batch);
     const drift = options.drift;
     this.detector = typeof drift === 'string' ? createDetector(drift) : drift;
+    const policy = options.policy;
+    this.policy = policy instanceof DriftPolicy || !policy ? policy : new DriftPolicy(policy);
   }
 
   /** Predicts x, scores the prediction against y, then learns (x, y) now or with its batch. */
@@ -124,6 +145,12 @@ export class Prequential {
     const z = this.scaler ? this.scaler.transform(x, this.scaled) : this.copy(x);
     const error = this.evaluate(z, y);
     if (this.detector?.update(error)) this.drifts.push(this.rows);
+    if (this.policy) {
+      this.policy.observe(error, this.served);
+      const multiplier = this.policy.multiplier;
+      this.head.learningRateScale[0] = multiplier;
+      this.multiplierSum += multiplier;
+    }
     this.rows++;
     if (this.batch === 1) {
       const start = performance.now();
@@ -153,7 +180,14 @@ export class Prequential {
       n: this.rows,
       samples_per_s: this.learnMs > 0 ? (this.learned / this.learnMs) * 1000 : null,
       ...(this.detector ? { drifts: this.drifts.slice() } : {}),
+      ...(this.policy ? { policy: this.policyReport() } : {}),
     };
+  }
+
+  private policyReport(): NonNullable<PrequentialReport['policy']> {
+    const { alerts, byDetector = {} } = (this.policy as DriftPolicy).peekStats();
+    const meanMultiplier = this.rows > 0 ? this.multiplierSum / this.rows : 1;
+    return { alerts, byDetector, meanMultiplier };
   }
 
   /** Scores the row; returns its error: |y − ŷ| (regression) or 0/1 (classification). */
@@ -161,6 +195,7 @@ export class Prequential {
     const head = this.head;
     if (head.task === 'regression') {
       const predicted = head.score(z);
+      this.served = predicted;
       this.rmse.update(y as number, predicted);
       this.mae.update(y as number, predicted);
       return Math.abs((y as number) - predicted);
@@ -172,6 +207,7 @@ export class Prequential {
     const predicted =
       head.task === 'binary' ? this.classes[p[1] > 0.5 ? 1 : 0] : this.classes[best];
     const truth = this.classes.indexOf(y as string | number);
+    this.served = head.task === 'binary' ? p[1] : p[best];
     this.accuracy.update(y, predicted);
     this.logloss.update(truth >= 0 ? p[truth] : 0);
     if (head.task === 'binary') this.auc.update(truth === 1, p[1]);

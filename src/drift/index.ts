@@ -8,6 +8,11 @@
  * - {@link Kswin}: Kolmogorov–Smirnov windowing (Raab, Heusinger & Schleif, 2020).
  * - {@link Psi}: the population stability index over bins.
  * - {@link createDetector} / {@link restoreDetector}: by name, and from a saved state.
+ * - {@link DriftPolicy}: what the device watches (loss, scores, features), the events and
+ *   counts it reports, and the learning-rate multiplier it derives (`policy.ts`).
+ * - {@link ForgettingGuard}: resets the head to the server's when it has become worse.
+ * - {@link toJsonState} / {@link fromJsonState}: detector states as plain JSON.
+ * - `evaluate.ts` (not re-exported: it builds heads): the policy on vs off, prequentially.
  *
  * ```ts
  * import { createDetector, Psi, restoreDetector } from './index.ts';
@@ -29,6 +34,13 @@ export {
   type DetectorOptions,
   restoreDetector,
 } from './factory.ts';
+export {
+  ForgettingGuard,
+  type ForgettingGuardOptions,
+  type ForgettingGuardState,
+  type ForgettingVerdict,
+} from './forgetting_guard.ts';
+export { fromJsonState, type JsonValue, toJsonState } from './json_state.ts';
 export { Kswin, type KswinOptions, type KswinState, ksDistance } from './kswin.ts';
 export {
   type Direction,
@@ -36,6 +48,21 @@ export {
   type PageHinkleyOptions,
   type PageHinkleyState,
 } from './page_hinkley.ts';
+export {
+  DRIFT_POLICY_DEFAULTS,
+  type DriftEvent,
+  type DriftKind,
+  DriftPolicy,
+  type DriftPolicyOptions,
+  type DriftPolicyState,
+  type FeatureReference,
+  type FeatureWatchOptions,
+  featureReferenceFromSpec,
+  type LossWatchOptions,
+  type ResolvedDriftPolicyOptions,
+  resolveDriftPolicyOptions,
+  type ScoreWatchOptions,
+} from './policy.ts';
 export {
   normalQuantile,
   Psi,

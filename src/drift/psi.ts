@@ -352,6 +352,9 @@ export class Psi extends DetectorCounts {
       monitor.ring.set(state.recent);
       monitor.length = state.recent.length;
     }
+    // The constructor renormalised the shares; the state's are already normalised, and taking
+    // them as they are keeps a restored monitor's PSI bit for bit the original's.
+    monitor.expected.set(state.expected);
     monitor.counts.set(state.counts);
     monitor.total = state.counts.reduce((s, c) => s + c, 0);
     monitor.seen = state.n;

@@ -68,6 +68,22 @@ export interface Head {
   readonly classes: readonly (string | number)[];
   /** Number of updates applied. */
   readonly updates: number;
+  /**
+   * Multiplies the step size of every following update (default 1): SGD's and AdaGrad's η,
+   * and for FTRL the example's gradient (its closed-form weights would otherwise all jump).
+   * A drift policy (`src/drift/policy.ts`) raises it after a change and lets it decay back.
+   * A value that is not finite and > 0 throws BAD_CONFIG and changes nothing. It is not part
+   * of {@link exportState}: whoever sets it keeps it (the policy's own state) and sets it
+   * again on a restored head.
+   */
+  learningRateMultiplier: number;
+  /**
+   * Where the multiplier lives: `[0]` is {@link learningRateMultiplier}. On the per-event path
+   * write it here: no double then passes through a call, which V8 may box (allocate) when it
+   * declines to inline the setter. Unchecked: keep it finite and > 0 (a non-finite one makes
+   * the next update throw NON_FINITE and roll back).
+   */
+  readonly learningRateScale: Float64Array;
 
   /** Learns from one example. Allocates nothing. Throws LearnerError and changes nothing on bad input. */
   partialFit(x: Vector, y: Label): void;

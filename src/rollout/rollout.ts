@@ -83,6 +83,9 @@ export class Rollout {
       },
       onManifest: (manifest) => rollout?.apply(manifest),
       onRefused: (reason) => learner.reportRollout('manifest', 'refused', reason),
+      // The plan is cheap and idempotent; acting on the held manifest after a reload picks up
+      // whatever a crash interrupted.
+      redeliverOnStart: true,
       ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
       ...(options.live === false ? { events: false } : {}),
     });
@@ -116,14 +119,18 @@ export class Rollout {
     if (installId === undefined) throw new Error('not registered with the server yet');
     this.bucket = await rolloutBucket(installId, manifest.rollout);
     const local = await this.learner.localVersions((id) => this.refused.has(id));
+    let retry = false;
     for (const action of planRollout(manifest, this.bucket, local)) {
       if (this.closing.signal.aborted) return;
-      await this.run(action);
+      if ((await this.run(action)) === 'retry') retry = true;
     }
+    // A download that failed for a passing reason (the network): the client fetches this
+    // manifest again at its next check instead of taking it as done.
+    if (retry) throw new Error('a download failed; trying again at the next check');
     this.revision = manifest.revision;
   }
 
-  private async run(action: RolloutAction): Promise<void> {
+  private async run(action: RolloutAction): Promise<void | 'retry'> {
     const reason = `manifest: ${action.kind}`;
     switch (action.kind) {
       case 'promote':
@@ -139,7 +146,7 @@ export class Rollout {
       case 'install':
       case 'stage': {
         const added = await this.verified(action.version, action.kind === 'adopt');
-        if (!added) return;
+        if (!added) return this.refused.has(action.version.id) ? undefined : 'retry';
         if (action.kind === 'stage') return this.learner.stage(added);
         return this.learner.installProduction(added, action.kind === 'adopt', reason);
       }
@@ -170,6 +177,7 @@ export class Rollout {
               signal: this.closing.signal,
             },
           );
+      const verifiedAt = performance.now();
       backbone = await loadVerifiedBackbone(bytes, version.featureSpec);
       pipeline = createPipeline(backbone, version, this.init);
       const incompatible = this.learner.compatible(pipeline);
@@ -185,6 +193,7 @@ export class Rollout {
         bytes,
         pipeline,
         source: 'server',
+        verifiedAt,
       };
     } catch (error) {
       await (pipeline ?? backbone)?.release();

@@ -485,7 +485,7 @@ export class DurableLearner {
       this.staged = new RunningVersion(added.pipeline, initial);
       this.paired = { n: 0, diffSum: 0, diffSumSq: 0 };
       this.guardrails = new Guardrails(this.init.rollout?.guardrails);
-      this.announce('staged', added.record.id);
+      this.announce('staged', added.record.id, undefined, swapTime(added));
       await previous?.retire();
     });
   }
@@ -548,7 +548,7 @@ export class DurableLearner {
       await addVersion(store, added, initial, 'production', reason);
       const previous = this.production;
       this.production = new RunningVersion(added.pipeline, initial);
-      this.announce('installed', added.record.id, reason);
+      this.announce('installed', added.record.id, reason, swapTime(added));
       await previous.retire();
     });
   }
@@ -591,8 +591,15 @@ export class DurableLearner {
     action: 'staged' | 'promoted' | 'rolled_back' | 'installed',
     versionId: string,
     reason?: string,
+    swapMs?: number,
   ): void {
-    this.emit({ type: 'rollout', action, versionId, ...(reason ? { reason } : {}) });
+    this.emit({
+      type: 'rollout',
+      action,
+      versionId,
+      ...(reason ? { reason } : {}),
+      ...(swapMs !== undefined ? { swapMs } : {}),
+    });
     if (action !== 'installed') {
       this.reporter?.recordVersionEvent(versionId, {
         kind: action,
@@ -835,6 +842,10 @@ export class DurableLearner {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+function swapTime(added: NewRunningVersion): number | undefined {
+  return added.verifiedAt === undefined ? undefined : performance.now() - added.verifiedAt;
 }
 
 /** What the loss alone does not tell the reporter: a regression's value, a multiclass hit. */

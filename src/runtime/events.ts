@@ -14,6 +14,11 @@ export interface LearnerEventMap {
     action: 'staged' | 'promoted' | 'rolled_back' | 'installed' | 'refused';
     versionId: string;
     reason?: string;
+    /**
+     * Staged or installed: milliseconds from "bytes verified" to "serving" (session created and
+     * warmed, state stored, switched).
+     */
+    swapMs?: number;
   };
   /** Something went wrong inside the worker that the app did not directly call for. */
   error: { code: LearnerErrorCode; message: string };

@@ -22,6 +22,8 @@ export interface NewRunningVersion {
   bytes: Uint8Array;
   pipeline: Pipeline;
   source: 'app' | 'server';
+  /** `performance.now()` when the bytes were verified: the swap's clock starts there. */
+  verifiedAt?: number;
 }
 
 /** An older build's bundled model gives way to this build's; a server's version does not. */

@@ -7,9 +7,26 @@
  * fleet-wide means (protocol.ts). Each section appears only where the task produces it.
  */
 import type { Task } from '../learn/types.ts';
+import type { FeatureMoments } from '../metrics/feature_moments.ts';
+import { addFeatureValues } from '../metrics/feature_moments.ts';
 import { addToSketch, emptySketch } from './auc_sketch.ts';
-import type { AucSketch, MetricWindow, Moments } from './protocol.ts';
+import type {
+  AucSketch,
+  CtrCounts,
+  MetricWindow,
+  Moments,
+  PairedComparison,
+  RankingSums,
+} from './protocol.ts';
 import type { Measured } from './scored_outcome.ts';
+
+/**
+ * The largest sums the reference server accepts (server/schemas.ts: `sum`, `sumOfSquares`).
+ * A statistic beyond them (a feature holding epoch times, say) is left out of the window
+ * rather than making the server refuse the whole window.
+ */
+const WIRE_MAX_SUM = 1e15;
+const WIRE_MAX_SUM_SQ = 1e30;
 
 /** An open window's running sums; JSON- and structured-clone-safe. */
 export interface WindowSums {
@@ -33,6 +50,22 @@ export interface WindowSums {
   auc: AucSketch | null;
   /** Moments of the scores that are known (binary: P(positive); regression: the prediction). */
   prediction: Moments;
+  /** Impressions, clicks and conversions: always for binary, else once an outcome says so. */
+  ctr?: CtrCounts;
+  /** Sums over the slates evaluated while the window was open (slates.ts). */
+  ranking?: RankingSums;
+  /** Moments of the raw feature values outcomes came with. */
+  features?: FeatureMoments[];
+  /**
+   * Loss differences against one baseline version (the first one the window met: outcomes
+   * compared against another baseline are left out, since their differences do not add up).
+   */
+  paired?: PairedComparison;
+  /**
+   * Set on a window opened to hold slate results before any outcome of its version came
+   * (count 0): what its id is made of, since it covers no log positions.
+   */
+  serial?: number;
 }
 
 export function openWindow(versionId: string, task: Task, seq: number, ts: number): WindowSums {
@@ -52,11 +85,30 @@ export function openWindow(versionId: string, task: Task, seq: number, ts: numbe
     positives: 0,
     auc: task === 'binary' ? emptySketch() : null,
     prediction: { count: 0, sum: 0, sumSq: 0 },
+    ...(task === 'binary' ? { ctr: { impressions: 0, clicks: 0, conversions: 0 } } : {}),
   };
+}
+
+/**
+ * A window as stored by an earlier release, brought up to this one's shape: binary windows
+ * then counted every outcome as an impression and every positive as a click.
+ */
+export function reviveWindow(sums: WindowSums): WindowSums {
+  if (sums.task === 'binary' && !sums.ctr) {
+    sums.ctr = { impressions: sums.count, clicks: sums.positives, conversions: 0 };
+  }
+  return sums;
 }
 
 /** Adds one measured outcome. */
 export function addToWindow(sums: WindowSums, seq: number, ts: number, m: Measured): void {
+  if (sums.count === 0) {
+    // The first outcome: a window opened for slate results takes its span from it.
+    sums.firstSeq = seq;
+    sums.lastSeq = seq;
+    sums.start = ts;
+    sums.end = ts;
+  }
   sums.lastSeq = Math.max(sums.lastSeq, seq);
   // min/max: a clock set back between two outcomes must not make end < start.
   sums.start = Math.min(sums.start, ts);
@@ -76,6 +128,42 @@ export function addToWindow(sums: WindowSums, seq: number, ts: number, m: Measur
     sums.prediction.sumSq += m.score * m.score;
     if (sums.auc && m.positive !== undefined) addToSketch(sums.auc, m.score, m.positive);
   }
+  if (m.ctr) {
+    sums.ctr ??= { impressions: 0, clicks: 0, conversions: 0 };
+    sums.ctr.impressions += 1;
+    if (m.ctr.click) sums.ctr.clicks += 1;
+    if (m.ctr.conversion) sums.ctr.conversions += 1;
+  }
+  if (m.features) {
+    sums.features ??= [];
+    addFeatureValues(sums.features, m.features);
+  }
+  if (m.paired) {
+    const { baselineVersionId, diff } = m.paired;
+    sums.paired ??= { baselineVersionId, n: 0, diffSum: 0, diffSumSq: 0 };
+    if (sums.paired.baselineVersionId === baselineVersionId) {
+      sums.paired.n += 1;
+      sums.paired.diffSum += diff;
+      sums.paired.diffSumSq += diff * diff;
+    }
+  }
+}
+
+/**
+ * Adds the results of closed slates. False (nothing added) when they were cut at a different
+ * k than the window's earlier ones: sums at two cut-offs do not add up.
+ */
+export function addRankingToWindow(sums: WindowSums, ranking: RankingSums): boolean {
+  if (!sums.ranking) {
+    sums.ranking = { ...ranking };
+    return true;
+  }
+  if (sums.ranking.k !== ranking.k) return false;
+  sums.ranking.slates += ranking.slates;
+  sums.ranking.precisionSum += ranking.precisionSum;
+  sums.ranking.recallSum += ranking.recallSum;
+  sums.ranking.ndcgSum += ranking.ndcgSum;
+  return true;
 }
 
 /** How a version id appears in window ids: the id's safe characters, at most 64 of them. */
@@ -89,6 +177,10 @@ function versionTag(versionId: string): string {
  * window's contents: the same window, rebuilt or re-sent, always has the same id.
  */
 export function windowIdOf(sums: WindowSums): string {
+  if (sums.count === 0 && sums.serial !== undefined) {
+    // Slate results only: no log positions to name it by, so a serial the reporter keeps.
+    return `${versionTag(sums.versionId)}:slates-${sums.serial}`;
+  }
   return `${versionTag(sums.versionId)}:${sums.firstSeq}-${sums.lastSeq}`;
 }
 
@@ -114,10 +206,27 @@ export function finishWindow(sums: WindowSums, dropped = 0): MetricWindow {
     window.positives = sums.positives;
     if (sums.auc)
       window.auc = { positive: [...sums.auc.positive], negative: [...sums.auc.negative] };
-    // Every scored binary outcome was a shown prediction; a positive one is a click.
-    window.ctr = { impressions: sums.count, clicks: sums.positives, conversions: 0 };
   }
-  if (sums.prediction.count > 0) window.drift = { prediction: { ...sums.prediction }, alerts: 0 };
+  if (sums.ctr) window.ctr = { ...sums.ctr };
+  if (sums.ranking && sums.ranking.slates > 0) window.ranking = { ...sums.ranking };
+  const prediction = sums.prediction.count > 0 && fitsWire(sums.prediction);
+  const features = (sums.features ?? []).filter(fitsWire).map((moments) => ({ ...moments }));
+  if (prediction || features.length > 0) {
+    window.drift = { alerts: 0 };
+    if (prediction) window.drift.prediction = { ...sums.prediction };
+    if (features.length > 0) window.drift.features = features;
+  }
+  if (sums.paired && sums.paired.n > 0 && fitsWire(pairedMoments(sums.paired))) {
+    window.paired = { ...sums.paired };
+  }
   if (dropped > 0) window.dropped = dropped;
   return window;
+}
+
+function pairedMoments(paired: PairedComparison): Moments {
+  return { count: paired.n, sum: paired.diffSum, sumSq: paired.diffSumSq };
+}
+
+function fitsWire(moments: Moments): boolean {
+  return Math.abs(moments.sum) <= WIRE_MAX_SUM && moments.sumSq <= WIRE_MAX_SUM_SQ;
 }

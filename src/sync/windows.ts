@@ -4,10 +4,15 @@
  * from the outcomes themselves (their count and their logged times) when outcomes arrive, so
  * replaying the same outcomes after a crash closes the same windows; the clock only matters
  * for a window that sits idle past its age (`closeExpired`, driven by the reporter's timer).
+ *
+ * Slate results (slates.ts) are added to their version's open window when the slates close;
+ * they are not in the outcome log, so a replay does not rebuild them (the reporter's saved
+ * state holds what was added before its last save).
  */
 import type { Task } from '../learn/types.ts';
 import type { WindowSums } from './metric_window.ts';
-import { addToWindow, openWindow } from './metric_window.ts';
+import { addRankingToWindow, addToWindow, openWindow, reviveWindow } from './metric_window.ts';
+import type { RankingSums } from './protocol.ts';
 import type { Measured } from './scored_outcome.ts';
 
 export interface WindowLimits {
@@ -22,7 +27,7 @@ export class WindowSet {
     private readonly limits: WindowLimits,
     saved: readonly WindowSums[] = [],
   ) {
-    for (const sums of saved) this.open.set(sums.versionId, sums);
+    for (const sums of saved) this.open.set(sums.versionId, reviveWindow(sums));
   }
 
   /**
@@ -46,6 +51,29 @@ export class WindowSet {
       this.open.delete(versionId);
     }
     return closed;
+  }
+
+  /**
+   * Adds closed slates' results to their version's open window. With none open, it opens one
+   * that holds them (count 0, named by `serial`; the version's next outcome continues it) and
+   * returns true: the caller's serial is used up. Results cut at another k than the window's
+   * earlier ones are not added (see `addRankingToWindow`).
+   */
+  addRanking(
+    versionId: string,
+    task: Task,
+    ranking: RankingSums,
+    at: { seq: number; ts: number; serial: number },
+  ): { added: boolean; opened: boolean } {
+    let sums = this.open.get(versionId);
+    let opened = false;
+    if (!sums) {
+      sums = openWindow(versionId, task, at.seq, at.ts);
+      sums.serial = at.serial;
+      this.open.set(versionId, sums);
+      opened = true;
+    }
+    return { added: addRankingToWindow(sums, ranking), opened };
   }
 
   /** Closes the windows whose first outcome is at least `maxAgeMs` older than `now`. */
@@ -83,7 +111,7 @@ export class WindowSet {
   private closeWhere(test: (sums: WindowSums) => boolean): WindowSums[] {
     const closed: WindowSums[] = [];
     for (const [versionId, sums] of this.open) {
-      if (sums.count > 0 && test(sums)) {
+      if ((sums.count > 0 || (sums.ranking?.slates ?? 0) > 0) && test(sums)) {
         closed.push(sums);
         this.open.delete(versionId);
       }

@@ -6,9 +6,13 @@
  * the server's database holds for the installs registered through that proxy, read straight
  * from `metric_windows` (the server's source of truth), so a test compares what the device
  * produced with what was stored, not with what the server said it stored.
+ *
+ * It also starts the rollout lab (rollout_lab.ts: a fresh server per test behind a tampering
+ * proxy) for the tests of receiving versions (`inject('rolloutLab')`).
  */
 import type { TestProject } from 'vitest/node';
 import { startServer } from '../../server/start.ts';
+import { startRolloutLab } from './rollout_lab.ts';
 import { startFaultLab } from './sync_fault_proxy.ts';
 
 export interface SyncFaultsContext {
@@ -18,9 +22,15 @@ export interface SyncFaultsContext {
   appKey: string;
 }
 
+export interface RolloutLabContext {
+  /** The rollout lab's control API: `POST /servers` starts a server behind a tampering proxy. */
+  controlUrl: string;
+}
+
 declare module 'vitest' {
   export interface ProvidedContext {
     syncFaults: SyncFaultsContext;
+    rolloutLab: RolloutLabContext;
   }
 }
 
@@ -54,8 +64,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       },
     },
   });
+  const rolloutLab = await startRolloutLab();
   project.provide('syncFaults', { controlUrl: lab.controlUrl, appKey });
+  project.provide('rolloutLab', { controlUrl: rolloutLab.controlUrl });
   return async () => {
+    await rolloutLab.close();
     await lab.close();
     await server.close();
   };

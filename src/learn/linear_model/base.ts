@@ -72,6 +72,13 @@ function maxAbs(a: Float64Array, start: number): number {
   return max;
 }
 
+function badMultiplier(value: unknown): never {
+  throw new LearnerError(
+    'BAD_CONFIG',
+    `the learning-rate multiplier must be a finite number > 0, got ${String(value)}`,
+  );
+}
+
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
@@ -121,6 +128,21 @@ export abstract class LinearModel implements Head, Params {
 
   get updates(): number {
     return this.t;
+  }
+
+  get learningRateMultiplier(): number {
+    return this.optimizer.rateScale[0];
+  }
+
+  get learningRateScale(): Float64Array {
+    return this.optimizer.rateScale;
+  }
+
+  set learningRateMultiplier(value: number) {
+    if (!(typeof value === 'number' && value > 0 && value < Number.POSITIVE_INFINITY)) {
+      badMultiplier(value);
+    }
+    this.optimizer.rateScale[0] = value;
   }
 
   /** The class index (classification) or the target value (regression) of y; NaN if unusable. */

@@ -54,7 +54,8 @@ export class AdaGrad extends Optimizer {
   }
 
   step(p: Params, x: Vector, offset: number, grad: Float64Array): void {
-    const { eta0: eta, epsilon } = this.config;
+    const { epsilon } = this.config;
+    const eta = this.config.eta0 * this.rateScale[0];
     const { l1, l2, g2 } = this;
     const w = p.weights;
     const d = p.dim;

@@ -79,9 +79,13 @@ export class FTRL extends Optimizer {
     const { l1, l2, z, n, roots, invAlpha } = this;
     const w = p.weights;
     const d = p.dim;
+    // FTRL computes the weights in closed form from z and n, so scaling α would rescale every
+    // weight at once rather than the step; the multiplier scales the example's gradient
+    // instead (an importance weight), which is how its step grows.
+    const scale = this.rateScale[0];
     let sum = 0;
     for (let k = 0; k < p.outputs; k++) {
-      const gk = grad[k];
+      const gk = grad[k] * scale;
       const row = k * d;
       for (let j = 0; j < d; j++) {
         const i = row + j;

@@ -59,6 +59,13 @@ export abstract class Optimizer {
   health = 0;
 
   /**
+   * `[0]` multiplies the step size of every following {@link step} (1 by default; see
+   * `Head.learningRateMultiplier`). A typed array the head hands out (`learningRateScale`),
+   * so a caller can change it before every update without passing a double through a call.
+   */
+  readonly rateScale = new Float64Array([1]);
+
+  /**
    * Applies one update. `grad[k]` is ∂loss/∂score_k and `t` the 1-based number of this
    * update; then sets {@link health}.
    */

@@ -70,7 +70,8 @@ export class SGD extends Optimizer {
   }
 
   step(p: Params, x: Vector, offset: number, grad: Float64Array, t: number): void {
-    const eta = this.rate.eta(t);
+    // × 1 is exact, so the default multiplier keeps scikit-learn parity bit for bit.
+    const eta = this.rate.eta(t) * this.rateScale[0];
     const decay = this.l2 > 0 ? Math.max(0, 1 - eta * this.l2) : 1;
     const w = p.weights;
     const d = p.dim;

@@ -2,6 +2,7 @@
 // saves and queues across reloads and crashes, drop counts, refusals, credentials.
 import { afterEach, describe, expect, test } from 'vitest';
 import { isLearnerError } from '../../../src/errors.ts';
+import { rankingAtK } from '../../../src/metrics/ranking.ts';
 import type { Store } from '../../../src/store/index.ts';
 import type { MetricsBatch, MetricWindow } from '../../../src/sync/protocol.ts';
 import type { ReporterDeps } from '../../../src/sync/reporter.ts';
@@ -216,6 +217,162 @@ describe('what the server hears', () => {
     }
     expect((await queuedWindows(store)).map((w) => [w.windowId, w.count])).toEqual([['v1:1-2', 2]]);
     await metrics.close();
+  });
+});
+
+describe('slates, conversions and feature statistics', () => {
+  const rankingOf = (results: ReturnType<typeof rankingAtK>[], k: number) => ({
+    k,
+    slates: results.length,
+    precisionSum: results.reduce((sum, r) => sum + r!.precision, 0),
+    recallSum: results.reduce((sum, r) => sum + r!.recall, 0),
+    ndcgSum: results.reduce((sum, r) => sum + r!.ndcg, 0),
+  });
+  const scores = [0.2, 0.9, 0.5, 0.7];
+
+  test('a window holds the ranking, CTR and feature sums its inputs imply', async () => {
+    const store = await open(uniqueName('reporter-sections'));
+    const server = scriptedServer();
+    const metrics = await MetricsReporter.open(
+      store,
+      { ...options, window: { maxOutcomes: 100, maxAgeMs: 3_600_000 } },
+      { task: 'binary', ranking: { k: 2 } },
+      { fetch: server.fetch },
+    );
+    metrics.openSlate({ id: 's1', versionId: 'v1', scores, surface: 'feed' });
+    metrics.openSlate({ id: 'side', versionId: 'v1', scores, surface: 'sidebar' });
+    const at = (seq: number, more: Partial<LearnedOutcome>): LearnedOutcome => ({
+      ...outcome(seq),
+      features: { price: seq, pos: [seq, -seq] },
+      ...more,
+    });
+    metrics.record(at(1, { label: 1, slate: { id: 's1', candidate: 2 } })); // ranked 2nd: click
+    metrics.record(at(2, { label: 0, slate: { id: 's1', candidate: 1 } })); // ranked 1st: skipped
+    metrics.record(at(3, { label: 1, kind: 'conversion', slate: { id: 's1', candidate: 0 } }));
+    metrics.record(at(4, { label: 1, slate: { id: 'side', candidate: 1 } }));
+    // The next slate on the feed closes s1; s2 is closed by the app; s3 by the flush.
+    metrics.openSlate({ id: 's2', versionId: 'v1', scores, surface: 'feed' });
+    metrics.record(at(5, { label: 1, slate: { id: 's1', candidate: 3 } })); // s1 is closed
+    metrics.record(at(6, { label: 0, slate: { id: 's2', candidate: 1 } })); // no relevant one
+    metrics.closeSlate('s2');
+    metrics.openSlate({ id: 's3', versionId: 'v1', scores, surface: 'feed' });
+    metrics.record(at(7, { label: 1, kind: 'conversion', slate: { id: 's3', candidate: 1 } }));
+    await metrics.flush();
+
+    const [window] = server.batches.flatMap((batch) => batch.windows);
+    expect(window).toMatchObject({ windowId: 'v1:1-7', count: 7 });
+    // Positives are clicks unless the kind says more: 1, 3, 4, 5, 7 clicked; 3 and 7 converted.
+    expect(window.ctr).toEqual({ impressions: 7, clicks: 5, conversions: 2 });
+    const expected = rankingOf(
+      [
+        rankingAtK(scores, [2, 0, 1, 0], 2), // s1: a conversion on 0, a click on 2
+        rankingAtK(scores, new Set([1]), 2), // sidebar, closed by the flush
+        rankingAtK(scores, [0, 2, 0, 0], 2), // s3
+      ],
+      2,
+    );
+    expect(window.ranking!.slates).toBe(3);
+    for (const key of ['precisionSum', 'recallSum', 'ndcgSum'] as const) {
+      expect(window.ranking![key]).toBeCloseTo(expected[key], 12);
+    }
+    const seqs = [1, 2, 3, 4, 5, 6, 7];
+    const squares = seqs.reduce((sum, seq) => sum + seq * seq, 0);
+    expect(window.drift!.features).toEqual([
+      { name: 'price', count: 7, sum: 28, sumSq: squares },
+      { name: 'pos[0]', count: 7, sum: 28, sumSq: squares },
+      { name: 'pos[1]', count: 7, sum: -28, sumSq: squares },
+    ]);
+    expect(window.drift!.prediction!.count).toBe(7);
+    expect((await metrics.stats()).slates).toEqual({
+      open: 0,
+      evaluated: 3,
+      unjudged: 1,
+      evicted: 0,
+      expired: 0,
+      unmatched: 1,
+      rankingRefused: 0,
+    });
+  });
+
+  test('slate results saved with their window survive a reload; open slates do not', async () => {
+    const name = uniqueName('reporter-slates-reload');
+    const info = { task: 'binary' as const, ranking: { k: 1 } };
+    const server = scriptedServer();
+    const firstStore = await open(name);
+    const first = await MetricsReporter.open(firstStore, options, info, { fetch: server.fetch });
+    for (const id of ['a', 'b', 'c']) first.openSlate({ id, versionId: 'v1', scores });
+    first.record({ ...outcome(1), label: 1, kind: 'conversion', slate: { id: 'a', candidate: 1 } });
+    first.record({ ...outcome(2), label: 1, slate: { id: 'b', candidate: 0 } });
+    first.closeSlate('a');
+    await first.checkpoint(); // what the learner does before its snapshot at seq 2
+    first.closeSlate('b'); // after the checkpoint: lost with the page
+    first.record({ ...outcome(3), label: 1, slate: { id: 'c', candidate: 1 } });
+    firstStore.close(); // the page dies with slate c open
+
+    const store = await open(name);
+    const second = await MetricsReporter.open(store, options, info, { fetch: server.fetch });
+    for (let seq = 1; seq <= 3; seq++) {
+      // The learner replays outcome 3: slate c is gone, so it counts as unmatched.
+      second.record({ ...outcome(seq), label: 1, slate: { id: 'c', candidate: 1 } });
+    }
+    second.start();
+    await second.flush();
+    const [window] = server.batches.flatMap((batch) => batch.windows);
+    expect(window).toMatchObject({
+      windowId: 'v1:1-3',
+      count: 3,
+      ctr: { impressions: 3, clicks: 3, conversions: 1 },
+      ranking: { k: 1, slates: 1, precisionSum: 1, recallSum: 1, ndcgSum: 1 },
+    });
+    expect((await second.stats()).slates).toMatchObject({ evaluated: 0, unmatched: 1 });
+  });
+
+  test('results with no window of their version open get one of their own, kept across a reload', async () => {
+    const name = uniqueName('reporter-slate-window');
+    const info = { task: 'binary' as const, ranking: { k: 1 } };
+    const firstStore = await open(name);
+    const first = await MetricsReporter.open(firstStore, options, info, {});
+    first.openSlate({ id: 'a', versionId: 'v2', scores });
+    first.record({ ...outcome(1), label: 1, slate: { id: 'a', candidate: 1 } });
+    first.closeSlate('a');
+    await first.checkpoint();
+    firstStore.close();
+
+    const store = await open(name);
+    const second = await MetricsReporter.open(store, options, info, {});
+    second.start();
+    second.openSlate({ id: 'b', versionId: 'v2', scores });
+    second.record({ ...outcome(2), label: 1, slate: { id: 'b', candidate: 0 } });
+    await second.flush();
+    const windows = await queuedWindows(store);
+    expect(windows.map((w) => [w.windowId, w.versionId, w.count, w.ranking?.slates])).toEqual([
+      ['v1:1-2', 'v1', 2, undefined],
+      ['v2:slates-0', 'v2', 0, 2], // a, saved before the reload, and b
+    ]);
+    expect(windows[1].ranking).toMatchObject({ precisionSum: 1, ndcgSum: 1 }); // a: 1, b: 0
+    await second.close();
+
+    // The serial was saved: the next such window does not reuse the id.
+    const again = await open(name);
+    const third = await MetricsReporter.open(again, options, info, {});
+    third.openSlate({ id: 'c', versionId: 'v2', scores });
+    third.record({ ...outcome(3), label: 1, slate: { id: 'c', candidate: 1 } });
+    await third.flush();
+    expect((await queuedWindows(again)).map((w) => w.windowId)).toContain('v2:slates-1');
+  });
+
+  test('a slate that cannot be is refused with BAD_INPUT and changes nothing', async () => {
+    const store = await open(uniqueName('reporter-bad-slate'));
+    const metrics = await reporter(store, {});
+    const failed = (() => {
+      try {
+        metrics.openSlate({ id: 's', versionId: 'v1', scores: [0.5, Number.NaN] });
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(isLearnerError(failed) && failed.code).toBe('BAD_INPUT');
+    expect((await metrics.stats()).slates).toMatchObject({ open: 0, evaluated: 0 });
   });
 });
 

@@ -127,8 +127,12 @@ describe('server CLI', () => {
           weights: [0.1, 0.2],
         });
 
-        expect((await run('ramp', 'v1', '0.3', '--why', 'ramping')).out).toBe(
-          'v1 (1.0.0) now staged at weight 0.3',
+        // v1 holds buckets [0, 0.1) and v2 [0.1, 0.3): v1 cannot grow into v2's range.
+        const overlap = await run('ramp', 'v1', '0.3');
+        expect(overlap.code).toBe(1);
+        expect(overlap.err).toContain('BUCKETS_OVERLAP');
+        expect((await run('ramp', 'v2', '0.3', '--why', 'ramping')).out).toBe(
+          'v2 (2.0.0) now staged at weight 0.3',
         );
         expect((await run('promote', '1.0.0')).out).toBe('v1 (1.0.0) is now production');
         const refused = await run('ramp', 'v2', '5');
@@ -162,7 +166,7 @@ describe('server CLI', () => {
         expect(lines.find((line) => line.startsWith('v2 '))).toContain('staging');
         expect(status.out).toContain('Recent admin actions:');
         expect(status.out).toMatch(/tester\s+promote\s+v1/);
-        expect(status.out).toMatch(/tester\s+ramp\s+v1\s+weight 0\.1 → 0\.3\s+ramping/);
+        expect(status.out).toMatch(/tester\s+ramp\s+v2\s+weight 0\.2 → 0\.3\s+ramping/);
         expect(status.out).toContain('first try');
       } finally {
         expect(await running.stop()).toBe(0);

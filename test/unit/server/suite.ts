@@ -19,6 +19,7 @@ import {
   type PublicKeyResponse,
   SIGNATURE_HEADER,
 } from '../../../src/sync/protocol.ts';
+import { defineRolloutTests } from './rollout_suite.ts';
 import type { Backend } from './support/backends.ts';
 import { defineFuzzTests } from './support/fuzz.ts';
 import {
@@ -972,5 +973,7 @@ export function defineServerSuite(backend: Backend): void {
         expect(await dumpTables(h.db)).toBe(before);
       });
     });
+
+    defineRolloutTests(backend, { useDatabase, useServer });
   });
 }

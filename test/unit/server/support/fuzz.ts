@@ -101,7 +101,12 @@ export function defineFuzzTests(h: Harness): void {
       token: device.token,
       valid: {
         idempotencyKey: 'fuzz-batch-0001',
-        windows: [makeWindow('fuzz-w-1', versionId, 1)],
+        windows: [
+          {
+            ...makeWindow('fuzz-w-1', versionId, 1),
+            events: [{ kind: 'refused', at: 1_700_000_000_000, reason: 'sha256_mismatch: x' }],
+          },
+        ],
       } as unknown as Json,
     },
     {
@@ -134,6 +139,12 @@ export function defineFuzzTests(h: Harness): void {
       path: `/v1/admin/versions/${versionId}/rollback`,
       token: ADMIN_TOKEN,
       valid: { why: 'w' },
+    },
+    {
+      method: 'POST',
+      path: `/v1/admin/versions/${versionId}/autopilot`,
+      token: ADMIN_TOKEN,
+      valid: { enabled: false, why: 'w', actor: 'a' },
     },
   ];
 
@@ -330,6 +341,9 @@ export function defineFuzzTests(h: Harness): void {
         'ramp',
         'promote',
         'rollback',
+        'autopilot',
+        'policy',
+        'evaluate',
         '..',
         '%00',
         '%ZZ',

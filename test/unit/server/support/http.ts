@@ -200,6 +200,7 @@ const TABLES = [
   'metric_windows',
   'version_install_totals',
   'paired_totals',
+  'version_event_totals',
   'schema_migrations',
 ];
 

@@ -1,0 +1,96 @@
+/**
+ * What the rollout policy reads about each staged version: the devices' paired comparisons
+ * against the current production version (running sums per install, from ingest), paired
+ * outcomes since the weight last changed (from the stored windows), and how many devices
+ * rolled it back locally. A handful of queries per evaluation, whatever the fleet's size.
+ */
+import type { Queryable } from '../db/database.ts';
+import { listVersions } from '../store/versions.ts';
+import type { VersionEvidence } from './policy.ts';
+
+/**
+ * Outcomes cluster by device (one person's habits, one device's data), so the per-outcome
+ * variance understates how uncertain the fleet's mean is when devices differ. The cluster-robust
+ * (sandwich) variance of the mean, with devices as clusters, is Σ_j (S_j − n_j·μ)² / N² (S_j,
+ * n_j: device j's sum and count; N = Σ n_j), times J / (J − 1) for J devices; multiplied by N it
+ * is a per-outcome variance the confidence sequence can use as its floor. Expanded into sums so
+ * SQL can add them: Σ S_j² − 2μ Σ n_j S_j + μ² Σ n_j².
+ */
+function clusterVariance(p: {
+  devices: number;
+  n: number;
+  diff_sum: number;
+  device_sum_sq: number;
+  device_cross: number;
+  device_n_sq: number;
+}): number | null {
+  if (p.devices < 2 || !(p.n > 0)) return null;
+  const mean = p.diff_sum / p.n;
+  const spread = p.device_sum_sq - 2 * mean * p.device_cross + mean * mean * p.device_n_sq;
+  return (Math.max(0, spread) / p.n) * (p.devices / (p.devices - 1));
+}
+
+export async function readEvidence(db: Queryable): Promise<VersionEvidence[]> {
+  const versions = await listVersions(db);
+  const staged = versions.filter((v) => v.status === 'staging');
+  if (staged.length === 0) return [];
+  // Devices compare a staged head with the production head they serve, so only comparisons
+  // against the current production version speak to the decision at hand.
+  const baseline = versions.find((v) => v.status === 'production')?.id ?? null;
+  const ids = JSON.stringify(staged.map((v) => v.id));
+
+  const paired = await db.query<{
+    version_id: string;
+    devices: number;
+    n: number;
+    diff_sum: number;
+    diff_sum_sq: number;
+    device_sum_sq: number;
+    device_cross: number;
+    device_n_sq: number;
+  }>(
+    `select version_id, count(*)::int as devices, sum(n)::float8 as n,
+       sum(diff_sum) as diff_sum, sum(diff_sum_sq) as diff_sum_sq,
+       sum(diff_sum * diff_sum) as device_sum_sq, sum(n * diff_sum) as device_cross,
+       sum(n::float8 * n) as device_n_sq
+     from paired_totals
+     where version_id in (select jsonb_array_elements_text($1::jsonb))
+       and baseline_version_id = $2 and n > 0
+     group by version_id`,
+    [ids, baseline ?? ''],
+  );
+  const atWeight = await db.query<{ version_id: string; n: number }>(
+    `select w.version_id, sum((w.body->'paired'->>'n')::float8) as n
+     from metric_windows w join versions v on v.id = w.version_id
+     where v.id in (select jsonb_array_elements_text($1::jsonb))
+       and w.body->'paired'->>'baselineVersionId' = $2
+       and w.received_at >= v.updated_at
+     group by w.version_id`,
+    [ids, baseline ?? ''],
+  );
+  const guardrails = await db.query<{ version_id: string; devices: number }>(
+    `select version_id, count(distinct install_id)::int as devices
+     from version_event_totals
+     where version_id in (select jsonb_array_elements_text($1::jsonb)) and kind = 'rolled_back'
+     group by version_id`,
+    [ids],
+  );
+
+  const pairedBy = new Map(paired.rows.map((row) => [row.version_id, row]));
+  const atWeightBy = new Map(atWeight.rows.map((row) => [row.version_id, row.n]));
+  const guardrailBy = new Map(guardrails.rows.map((row) => [row.version_id, row.devices]));
+  return staged.map((version) => {
+    const p = pairedBy.get(version.id);
+    return {
+      clusterVariance: p ? clusterVariance(p) : null,
+      version,
+      baselineVersionId: baseline,
+      devices: p?.devices ?? 0,
+      n: p?.n ?? 0,
+      diffSum: p?.diff_sum ?? 0,
+      diffSumSq: p?.diff_sum_sq ?? 0,
+      nAtWeight: atWeightBy.get(version.id) ?? 0,
+      guardrailDevices: guardrailBy.get(version.id) ?? 0,
+    };
+  });
+}

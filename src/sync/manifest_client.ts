@@ -1,0 +1,445 @@
+/**
+ * Keeps a device's view of the signed manifest (`GET /v1/manifest`) current: it checks on
+ * start, listens to `/v1/events` while the app is open (the server announces each change, so a
+ * new version arrives within a round trip), and polls with jitter as a safety net — often
+ * while the event stream is down, rarely while it is up. Requests carry the held ETag, so an
+ * unchanged manifest costs a 304.
+ *
+ * A manifest is accepted only when (in this order) its signature verifies over the exact bytes
+ * received, the bytes parse and have the protocol's shape, and its revision is not lower than
+ * the last one accepted (an older, genuinely signed manifest replayed by an attacker or a stale
+ * cache would otherwise roll the device back). Anything else is refused: the device keeps what
+ * it has, and `onRefused` hears a reason that starts with a stable code
+ * ({@link ManifestRefusalCode}).
+ *
+ * Accepted manifests go to `onManifest` one at a time, awaited; checks asked for meanwhile (a
+ * burst of events, a poll) coalesce into one check after it. The revision and ETag are saved
+ * through {@link ManifestStateStore} only once `onManifest` has resolved, so a device that
+ * stops halfway sees the same manifest again on its next start.
+ */
+import { LearnerError } from '../errors.ts';
+import { fullJitterDelay } from './backoff.ts';
+import { checkManifest } from './manifest_check.ts';
+import type { Manifest, ManifestEvent } from './protocol.ts';
+import { SIGNATURE_HEADER } from './protocol.ts';
+import type { ManifestVerifier } from './signature.ts';
+
+/** The stable first word of every refusal reason. `http_<status>` for an unexpected status. */
+export type ManifestRefusalCode =
+  | 'bad_signature'
+  | 'missing_signature'
+  | 'malformed'
+  | 'replayed_revision'
+  | `http_${number}`
+  | 'network';
+
+/** What the client remembers across reloads. */
+export interface ManifestState {
+  /** The revision of the last accepted manifest. */
+  revision: number;
+  /** Its ETag (sent as If-None-Match), or null when the server sent none. */
+  etag: string | null;
+}
+
+/**
+ * Where that memory lives (IndexedDB in the learner). `save` resolving means it survives a
+ * reload.
+ */
+export interface ManifestStateStore {
+  load(): Promise<ManifestState | undefined>;
+  save(state: ManifestState): Promise<void>;
+}
+
+/** A state store in memory only: for tests and apps without persistence. */
+export function memoryManifestState(initial?: ManifestState): ManifestStateStore {
+  let state = initial;
+  return {
+    load: async () => state && { ...state },
+    save: async (next) => {
+      state = { ...next };
+    },
+  };
+}
+
+export interface ManifestClientOptions {
+  /** The sync server's base URL (the manifest is at `<url>/v1/manifest`). */
+  url: string;
+  /** The verifier of the app's built-in public key (signature.ts). */
+  verifier: ManifestVerifier;
+  /** Each newly accepted manifest, in revision order; awaited before the next check. */
+  onManifest: (manifest: Manifest) => Promise<void> | void;
+  /** A manifest was refused: `<code>` or `<code>: <detail>`. */
+  onRefused?: (reason: string) => void;
+  /** Default: in memory (a reload starts from scratch). */
+  state?: ManifestStateStore;
+  /** Poll interval while the event stream is up. Default 5 min. */
+  pollIntervalMs?: number;
+  /** Poll interval while it is down (or not used). Default 60 s. */
+  fallbackPollIntervalMs?: number;
+  /** Each wait is the interval ± this fraction, uniformly, so a fleet spreads out. Default 0.2. */
+  jitter?: number;
+  /** One manifest request, body included. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Bodies larger than this are refused as malformed. Default 1 MiB. */
+  maxManifestBytes?: number;
+  /**
+   * Hand the current manifest to `onManifest` on this instance's first successful check even
+   * when it is the revision already held (fetched in full, without If-None-Match): for a caller
+   * that keeps no copy of the manifest across reloads. Lower revisions are still refused.
+   * Default false: after a reload, an unchanged manifest is a 304 and nothing is handed over.
+   */
+  redeliverOnStart?: boolean;
+  /** Listen to `/v1/events`. Default: when the runtime has EventSource. */
+  events?: boolean;
+  fetch?: typeof fetch;
+  random?: () => number;
+}
+
+export type CheckOutcome =
+  | { kind: 'accepted'; revision: number }
+  /** 304, or a manifest with the revision already held. */
+  | { kind: 'not_modified' }
+  | { kind: 'refused'; reason: string }
+  /** `onManifest` threw: nothing saved; the next check fetches the manifest again. */
+  | { kind: 'failed'; error: unknown }
+  | { kind: 'stopped' };
+
+export interface ManifestClientStats {
+  /** Requests made for the manifest. */
+  checks: number;
+  accepted: number;
+  notModified: number;
+  /** Refusals by code. */
+  refused: Partial<Record<ManifestRefusalCode, number>>;
+  /** `onManifest` (or the state store) failures. */
+  failed: number;
+  /** `manifest` events received on the event stream. */
+  pushes: number;
+  /** The last accepted revision (null: none yet). */
+  revision: number | null;
+  eventsConnected: boolean;
+  lastRefusal: string | null;
+}
+
+const DEFAULTS = {
+  pollIntervalMs: 300_000,
+  fallbackPollIntervalMs: 60_000,
+  jitter: 0.2,
+  requestTimeoutMs: 10_000,
+  maxManifestBytes: 1024 * 1024,
+};
+
+/** Reopening an event stream the server closed (it refuses at most so many): backoff. */
+const REOPEN_BACKOFF = { baseMs: 1_000, maxMs: 120_000 };
+
+export class ManifestClient {
+  private readonly options: Required<ManifestClientOptions>;
+  private readonly base: string;
+  private held: ManifestState | undefined;
+  private loaded: Promise<void> | undefined;
+  private running: Promise<CheckOutcome> | undefined;
+  private queued: Promise<CheckOutcome> | undefined;
+  private source: EventSource | undefined;
+  private reopenAttempts = 0;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private pollAt = Infinity;
+  private reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopping = new AbortController();
+  private started = false;
+  /** Nothing handed over by this instance yet (see `redeliverOnStart`). */
+  private firstDelivery = true;
+  private readonly counters: ManifestClientStats = {
+    checks: 0,
+    accepted: 0,
+    notModified: 0,
+    refused: {},
+    failed: 0,
+    pushes: 0,
+    revision: null,
+    eventsConnected: false,
+    lastRefusal: null,
+  };
+
+  constructor(options: ManifestClientOptions) {
+    this.options = {
+      url: options.url,
+      verifier: options.verifier,
+      onManifest: options.onManifest,
+      onRefused: options.onRefused ?? (() => {}),
+      state: options.state ?? memoryManifestState(),
+      pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
+      fallbackPollIntervalMs: options.fallbackPollIntervalMs ?? DEFAULTS.fallbackPollIntervalMs,
+      jitter: options.jitter ?? DEFAULTS.jitter,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      maxManifestBytes: options.maxManifestBytes ?? DEFAULTS.maxManifestBytes,
+      redeliverOnStart: options.redeliverOnStart ?? false,
+      events: options.events ?? typeof EventSource === 'function',
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      random: options.random ?? Math.random,
+    };
+    this.base = checkOptions(this.options);
+  }
+
+  /** Checks once (resolving with the outcome), then keeps listening and polling until stop. */
+  async start(): Promise<CheckOutcome> {
+    if (this.started) throw new Error('ManifestClient: already started');
+    this.started = true;
+    const outcome = await this.check();
+    // After the first check, so the event sent when the stream opens names what we now hold.
+    if (this.options.events && !this.stopping.signal.aborted) this.openEvents();
+    return outcome;
+  }
+
+  /**
+   * Checks now, or — when a check is under way — once right after it; every caller in between
+   * shares that one check.
+   */
+  check(): Promise<CheckOutcome> {
+    if (this.stopping.signal.aborted) return Promise.resolve({ kind: 'stopped' });
+    if (!this.running) {
+      this.running = this.checkOnce()
+        .catch((error: unknown): CheckOutcome => {
+          // The state store failed (storage refused a read or write): try again next time.
+          this.loaded = undefined;
+          this.counters.failed++;
+          return { kind: 'failed', error };
+        })
+        .finally(() => {
+          this.running = undefined;
+          this.schedulePoll();
+        });
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = undefined;
+      return this.check();
+    });
+    return this.queued;
+  }
+
+  stats(): ManifestClientStats {
+    return { ...this.counters, refused: { ...this.counters.refused } };
+  }
+
+  /** The last accepted revision and ETag (after `start` loaded them). */
+  get state(): ManifestState | undefined {
+    return this.held && { ...this.held };
+  }
+
+  /** Closes the event stream and timers and aborts a request under way. */
+  stop(): void {
+    this.stopping.abort();
+    this.source?.close();
+    this.source = undefined;
+    this.counters.eventsConnected = false;
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.reopenTimer);
+  }
+
+  private async checkOnce(): Promise<CheckOutcome> {
+    this.loaded ??= this.options.state.load().then((state) => {
+      this.held = state;
+      this.counters.revision = state?.revision ?? null;
+    });
+    await this.loaded;
+    if (this.stopping.signal.aborted) return { kind: 'stopped' };
+    this.counters.checks++;
+    const fetched = await this.fetchManifest();
+    if (fetched.kind !== 'body') return fetched;
+    const { bytes, etag, signature } = fetched;
+
+    // The signature covers the bytes as received: verify before parsing anything.
+    if (signature === null) return this.refuse('missing_signature');
+    if (!(await this.options.verifier.verify(bytes, signature)))
+      return this.refuse('bad_signature');
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch (error) {
+      return this.refuse(`malformed: not UTF-8 JSON (${describe(error)})`);
+    }
+    const manifest = checkManifest(json);
+    if (typeof manifest === 'string') return this.refuse(`malformed: ${manifest}`);
+    const held = this.held;
+    if (held && manifest.revision < held.revision)
+      return this.refuse(`replayed_revision: ${manifest.revision} < ${held.revision}`);
+    const redeliver = this.options.redeliverOnStart && this.firstDelivery;
+    if (held && manifest.revision === held.revision && !redeliver) {
+      // Same revision, same content (the server's bytes are a function of its state).
+      if (etag !== held.etag) await this.remember({ revision: held.revision, etag });
+      this.counters.notModified++;
+      return { kind: 'not_modified' };
+    }
+
+    try {
+      await this.options.onManifest(manifest);
+    } catch (error) {
+      this.counters.failed++;
+      return { kind: 'failed', error };
+    }
+    this.firstDelivery = false;
+    await this.remember({ revision: manifest.revision, etag });
+    this.counters.accepted++;
+    return { kind: 'accepted', revision: manifest.revision };
+  }
+
+  private async remember(state: ManifestState): Promise<void> {
+    this.held = state;
+    this.counters.revision = state.revision;
+    await this.options.state.save(state);
+  }
+
+  private refuse(reason: string): CheckOutcome {
+    const code = reason.split(':', 1)[0] as ManifestRefusalCode;
+    this.counters.refused[code] = (this.counters.refused[code] ?? 0) + 1;
+    this.counters.lastRefusal = reason;
+    try {
+      this.options.onRefused(reason);
+    } catch {
+      // A reporting callback's failure must not change what the client does.
+    }
+    return { kind: 'refused', reason };
+  }
+
+  private async fetchManifest(): Promise<
+    | { kind: 'body'; bytes: Uint8Array; etag: string | null; signature: string | null }
+    | CheckOutcome
+  > {
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    this.stopping.signal.addEventListener('abort', stop);
+    const timer = setTimeout(stop, this.options.requestTimeoutMs);
+    try {
+      const headers: Record<string, string> = {};
+      const redeliver = this.options.redeliverOnStart && this.firstDelivery;
+      if (this.held?.etag && !redeliver) headers['if-none-match'] = this.held.etag;
+      // no-store: the HTTP cache must neither answer for the server nor turn our conditional
+      // request into its own; the ETag logic here is the only one.
+      const response = await this.options.fetch(`${this.base}/v1/manifest`, {
+        headers,
+        cache: 'no-store',
+        signal: controller.signal,
+      });
+      if (response.status === 304) {
+        await response.body?.cancel();
+        this.counters.notModified++;
+        return { kind: 'not_modified' };
+      }
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        return this.refuse(`http_${response.status}`);
+      }
+      const declared = Number(response.headers.get('content-length'));
+      if (declared > this.options.maxManifestBytes) {
+        await response.body?.cancel();
+        return this.refuse(`malformed: ${declared} bytes (> ${this.options.maxManifestBytes})`);
+      }
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes.length > this.options.maxManifestBytes)
+        return this.refuse(`malformed: ${bytes.length} bytes (> ${this.options.maxManifestBytes})`);
+      return {
+        kind: 'body',
+        bytes,
+        etag: response.headers.get('etag'),
+        signature: response.headers.get(SIGNATURE_HEADER),
+      };
+    } catch (error) {
+      if (this.stopping.signal.aborted) return { kind: 'stopped' };
+      return this.refuse(
+        controller.signal.aborted
+          ? `network: no answer within ${this.options.requestTimeoutMs} ms`
+          : `network: ${describe(error)}`,
+      );
+    } finally {
+      clearTimeout(timer);
+      this.stopping.signal.removeEventListener('abort', stop);
+    }
+  }
+
+  private pollInterval(): number {
+    const base = this.counters.eventsConnected
+      ? this.options.pollIntervalMs
+      : this.options.fallbackPollIntervalMs;
+    const spread = this.options.jitter * (2 * this.options.random() - 1);
+    return Math.max(0, base * (1 + spread));
+  }
+
+  private schedulePoll(delay = this.pollInterval()): void {
+    if (this.stopping.signal.aborted || !this.started) return;
+    clearTimeout(this.pollTimer);
+    this.pollAt = Date.now() + delay;
+    this.pollTimer = setTimeout(() => void this.check(), delay);
+  }
+
+  private openEvents(): void {
+    const source = new EventSource(`${this.base}/v1/events`);
+    this.source = source;
+    source.addEventListener('open', () => {
+      this.reopenAttempts = 0;
+      this.counters.eventsConnected = true;
+    });
+    source.addEventListener('manifest', (event) => {
+      this.counters.pushes++;
+      let data: Partial<ManifestEvent> | undefined;
+      try {
+        data = JSON.parse((event as MessageEvent<string>).data) as Partial<ManifestEvent>;
+      } catch {
+        data = undefined;
+      }
+      // An event we cannot read still says "something changed": checking is always safe.
+      if (typeof data?.etag !== 'string' || data.etag !== this.held?.etag) void this.check();
+    });
+    source.addEventListener('error', () => {
+      const wasConnected = this.counters.eventsConnected;
+      this.counters.eventsConnected = false;
+      // Without pushes, poll at the faster rate from now on, not after the slow wait.
+      if (wasConnected && !this.running) {
+        const fallback = this.pollInterval();
+        if (this.pollAt - Date.now() > fallback) this.schedulePoll(fallback);
+      }
+      // CONNECTING: EventSource reconnects by itself. CLOSED (an HTTP error, a wrong content
+      // type): it never will, so reopen after a backoff.
+      if (source.readyState === EventSource.CLOSED && this.source === source) {
+        this.source = undefined;
+        const delay = Math.max(
+          REOPEN_BACKOFF.baseMs,
+          fullJitterDelay(++this.reopenAttempts, REOPEN_BACKOFF, this.options.random),
+        );
+        this.reopenTimer = setTimeout(() => {
+          if (!this.stopping.signal.aborted) this.openEvents();
+        }, delay);
+      }
+    });
+  }
+}
+
+/** The base URL without a trailing slash; a bad setting is a BAD_CONFIG, found at start-up. */
+function checkOptions(options: Required<ManifestClientOptions>): string {
+  const fail = (why: string): never => {
+    throw new LearnerError('BAD_CONFIG', `manifest client: ${why}`);
+  };
+  let url: URL | undefined;
+  try {
+    url = new URL(options.url);
+  } catch {
+    fail(`url must be an absolute URL, got ${String(options.url)}`);
+  }
+  if (url!.protocol !== 'http:' && url!.protocol !== 'https:') fail('url must be http(s)');
+  if (typeof options.verifier?.verify !== 'function') fail('verifier is required');
+  if (typeof options.onManifest !== 'function') fail('onManifest is required');
+  for (const name of [
+    'pollIntervalMs',
+    'fallbackPollIntervalMs',
+    'requestTimeoutMs',
+    'maxManifestBytes',
+  ] as const) {
+    const value = options[name];
+    if (!(Number.isFinite(value) && value > 0)) fail(`${name} must be a positive number`);
+  }
+  if (!(options.jitter >= 0 && options.jitter < 1)) fail('jitter must be in [0, 1)');
+  return url!.href.replace(/\/+$/, '');
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,119 @@
+// The browser side of the rollout lab (test/support/rollout_lab.ts): a fresh sync server per
+// test behind a tampering proxy, and the server's admin API (server/routes/admin.ts) to upload,
+// publish, ramp, promote and roll back versions the way an operator would.
+import { inject } from 'vitest';
+import type { AdminVersion, StatusResponse, UploadResponse } from '../../../server/admin_types.ts';
+import type { PublicKeyResponse } from '../../../src/sync/protocol.ts';
+import type {
+  LabRequest,
+  LabServerInfo,
+  ManifestTampering,
+  ModelTampering,
+  Tampering,
+} from '../../support/rollout_lab.ts';
+
+export type { LabRequest, ManifestTampering, ModelTampering, Tampering };
+
+export interface PublishOptions {
+  /** Uploaded first (the sha256 is computed here). */
+  bytes: Uint8Array;
+  weight: number;
+  semver?: string;
+  /** Default: the spec in the model's metadata. */
+  featureSpec?: Record<string, unknown>;
+  why?: string;
+}
+
+export interface LabServer {
+  /** Where the device connects (the proxy). */
+  url: string;
+  /** The server itself. */
+  serverUrl: string;
+  appKey: string;
+  publicKey: PublicKeyResponse;
+  /** Switches the proxy's tampering; returns the number of requests logged before it. */
+  tamper(tampering: Tampering): Promise<number>;
+  /** Requests the proxy saw after request number `since`. */
+  log(since?: number): Promise<LabRequest[]>;
+  /** Revisions of the manifests the proxy has passed on (and can replay). */
+  captured(): Promise<number[]>;
+  upload(bytes: Uint8Array): Promise<UploadResponse>;
+  /** Uploads the bytes and publishes them as a staged version. */
+  publish(options: PublishOptions): Promise<AdminVersion>;
+  ramp(ref: string, weight: number): Promise<AdminVersion>;
+  promote(ref: string): Promise<AdminVersion>;
+  rollback(ref: string): Promise<AdminVersion>;
+  status(): Promise<StatusResponse>;
+  close(): Promise<void>;
+}
+
+/** Whether the rollout lab runs (only under the `browser-sync` project's globalSetup). */
+export const hasRolloutLab = inject('rolloutLab') !== undefined;
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function call<T>(url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+export async function newLabServer(): Promise<LabServer> {
+  const { controlUrl } = inject('rolloutLab');
+  const json = (method: string, value: unknown): RequestInit => ({
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(value),
+  });
+  const info = await call<LabServerInfo>(`${controlUrl}/servers`, json('POST', {}));
+  const lab = `${controlUrl}/servers/${info.id}`;
+  const admin = <T>(method: string, path: string, body?: unknown, raw?: Uint8Array) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${info.adminToken}` };
+    let payload: BodyInit | undefined;
+    if (raw) {
+      headers['content-type'] = 'application/octet-stream';
+      payload = raw as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    return call<T>(`${info.serverUrl}${path}`, { method, headers, body: payload });
+  };
+  const versionPath = (ref: string, action: string) =>
+    `/v1/admin/versions/${encodeURIComponent(ref)}/${action}`;
+  const upload = async (bytes: Uint8Array) =>
+    admin<UploadResponse>('PUT', `/v1/admin/models/${await sha256Hex(bytes)}`, undefined, bytes);
+  return {
+    url: info.url,
+    serverUrl: info.serverUrl,
+    appKey: info.appKey,
+    publicKey: info.publicKey,
+    async tamper(tampering) {
+      return (await call<{ since: number }>(`${lab}/tamper`, json('POST', tampering))).since;
+    },
+    log: (since = 0) => call<LabRequest[]>(`${lab}/log?since=${since}`),
+    captured: () => call<number[]>(`${lab}/captured`),
+    upload,
+    async publish({ bytes, weight, semver, featureSpec, why }) {
+      const { sha256 } = await upload(bytes);
+      return admin<AdminVersion>('POST', '/v1/admin/versions', {
+        model: { sha256 },
+        weight,
+        ...(semver ? { semver } : {}),
+        ...(featureSpec ? { featureSpec } : {}),
+        ...(why ? { why } : {}),
+      });
+    },
+    ramp: (ref, weight) => admin<AdminVersion>('POST', versionPath(ref, 'ramp'), { weight }),
+    promote: (ref) => admin<AdminVersion>('POST', versionPath(ref, 'promote'), {}),
+    rollback: (ref) => admin<AdminVersion>('POST', versionPath(ref, 'rollback'), {}),
+    status: () => admin<StatusResponse>('GET', '/v1/admin/status'),
+    async close() {
+      await call(lab, { method: 'DELETE' });
+    },
+  };
+}

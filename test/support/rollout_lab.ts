@@ -1,0 +1,416 @@
+/**
+ * The rollout lab (Node side) for the browser tests of receiving versions: each test gets its
+ * own real sync server (in-memory PGlite, its own signing key) and, in front of it, a
+ * tampering proxy that plays the attacker or the broken network between server and device —
+ * it can change model bytes, cut them short, serve another model's bytes, strip or corrupt the
+ * manifest's signature, replay an older genuinely signed manifest, or serve bytes signed with
+ * the server's real key (a faulty server). Admin calls go straight to the server.
+ *
+ * Control API (CORS open, so browser tests drive it):
+ * - `POST /servers` → {@link LabServerInfo}
+ * - `POST /servers/<id>/tamper` with a {@link Tampering} (fields left out keep their mode)
+ *   → `{ since }`: the number of requests logged before the switch
+ * - `GET /servers/<id>/log?since=N` → the {@link LabRequest}s after N
+ * - `GET /servers/<id>/captured` → the revisions of the manifests captured so far
+ * - `DELETE /servers/<id>` → stops the proxy and the server
+ */
+
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { loadSigningKey, type SigningKey, signBytes } from '../../server/signing.ts';
+import { type RunningServer, startServer } from '../../server/start.ts';
+import { modelBytes } from '../../server/store/models.ts';
+import { getSetting } from '../../server/store/settings.ts';
+import type { PublicKeyResponse } from '../../src/sync/protocol.ts';
+import { SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
+
+export type ManifestTampering =
+  | { kind: 'pass' }
+  /** Drop the signature header. */
+  | { kind: 'strip-signature' }
+  /** Flip one bit of the signature. */
+  | { kind: 'corrupt-signature' }
+  /** Flip one bit of the body, keep the server's signature. */
+  | { kind: 'corrupt-body' }
+  /** Serve a manifest captured earlier (its bytes, signature and ETag): the oldest by default. */
+  | { kind: 'replay'; revision?: number }
+  /** Serve these bytes signed with the server's own key: a server that signs nonsense. */
+  | { kind: 'signed-body'; body: string }
+  | { kind: 'status'; status: number };
+
+export type ModelTampering =
+  | { kind: 'pass' }
+  /** Flip one bit in the middle of the bytes. */
+  | { kind: 'flip' }
+  /** Send only the first half (a complete response, just shorter). */
+  | { kind: 'truncate' }
+  /** Append this many bytes (default 1024), without a Content-Length. */
+  | { kind: 'pad'; bytes?: number }
+  /** Announce the full size, send the first half, then hold the connection open. */
+  | { kind: 'stall' }
+  /** Serve the bytes of another model the server stores. */
+  | { kind: 'swap'; sha256: string }
+  | { kind: 'status'; status: number };
+
+export interface Tampering {
+  manifest?: ManifestTampering;
+  model?: ModelTampering;
+}
+
+export interface LabServerInfo {
+  id: string;
+  /** Where devices connect: the tampering proxy. */
+  url: string;
+  /** The server itself: for admin calls. */
+  serverUrl: string;
+  appKey: string;
+  adminToken: string;
+  publicKey: PublicKeyResponse;
+}
+
+export interface LabRequest {
+  n: number;
+  method: string;
+  path: string;
+  /** The status the device received. */
+  status: number;
+  ifNoneMatch: string | null;
+  /** The tampering applied, or null when the answer passed through as the server sent it. */
+  tampered: string | null;
+}
+
+export interface RolloutLab {
+  controlUrl: string;
+  close(): Promise<void>;
+}
+
+// The setting server/start.ts keeps the manifest signing key under.
+const SIGNING_KEY_SETTING = 'signing_key_ed25519_pkcs8';
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+  'access-control-allow-headers': 'content-type',
+};
+
+function readBody(stream: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeListener(server: Server, sockets: Set<Socket>): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    for (const socket of sockets) socket.destroy();
+  });
+}
+
+interface Captured {
+  revision: number;
+  body: Buffer;
+  headers: IncomingMessage['headers'];
+}
+
+function flipBit(bytes: Buffer, at: number): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[at] ^= 0x01;
+  return copy;
+}
+
+function errorBody(status: number): string {
+  const code = status === 404 ? 'NOT_FOUND' : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
+  return JSON.stringify({ error: { code, message: `injected ${status}` } });
+}
+
+/** One server and the proxy in front of it. */
+class LabInstance {
+  manifestMode: ManifestTampering = { kind: 'pass' };
+  modelMode: ModelTampering = { kind: 'pass' };
+  readonly log: LabRequest[] = [];
+  readonly captured: Captured[] = [];
+  private readonly proxy: Server;
+  private readonly sockets = new Set<Socket>();
+  private port = 0;
+
+  constructor(
+    readonly server: RunningServer,
+    private readonly key: SigningKey,
+  ) {
+    this.proxy = createServer((req, res) => {
+      this.handle(req, res).catch((error) => {
+        if (!res.headersSent) res.writeHead(502, { ...CORS, 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'INTERNAL', message: String(error) } }));
+      });
+    });
+    this.proxy.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.port = await listen(this.proxy);
+  }
+
+  async close(): Promise<void> {
+    await closeListener(this.proxy, this.sockets);
+    await this.server.close();
+  }
+
+  private record(req: IncomingMessage, path: string, status: number, tampered: string | null) {
+    const header = req.headers['if-none-match'];
+    this.log.push({
+      n: this.log.length + 1,
+      method: req.method ?? 'GET',
+      path,
+      status,
+      ifNoneMatch: typeof header === 'string' ? header : null,
+      tampered,
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://proxy').pathname;
+    if (req.method !== 'OPTIONS' && path === '/v1/events') return this.stream(req, res, path);
+    const body = await readBody(req);
+    const answer = await this.forward(req, body);
+    const headers: Record<string, string | string[] | undefined> = { ...answer.headers };
+    delete headers['transfer-encoding'];
+    delete headers['content-length'];
+    const send = (status: number, out: Buffer | string, tampered: string | null) => {
+      res.writeHead(status, headers);
+      res.end(out);
+      this.record(req, path, status, tampered);
+    };
+    if (req.method === 'OPTIONS') return send(answer.status, answer.body, null);
+
+    if (path === '/v1/manifest') {
+      if (answer.status === 200) this.capture(answer.body, answer.headers);
+      const mode = this.manifestMode;
+      if (mode.kind === 'status') {
+        headers['content-type'] = 'application/json';
+        delete headers[SIGNATURE_HEADER.toLowerCase()];
+        return send(mode.status, errorBody(mode.status), mode.kind);
+      }
+      if (mode.kind === 'replay') {
+        const old =
+          mode.revision === undefined
+            ? this.captured[0]
+            : this.captured.find((c) => c.revision === mode.revision);
+        if (!old) throw new Error(`no captured manifest with revision ${mode.revision}`);
+        Object.assign(headers, old.headers);
+        delete headers['content-length'];
+        delete headers['transfer-encoding'];
+        return send(200, old.body, mode.kind);
+      }
+      if (mode.kind === 'signed-body') {
+        const bytes = Buffer.from(mode.body, 'utf8');
+        headers['content-type'] = 'application/json; charset=utf-8';
+        headers.etag = `"${createHash('sha256').update(bytes).digest('hex')}"`;
+        headers[SIGNATURE_HEADER.toLowerCase()] = signBytes(this.key, bytes);
+        return send(200, bytes, mode.kind);
+      }
+      if (answer.status === 200 && mode.kind !== 'pass') {
+        const header = SIGNATURE_HEADER.toLowerCase();
+        if (mode.kind === 'strip-signature') delete headers[header];
+        if (mode.kind === 'corrupt-signature') {
+          const signature = Buffer.from(String(headers[header]), 'base64');
+          headers[header] = flipBit(signature, 5).toString('base64');
+        }
+        const out = mode.kind === 'corrupt-body' ? flipBit(answer.body, 20) : answer.body;
+        return send(200, out, mode.kind);
+      }
+      return send(answer.status, answer.body, null);
+    }
+
+    if (path.startsWith('/v1/models/') && req.method === 'GET') {
+      const mode = this.modelMode;
+      if (mode.kind === 'status') {
+        headers['content-type'] = 'application/json';
+        return send(mode.status, errorBody(mode.status), mode.kind);
+      }
+      if (answer.status === 200 && mode.kind === 'stall') {
+        headers['content-length'] = String(answer.body.length);
+        res.writeHead(200, headers);
+        res.write(answer.body.subarray(0, answer.body.length >> 1));
+        this.record(req, path, 200, mode.kind);
+        return;
+      }
+      if (answer.status === 200 && mode.kind !== 'pass') {
+        let out = answer.body;
+        if (mode.kind === 'flip') out = flipBit(out, out.length >> 1);
+        if (mode.kind === 'truncate') out = out.subarray(0, out.length >> 1);
+        if (mode.kind === 'pad') out = Buffer.concat([out, Buffer.alloc(mode.bytes ?? 1024, 7)]);
+        if (mode.kind === 'swap') {
+          const other = await modelBytes(this.server.database, mode.sha256);
+          if (!other) throw new Error(`the server has no model ${mode.sha256}`);
+          out = Buffer.from(other);
+        }
+        return send(200, out, mode.kind);
+      }
+    }
+    return send(answer.status, answer.body, null);
+  }
+
+  private capture(body: Buffer, headers: IncomingMessage['headers']): void {
+    const revision = (JSON.parse(body.toString('utf8')) as { revision: number }).revision;
+    if (!this.captured.some((c) => c.revision === revision))
+      this.captured.push({ revision, body, headers });
+  }
+
+  /** Server-sent events pass through as they come: buffering would hold them back. */
+  private stream(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const target = new URL(this.server.url);
+    const upstream = request(
+      {
+        hostname: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: target.host },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.flushHeaders();
+        answer.pipe(res);
+        this.record(req, path, answer.statusCode ?? 502, null);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  }
+
+  private forward(req: IncomingMessage, body: Buffer) {
+    const target = new URL(this.server.url);
+    return new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>(
+      (resolve, reject) => {
+        const upstream = request(
+          {
+            hostname: target.hostname,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers: { ...req.headers, host: target.host },
+          },
+          (answer) => {
+            readBody(answer).then(
+              (data) =>
+                resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: data }),
+              reject,
+            );
+          },
+        );
+        upstream.on('error', reject);
+        upstream.end(body);
+      },
+    );
+  }
+}
+
+export async function startRolloutLab(): Promise<RolloutLab> {
+  const instances = new Map<string, LabInstance>();
+  let next = 0;
+
+  const control = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const reply = (status: number, value: unknown) => {
+      res.writeHead(status, { ...CORS, 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    try {
+      if (req.method === 'OPTIONS') return reply(204, null);
+      if (req.method === 'POST' && url.pathname === '/servers') {
+        const appKey = `lab-app-${crypto.randomUUID()}`;
+        const adminToken = `lab-admin-${crypto.randomUUID()}`;
+        const server = await startServer({
+          port: 0,
+          memory: true,
+          appKey,
+          adminToken,
+          logError: () => {},
+        });
+        const stored = await getSetting(server.database, SIGNING_KEY_SETTING);
+        if (!stored) throw new Error('the server has no signing key');
+        const instance = new LabInstance(server, loadSigningKey(stored));
+        await instance.start();
+        const id = String(++next);
+        instances.set(id, instance);
+        const info: LabServerInfo = {
+          id,
+          url: instance.url,
+          serverUrl: server.url,
+          appKey,
+          adminToken,
+          publicKey: server.publicKey,
+        };
+        return reply(201, info);
+      }
+      const match = /^\/servers\/(\d+)(\/[a-z]+)?$/.exec(url.pathname);
+      const instance = match ? instances.get(match[1]) : undefined;
+      if (!match || !instance)
+        return reply(404, { error: `no route ${req.method} ${url.pathname}` });
+      const route = match[2] ?? '';
+      if (req.method === 'DELETE' && route === '') {
+        instances.delete(match[1]);
+        await instance.close();
+        return reply(200, { closed: match[1] });
+      }
+      if (req.method === 'POST' && route === '/tamper') {
+        const tampering = JSON.parse((await readBody(req)).toString('utf8')) as Tampering;
+        if (tampering.manifest) instance.manifestMode = tampering.manifest;
+        if (tampering.model) instance.modelMode = tampering.model;
+        return reply(200, { since: instance.log.length });
+      }
+      if (req.method === 'GET' && route === '/log') {
+        const since = Number(url.searchParams.get('since') ?? 0);
+        return reply(
+          200,
+          instance.log.filter((entry) => entry.n > since),
+        );
+      }
+      if (req.method === 'GET' && route === '/captured')
+        return reply(
+          200,
+          instance.captured.map((c) => c.revision),
+        );
+      return reply(404, { error: `no route ${req.method} ${url.pathname}` });
+    } catch (error) {
+      return reply(500, { error: String(error) });
+    }
+  });
+  const sockets = new Set<Socket>();
+  control.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const port = await listen(control);
+  return {
+    controlUrl: `http://127.0.0.1:${port}`,
+    async close() {
+      await Promise.all([...instances.values()].map((instance) => instance.close()));
+      instances.clear();
+      await closeListener(control, sockets);
+    },
+  };
+}
