@@ -1,0 +1,63 @@
+/**
+ * Builds the demo for `npm start`: the page with Vite (worker, onnxruntime-web's wasm, the demo
+ * model from public/), then the service worker (src/offline/sw.ts) bundled on its own and given
+ * Workbox's precache manifest of everything the first build wrote.
+ */
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'vite';
+import { injectManifest } from 'workbox-build';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const DEFAULT_OUT_DIR = join(REPO_ROOT, 'dist');
+
+export interface BuildResult {
+  outDir: string;
+  /** Files the service worker precaches, and their total size. */
+  precached: number;
+  precachedBytes: number;
+}
+
+export async function buildDemo(outDir = DEFAULT_OUT_DIR): Promise<BuildResult> {
+  await rm(outDir, { recursive: true, force: true });
+  await build({
+    root: REPO_ROOT,
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true },
+  });
+  await build({
+    root: REPO_ROOT,
+    configFile: false,
+    logLevel: 'warn',
+    publicDir: false,
+    // Workbox's modules log in development builds only.
+    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+    build: {
+      outDir,
+      emptyOutDir: false,
+      // Kept readable, and so that `self.__WB_MANIFEST` survives for injectManifest to find.
+      minify: false,
+      lib: {
+        entry: join(REPO_ROOT, 'src/offline/sw.ts'),
+        formats: ['iife'],
+        name: 'localfitServiceWorker',
+        fileName: () => 'sw.js',
+      },
+    },
+  });
+  const swPath = join(outDir, 'sw.js');
+  const { count, size, warnings } = await injectManifest({
+    swSrc: swPath,
+    swDest: swPath,
+    globDirectory: outDir,
+    globPatterns: ['**/*.{html,js,css,svg,wasm,onnx,json}'],
+    globIgnores: ['sw.js', 'models/demo/check.json', 'models/demo/metrics.json'],
+    // onnxruntime-web's wasm is ~14 MB.
+    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    // Vite's hashed file names are their own revision.
+    dontCacheBustURLsMatching: /^assets\//,
+  });
+  if (warnings.length) throw new Error(`workbox: ${warnings.join('; ')}`);
+  return { outDir, precached: count, precachedBytes: size };
+}
