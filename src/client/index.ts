@@ -8,8 +8,10 @@ export type { RolloutStats } from '../rollout/rollout.ts';
 export type {
   LearnerStats,
   ModelSource,
+  ObserveOptions,
   ObserveResult,
   PersistenceOptions,
+  PredictOptions,
   RolloutOptions,
   VersionsStats,
 } from '../runtime/durable_learner.ts';

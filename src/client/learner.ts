@@ -5,7 +5,12 @@ import type { Example } from '../backbone/features.ts';
 import { batchBuffers, packExamples } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
-import type { LearnerInit, ObserveResult } from '../runtime/durable_learner.ts';
+import type {
+  LearnerInit,
+  ObserveOptions,
+  ObserveResult,
+  PredictOptions,
+} from '../runtime/durable_learner.ts';
 import { installErrorTransfer } from '../runtime/error_transfer.ts';
 import type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 import type { WorkerApi, WorkerStats } from '../runtime/worker_api.ts';
@@ -37,14 +42,24 @@ export interface Predictions {
 export interface Learner {
   /** Scores one example. */
   predict(example: Example): Promise<Prediction>;
-  /** Scores candidates in one call (e.g. ranking N items); scores follow the input order. */
-  predict(examples: readonly Example[]): Promise<Predictions>;
   /**
-   * Learns from what the user did. Resolves once the outcome is stored durably and learned.
-   * Give each outcome an `id` (for instance the event's id in your app): an outcome observed
-   * twice with the same id — a retry, a second tab — is learned once.
+   * Scores candidates in one call (e.g. ranking N items); scores follow the input order. With
+   * `slate`, outcomes that name it (`observe(…, { slate: { id, candidate } })`) are scored as
+   * a ranking: precision, recall and NDCG at k in the reported metrics.
    */
-  observe(example: Example, outcome: Label, options?: { id?: string }): Promise<ObserveResult>;
+  predict(examples: readonly Example[], options?: PredictOptions): Promise<Predictions>;
+  /**
+   * Learns from what the user did. Resolves once the outcome is stored durably and learned
+   * (with a buffered `cadence`: stored, and learned when the buffer is released).
+   * Give each outcome an `id` (for instance the event's id in your app): an outcome observed
+   * twice with the same id — a retry, a second tab — is learned once. `kind` says what the
+   * user did with the shown item (impression, click, conversion) for CTR and conversion counts.
+   */
+  observe(
+    example: Example,
+    outcome: Label,
+    options?: { id?: string } & ObserveOptions,
+  ): Promise<ObserveResult>;
   stats(): Promise<WorkerStats>;
   /**
    * Saves what was learned and sends the queued metrics now (it also happens by itself, and
@@ -112,11 +127,17 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
   };
 
   async function predict(example: Example): Promise<Prediction>;
-  async function predict(examples: readonly Example[]): Promise<Predictions>;
-  async function predict(input: Example | readonly Example[]): Promise<Prediction | Predictions> {
+  async function predict(
+    examples: readonly Example[],
+    options?: PredictOptions,
+  ): Promise<Predictions>;
+  async function predict(
+    input: Example | readonly Example[],
+    options?: PredictOptions,
+  ): Promise<Prediction | Predictions> {
     open();
     const many = Array.isArray(input);
-    const result = await remote.predict(pack(many ? input : [input as Example]));
+    const result = await remote.predict(pack(many ? input : [input as Example]), options);
     if (many) return result;
     const { scores, probabilities, versionId } = result;
     return probabilities
@@ -134,7 +155,8 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
     predict,
     async observe(example, outcome, options) {
       open();
-      return await remote.observe(pack([example]), outcome, options?.id ?? crypto.randomUUID());
+      const { id, ...report } = options ?? {};
+      return await remote.observe(pack([example]), outcome, id ?? crypto.randomUUID(), report);
     },
     async stats() {
       open();

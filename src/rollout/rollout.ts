@@ -130,25 +130,33 @@ export class Rollout {
     this.revision = manifest.revision;
   }
 
-  private async run(action: RolloutAction): Promise<void | 'retry'> {
-    const reason = `manifest: ${action.kind}`;
+  private async run(action: RolloutAction): Promise<'done' | 'retry'> {
     switch (action.kind) {
       case 'promote':
-        return this.learner.promoteStaged(`server promoted ${action.version.id}`);
+        await this.learner.promoteStaged(`server promoted ${action.version.id}`);
+        return 'done';
       case 'drop_staged':
-        return this.learner.dropStaged(action.reason);
+        await this.learner.dropStaged(action.reason);
+        return 'done';
       case 'restore':
-        return this.learner.restoreArchived(
+        await this.learner.restoreArchived(
           action.version.id,
           `server rolled back to ${action.version.id}`,
         );
+        return 'done';
       case 'adopt':
       case 'install':
       case 'stage': {
         const added = await this.verified(action.version, action.kind === 'adopt');
-        if (!added) return this.refused.has(action.version.id) ? undefined : 'retry';
-        if (action.kind === 'stage') return this.learner.stage(added);
-        return this.learner.installProduction(added, action.kind === 'adopt', reason);
+        if (!added) return this.refused.has(action.version.id) ? 'done' : 'retry';
+        if (action.kind === 'stage') await this.learner.stage(added);
+        else
+          await this.learner.installProduction(
+            added,
+            action.kind === 'adopt',
+            `manifest: ${action.kind}`,
+          );
+        return 'done';
       }
     }
   }

@@ -10,10 +10,13 @@ import type { RolloutStats } from '../rollout/rollout.ts';
 import { Rollout } from '../rollout/rollout.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { isStoreError, openStore } from '../store/index.ts';
+import type { OutcomeReport } from '../store/schema.ts';
 import type { SyncOptions } from '../sync/options.ts';
 import { resolveSyncOptions } from '../sync/options.ts';
 import type { SyncStats } from '../sync/reporter.ts';
 import { MetricsReporter } from '../sync/reporter.ts';
+import type { AdaptationOptions } from './adaptation.ts';
+import { Adaptation } from './adaptation.ts';
 import type { LearnerEvent } from './events.ts';
 import type {
   HeadStart,
@@ -23,8 +26,9 @@ import type {
   ScalerStart,
 } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
-import type { InitialState } from './running_version.ts';
 import { RunningVersion } from './running_version.ts';
+import type { CadenceOptions } from './update_cadence.ts';
+import { UpdateCadence } from './update_cadence.ts';
 import type { NewRunningVersion } from './version_store.ts';
 import {
   addVersion,
@@ -71,6 +75,32 @@ export interface LearnerInit {
    * promote or roll back as the fleet decides. Needs `sync`.
    */
   rollout?: RolloutOptions;
+  /**
+   * Adapting to drift: the drift policy raises the learning rate when the person changes
+   * (default on), and the forgetting guard resets the head to the version's server head when
+   * it has become worse than it (default on). `false` turns either off.
+   */
+  drift?: AdaptationOptions['drift'];
+  forgettingGuard?: AdaptationOptions['forgettingGuard'];
+  /**
+   * When the heads learn: per event (default), or buffered and released by size and time
+   * (`{ mode: 'buffered', maxItems: 50, maxDelayMs: 60_000 }`). Outcomes are stored durably
+   * at `observe` either way; buffered ones are learned when the buffer is released.
+   */
+  cadence?: CadenceOptions;
+}
+
+/** How the app says what an outcome was (see `Learner.observe`). */
+export interface ObserveOptions {
+  /** What the user did with the shown prediction: for CTR and conversion counts. */
+  kind?: OutcomeReport['kind'];
+  /** The slate (a `predict` over candidates with `slate`) and this candidate's index in it. */
+  slate?: OutcomeReport['slate'];
+}
+
+/** A `predict` over candidates that the app will report outcomes on (ranking metrics). */
+export interface PredictOptions {
+  slate?: { id: string; surface?: string };
 }
 
 export interface RolloutOptions {
@@ -114,6 +144,8 @@ export interface LearnerStats {
   rejected: number;
   /** Times the head's weights went non-finite and were restored. */
   restores: number;
+  /** Times the forgetting guard reset the serving head to its version's server head. */
+  resets: number;
   /** Sequence number of the last outcome learned. */
   lastSeq: number;
   snapshots: number;
@@ -165,6 +197,39 @@ interface Scored {
   prepared: PreparedBatch;
 }
 
+/** An outcome stored and scored, waiting in the update cadence's buffer to be learned. */
+interface Pending {
+  scored: Scored[];
+  seq: number;
+  ts: number;
+  report: OutcomeReport | undefined;
+}
+
+/** What the app said about an outcome, as the log keeps it (undefined: nothing). */
+function outcomeReport(options: ObserveOptions): OutcomeReport | undefined {
+  const report: OutcomeReport = {};
+  if (options.kind !== undefined) {
+    if (!['impression', 'click', 'conversion'].includes(options.kind)) {
+      throw new LearnerError('BAD_INPUT', `unknown outcome kind ${String(options.kind)}`);
+    }
+    report.kind = options.kind;
+  }
+  if (options.slate !== undefined) {
+    const { id, candidate, gain } = options.slate;
+    if (typeof id !== 'string' || id === '' || !Number.isInteger(candidate) || candidate < 0) {
+      throw new LearnerError(
+        'BAD_INPUT',
+        'a slate outcome needs the slate id and a candidate index',
+      );
+    }
+    if (gain !== undefined && !(Number.isFinite(gain) && gain >= 0)) {
+      throw new LearnerError('BAD_INPUT', 'a slate gain is a finite number ≥ 0');
+    }
+    report.slate = { id, candidate, ...(gain !== undefined ? { gain } : {}) };
+  }
+  return report.kind || report.slate ? report : undefined;
+}
+
 /**
  * The learner with a memory (design invariant 1): every outcome is in IndexedDB before
  * `observe` resolves, the heads learn it at once, snapshots of the heads are written by size and
@@ -184,6 +249,9 @@ export class DurableLearner {
   private memorySeq = 0;
   private staged: RunningVersion | undefined;
   private paired = { n: 0, diffSum: 0, diffSumSq: 0 };
+  private readonly adaptations = new Map<RunningVersion, Adaptation>();
+  private cadence: UpdateCadence<Pending> | undefined;
+  private replaying = false;
   private guardrails: Guardrails;
   private counts = {
     predictions: 0,
@@ -194,6 +262,7 @@ export class DurableLearner {
     restores: 0,
     snapshots: 0,
     guardrailRollbacks: 0,
+    resets: 0,
   };
 
   private constructor(
@@ -205,6 +274,18 @@ export class DurableLearner {
     private readonly init: LearnerInit,
   ) {
     this.guardrails = new Guardrails(init.rollout?.guardrails);
+    if (init.cadence && init.cadence.mode !== 'event') {
+      this.cadence = new UpdateCadence<Pending>(
+        init.cadence,
+        (items) => {
+          for (const item of items) this.learn(item.scored, item.seq, item.ts, item.report);
+        },
+        {
+          onError: (error) =>
+            this.emit({ type: 'error', code: 'INTERNAL', message: `learning: ${describe(error)}` }),
+        },
+      );
+    }
   }
 
   private recoveries: string[] = [];
@@ -296,23 +377,27 @@ export class DurableLearner {
     return this.staged ?? this.production;
   }
 
-  async predict(batch: PackedBatch): Promise<PredictionBatch> {
+  async predict(batch: PackedBatch, options: PredictOptions = {}): Promise<PredictionBatch> {
     const staged = this.staged;
+    let result: PredictionBatch | undefined;
     try {
-      if (staged) {
-        const answer = await this.predictStaged(staged, batch);
-        if (answer) {
-          this.counts.predictions += batch.n;
-          return answer;
-        }
-      }
-      const result = await this.production.predict(batch);
-      this.counts.predictions += batch.n;
-      return result;
+      if (staged) result = await this.predictStaged(staged, batch);
+      result ??= await this.production.predict(batch);
     } catch (error) {
       this.countFailure(error);
       throw error;
     }
+    this.counts.predictions += batch.n;
+    const { slate } = options;
+    if (slate && this.reporter) {
+      this.reporter.openSlate({
+        id: slate.id,
+        versionId: result.versionId,
+        scores: result.scores,
+        ...(slate.surface !== undefined ? { surface: slate.surface } : {}),
+      });
+    }
+    return result;
   }
 
   /**
@@ -345,7 +430,12 @@ export class DurableLearner {
   }
 
   /** Stores the outcome durably, then learns it; one at a time, in arrival order. */
-  observe(batch: PackedBatch, label: Label, clientId: string): Promise<ObserveResult> {
+  observe(
+    batch: PackedBatch,
+    label: Label,
+    clientId: string,
+    options: ObserveOptions = {},
+  ): Promise<ObserveResult> {
     return this.serialise(async () => {
       if (typeof clientId !== 'string' || clientId === '') {
         this.counts.rejected++;
@@ -355,14 +445,16 @@ export class DurableLearner {
         this.counts.rejected++;
         throw new LearnerError('BAD_INPUT', 'observe takes one example at a time');
       }
+      const report = outcomeReport(options);
       const scored = await this.score(batch, label);
       const ts = Date.now();
-      const { seq, duplicate } = await this.append(batch, label, clientId, ts);
+      const { seq, duplicate } = await this.append(batch, label, clientId, ts, report);
       if (duplicate) {
         this.counts.duplicates++;
         return { seq, duplicate };
       }
-      this.learn(scored, seq, ts);
+      if (this.cadence) this.cadence.push({ scored, seq, ts, report });
+      else this.learn(scored, seq, ts, report);
       return { seq, duplicate };
     });
   }
@@ -402,6 +494,7 @@ export class DurableLearner {
    */
   async flush(): Promise<void> {
     await this.serialise(async () => {
+      this.cadence?.flush();
       await this.snapshot();
     });
     await this.reporter?.flush();
@@ -437,7 +530,12 @@ export class DurableLearner {
 
   async close(): Promise<void> {
     await this.rollout?.stop();
-    await this.serialise(() => this.snapshot()).catch(() => undefined);
+    await this.serialise(async () => {
+      // Buffered outcomes are in the log: learned now, or replayed on the next start.
+      this.cadence?.flush();
+      this.cadence?.dispose();
+      await this.snapshot();
+    }).catch(() => undefined);
     clearTimeout(this.timer);
     await this.snapshotWrites;
     await this.reporter?.close();
@@ -622,8 +720,12 @@ export class DurableLearner {
     label: Label,
     clientId: string,
     ts: number,
+    report: OutcomeReport | undefined,
   ): Promise<ObserveResult> {
-    if (!this.store) return { seq: ++this.memorySeq + this.lastSeq, duplicate: false };
+    if (!this.store) {
+      this.memorySeq = Math.max(this.memorySeq, this.lastSeq) + 1;
+      return { seq: this.memorySeq, duplicate: false };
+    }
     try {
       return await this.store.outcomes.append({
         clientId,
@@ -631,6 +733,7 @@ export class DurableLearner {
         example: batch,
         label,
         ts,
+        ...(report ? { report } : {}),
       });
     } catch (error) {
       throw new LearnerError('STORAGE', `the outcome could not be stored: ${describe(error)}`);
@@ -641,10 +744,22 @@ export class DurableLearner {
    * Every version that scored the outcome learns it; the serving one's score is what the
    * reporter counts, with the staged-minus-production loss difference when both scored it.
    */
-  private learn(scored: Scored[], seq: number, ts: number, servedBy = this.versionId): void {
+  private learn(
+    scored: Scored[],
+    seq: number,
+    ts: number,
+    report: OutcomeReport | undefined,
+    servedBy = this.versionId,
+  ): void {
     let failure: unknown;
+    let alarms: string[] = [];
     for (const { version, prepared } of scored) {
       try {
+        const step = this.adaptationOf(version).beforeLearning(prepared);
+        if (version.id === servedBy) {
+          alarms = step.alarms;
+          this.announceAdaptation(version, step, seq);
+        }
         version.pipeline.learn(prepared);
       } catch (error) {
         if (version === this.staged) this.guardrailTripped(version, Guardrails.error(error));
@@ -681,11 +796,60 @@ export class DurableLearner {
       ...(pairedDiff !== undefined && baseline
         ? { paired: { baselineVersionId: baseline.version.id, diff: pairedDiff } }
         : {}),
+      ...(alarms.length > 0 ? { alarms } : {}),
+      ...(report?.kind ? { kind: report.kind } : {}),
+      ...(report?.slate ? { slate: report.slate } : {}),
+      features: served.prepared.batch.columns,
     });
     this.afterLearning();
     if (failure) {
       this.countFailure(failure);
       throw failure;
+    }
+  }
+
+  private adaptationOf(version: RunningVersion): Adaptation {
+    let adaptation = this.adaptations.get(version);
+    if (!adaptation) {
+      adaptation = new Adaptation(version, {
+        drift: this.init.drift,
+        forgettingGuard: this.init.forgettingGuard,
+      });
+      this.adaptations.set(version, adaptation);
+    }
+    return adaptation;
+  }
+
+  /** Drift events and resets of the serving version, told to the app (not while replaying). */
+  private announceAdaptation(
+    version: RunningVersion,
+    step: ReturnType<Adaptation['beforeLearning']>,
+    seq: number,
+  ): void {
+    if (this.replaying) return;
+    for (const event of step.events) {
+      this.emit({
+        type: 'drift',
+        versionId: version.id,
+        seq,
+        kind: event.kind,
+        detector: event.detector,
+        severity: event.severity,
+        multiplier: event.multiplier,
+      });
+    }
+    if (step.reset) {
+      const { n, deviceMean, baselineMean, difference } = step.reset;
+      this.counts.resets++;
+      this.emit({
+        type: 'reset',
+        versionId: version.id,
+        seq,
+        n,
+        deviceMean,
+        baselineMean,
+        difference,
+      });
     }
   }
 
@@ -753,6 +917,15 @@ export class DurableLearner {
 
   /** Latest valid snapshots, then the outcomes after them, in order (design invariant 1). */
   private async restore(store: Store): Promise<void> {
+    this.replaying = true;
+    try {
+      await this.replay(store);
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  private async replay(store: Store): Promise<void> {
     const running = [this.production, this.staged].filter(
       (version): version is RunningVersion => version !== undefined,
     );
@@ -776,7 +949,7 @@ export class DurableLearner {
         }
         if (scored.length > 0) {
           try {
-            this.learn(scored, record.seq, record.ts, record.versionId);
+            this.learn(scored, record.seq, record.ts, record.report, record.versionId);
           } catch (error) {
             if (!isLearnerError(error)) throw error;
           }

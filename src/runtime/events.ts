@@ -20,6 +20,31 @@ export interface LearnerEventMap {
      */
     swapMs?: number;
   };
+  /**
+   * The drift policy saw a change (src/drift/policy.ts) in the serving version's error
+   * (`concept`), scores (`prediction`) or inputs (`feature`), at outcome `seq`; the learning
+   * rate is now `multiplier` × the configured one.
+   */
+  drift: {
+    versionId: string;
+    seq: number;
+    kind: 'concept' | 'prediction' | 'feature';
+    detector: string;
+    severity: number;
+    multiplier: number;
+  };
+  /**
+   * The forgetting guard reset the head to the version's server head: over the last `n`
+   * outcomes the head's mean loss was `difference` worse than the server head's.
+   */
+  reset: {
+    versionId: string;
+    seq: number;
+    n: number;
+    deviceMean: number;
+    baselineMean: number;
+    difference: number;
+  };
   /** Something went wrong inside the worker that the app did not directly call for. */
   error: { code: LearnerErrorCode; message: string };
 }

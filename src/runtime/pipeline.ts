@@ -40,6 +40,8 @@ export interface PreparedBatch {
   losses: Float64Array;
   /** What the head predicted for each example before learning it: label or value. */
   predictions: Label[];
+  /** Each example's score before learning it (as `predict` gives it). */
+  scores: Float64Array;
 }
 
 /**
@@ -127,13 +129,35 @@ export class Pipeline {
     }
     const embedding = await this.backbone.embed(batch);
     const losses = new Float64Array(batch.n);
+    const scores = new Float64Array(batch.n);
     const predictions: Label[] = [];
     for (let row = 0; row < batch.n; row++) {
       const x = this.assemble(batch, embedding, row);
       losses[row] = this.head.loss(x, labels[row]);
+      scores[row] = this.head.score(x);
       predictions.push(this.head.predict(x));
     }
-    return { batch, embedding, labels, losses, predictions };
+    return { batch, embedding, labels, losses, predictions, scores };
+  }
+
+  /**
+   * This pipeline's losses on examples another pipeline with the same backbone prepared:
+   * no second forward pass (the forgetting guard scores the version's server head this way).
+   */
+  lossesOn(prepared: PreparedBatch): Float64Array {
+    const losses = new Float64Array(prepared.batch.n);
+    for (let row = 0; row < prepared.batch.n; row++) {
+      losses[row] = this.head.loss(
+        this.assemble(prepared.batch, prepared.embedding, row),
+        prepared.labels[row],
+      );
+    }
+    return losses;
+  }
+
+  /** Scales the head's step size (the drift policy's multiplier); 1 is the configured rate. */
+  scaleLearningRate(multiplier: number): void {
+    this.head.learningRateScale[0] = multiplier;
   }
 
   /** Learns prepared examples in order, one update each (design invariant 2). */

@@ -3,7 +3,13 @@ import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
-import type { LearnerInit, LearnerStats, ObserveResult } from './durable_learner.ts';
+import type {
+  LearnerInit,
+  LearnerStats,
+  ObserveOptions,
+  ObserveResult,
+  PredictOptions,
+} from './durable_learner.ts';
 import { DurableLearner } from './durable_learner.ts';
 import type { LearnerEvent } from './events.ts';
 import { ForwardingChannel } from './forwarding.ts';
@@ -18,8 +24,13 @@ export interface WorkerStats extends LearnerStats {
 /** What the worker exposes over comlink; the client in `src/client` is its only intended caller. */
 export interface WorkerApi {
   init(init: LearnerInit): Promise<{ versionId: string; spec: FeatureSpec }>;
-  predict(batch: PackedBatch): Promise<PredictionBatch>;
-  observe(batch: PackedBatch, label: Label, clientId: string): Promise<ObserveResult>;
+  predict(batch: PackedBatch, options?: PredictOptions): Promise<PredictionBatch>;
+  observe(
+    batch: PackedBatch,
+    label: Label,
+    clientId: string,
+    options?: ObserveOptions,
+  ): Promise<ObserveResult>;
   /** Writes a snapshot of what was learned now (the page is being hidden or closed). */
   flush(): Promise<void>;
   /** Checks the rollout's manifest now (no-op without `rollout`). */
@@ -37,9 +48,14 @@ function dispatch(learner: DurableLearner, method: Method, args: unknown[]): Pro
     case 'describe':
       return Promise.resolve({ versionId: learner.versionId, spec: learner.spec });
     case 'predict':
-      return learner.predict(args[0] as PackedBatch);
+      return learner.predict(args[0] as PackedBatch, args[1] as PredictOptions | undefined);
     case 'observe':
-      return learner.observe(args[0] as PackedBatch, args[1] as Label, args[2] as string);
+      return learner.observe(
+        args[0] as PackedBatch,
+        args[1] as Label,
+        args[2] as string,
+        args[3] as ObserveOptions | undefined,
+      );
     case 'flush':
       return learner.flush();
     case 'checkForUpdates':
@@ -104,14 +120,15 @@ export function createWorkerApi(): WorkerApi {
       );
       return forwarding.call('describe', []) as Promise<{ versionId: string; spec: FeatureSpec }>;
     },
-    async predict(batch) {
-      const result = await call<PredictionBatch>('predict', batch);
+    async predict(batch, options) {
+      const result = await call<PredictionBatch>('predict', batch, options);
       const buffers = [result.scores.buffer, result.probabilities?.buffer].filter(
         (buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer,
       );
       return transfer(result, buffers);
     },
-    observe: (batch, label, clientId) => call<ObserveResult>('observe', batch, label, clientId),
+    observe: (batch, label, clientId, options) =>
+      call<ObserveResult>('observe', batch, label, clientId, options),
     flush: () => call<void>('flush'),
     checkForUpdates: () => call<void>('checkForUpdates'),
     async stats() {

@@ -26,6 +26,7 @@ export type {
   OpaqueMetaKey,
   OutboxRecord,
   OutcomeRecord,
+  OutcomeReport,
   SnapshotRecord,
   StatusChange,
   Usage,

@@ -4,7 +4,7 @@ import type { Label } from '../learn/types.ts';
 import type { StoreContext } from './context.ts';
 import { StoreError } from './errors.ts';
 import { addUsage, bumpCounters, COUNTERS, readUsage } from './meta.ts';
-import type { LocalfitDB, OutcomeRecord } from './schema.ts';
+import type { LocalfitDB, OutcomeRecord, OutcomeReport } from './schema.ts';
 import { approxSize } from './size.ts';
 import { inTransaction } from './tx.ts';
 
@@ -17,6 +17,7 @@ export interface NewOutcome {
   example: PackedBatch;
   label: Label;
   ts: number;
+  report?: OutcomeReport;
 }
 
 export interface AppendResult {
@@ -49,6 +50,7 @@ export class OutcomeLog {
       ts: outcome.ts,
       example: { n: outcome.example.n, columns: outcome.example.columns },
       label: outcome.label,
+      ...(outcome.report ? { report: outcome.report } : {}),
     });
     const size = approxSize(content);
     try {

@@ -63,6 +63,13 @@ export interface SnapshotRecord {
   size: number;
 }
 
+/** What the app said about an outcome beyond its label (for CTR and ranking metrics). */
+export interface OutcomeReport {
+  kind?: 'impression' | 'click' | 'conversion';
+  /** The slate the outcome's prediction belonged to, and the candidate's index in it. */
+  slate?: { id: string; candidate: number; gain?: number };
+}
+
 export interface OutcomeRecord {
   /** Auto-increment sequence number: the order outcomes are learned in. */
   seq: number;
@@ -75,6 +82,8 @@ export interface OutcomeRecord {
   example: PackedBatch;
   label: Label;
   size: number;
+  /** Replayed with the outcome, so rebuilt metric windows add up the same. */
+  report?: OutcomeReport;
 }
 
 export interface OutboxRecord {

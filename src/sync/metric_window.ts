@@ -61,6 +61,8 @@ export interface WindowSums {
    * compared against another baseline are left out, since their differences do not add up).
    */
   paired?: PairedComparison;
+  /** Drift alarms by detector name (see `LearnedOutcome.alarms`). */
+  alarms?: Record<string, number>;
   /**
    * Set on a window opened to hold slate results before any outcome of its version came
    * (count 0): what its id is made of, since it covers no log positions.
@@ -138,6 +140,10 @@ export function addToWindow(sums: WindowSums, seq: number, ts: number, m: Measur
     sums.features ??= [];
     addFeatureValues(sums.features, m.features);
   }
+  if (m.alarms) {
+    sums.alarms ??= {};
+    for (const name of m.alarms) sums.alarms[name] = (sums.alarms[name] ?? 0) + 1;
+  }
   if (m.paired) {
     const { baselineVersionId, diff } = m.paired;
     sums.paired ??= { baselineVersionId, n: 0, diffSum: 0, diffSumSq: 0 };
@@ -211,8 +217,12 @@ export function finishWindow(sums: WindowSums, dropped = 0): MetricWindow {
   if (sums.ranking && sums.ranking.slates > 0) window.ranking = { ...sums.ranking };
   const prediction = sums.prediction.count > 0 && fitsWire(sums.prediction);
   const features = (sums.features ?? []).filter(fitsWire).map((moments) => ({ ...moments }));
-  if (prediction || features.length > 0) {
-    window.drift = { alerts: 0 };
+  const alarms = Object.entries(sums.alarms ?? {})
+    .slice(0, MAX_DETECTOR_NAMES)
+    .map(([name, count]) => [name.slice(0, 64), count] as const);
+  if (prediction || features.length > 0 || alarms.length > 0) {
+    window.drift = { alerts: alarms.reduce((sum, [, count]) => sum + count, 0) };
+    if (alarms.length > 0) window.drift.byDetector = Object.fromEntries(alarms);
     if (prediction) window.drift.prediction = { ...sums.prediction };
     if (features.length > 0) window.drift.features = features;
   }
@@ -222,6 +232,9 @@ export function finishWindow(sums: WindowSums, dropped = 0): MetricWindow {
   if (dropped > 0) window.dropped = dropped;
   return window;
 }
+
+/** The protocol's limit on `byDetector` names (protocol.ts `DriftStats`). */
+const MAX_DETECTOR_NAMES = 32;
 
 function pairedMoments(paired: PairedComparison): Moments {
   return { count: paired.n, sum: paired.diffSum, sumSq: paired.diffSumSq };

@@ -47,6 +47,11 @@ export interface LearnedOutcome {
    * outcome, when both scored it (protocol.ts, `PairedComparison`).
    */
   paired?: { baselineVersionId: string; diff: number };
+  /**
+   * Drift alarms this outcome completed, by detector name (e.g. `loss.adwin`,
+   * `forgetting_guard`): a window counts them in `drift.alerts` and `drift.byDetector`.
+   */
+  alarms?: readonly string[];
 }
 
 /**
@@ -102,6 +107,8 @@ export interface Measured {
   features?: LearnedOutcome['features'];
   /** The paired loss difference, when given and finite. */
   paired?: LearnedOutcome['paired'];
+  /** Drift alarms, when any. */
+  alarms?: readonly string[];
 }
 
 /** Is `label` the positive class of a binary head? (Booleans mean what they say.) */
@@ -166,6 +173,9 @@ function ctrStep(kind: OutcomeKind): CtrStep {
 
 function withExtras(measured: Measured, outcome: LearnedOutcome): Measured {
   if (outcome.features) measured.features = outcome.features;
+  if (outcome.alarms && outcome.alarms.length > 0) {
+    measured.alarms = outcome.alarms.filter((name) => typeof name === 'string');
+  }
   const { paired } = outcome;
   if (paired && typeof paired.baselineVersionId === 'string' && Number.isFinite(paired.diff)) {
     measured.paired = paired;

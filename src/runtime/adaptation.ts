@@ -1,0 +1,90 @@
+/**
+ * How a running version adapts to the person using it (issue "drift and retraining", device
+ * side): before each outcome is learned, the drift policy (src/drift/policy.ts) watches the
+ * prequential error and the scores and sets the learning-rate multiplier, and the forgetting
+ * guard (src/drift/forgetting_guard.ts) compares the head with the version's server head on the
+ * very same outcome and resets the head to it when the device has drifted into being worse.
+ *
+ * The server head is kept as a frozen pipeline on the same backbone: scoring it needs no second
+ * forward pass (`Pipeline.lossesOn`). Detector state lives in memory: after a reload the
+ * detectors start afresh (the head itself is restored from its snapshot as always).
+ */
+
+import type { ForgettingGuardOptions, ForgettingVerdict } from '../drift/forgetting_guard.ts';
+import { ForgettingGuard } from '../drift/forgetting_guard.ts';
+import type { DriftEvent, DriftPolicyOptions } from '../drift/policy.ts';
+import { DriftPolicy } from '../drift/policy.ts';
+import type { PreparedBatch } from './pipeline.ts';
+import { Pipeline } from './pipeline.ts';
+import type { RunningVersion } from './running_version.ts';
+
+export interface AdaptationOptions {
+  /** The drift policy (default: on, with its defaults); `false` turns it off. */
+  drift?: DriftPolicyOptions | false;
+  /** The forgetting guard (default: on, with its defaults); `false` turns it off. */
+  forgettingGuard?: ForgettingGuardOptions | false;
+}
+
+/** What adapting to one outcome did. */
+export interface AdaptationStep {
+  events: readonly DriftEvent[];
+  reset?: ForgettingVerdict;
+  /** Detector names that fired, for the reporter (`forgetting_guard` for a reset). */
+  alarms: string[];
+}
+
+const NOTHING: AdaptationStep = { events: [], alarms: [] };
+
+export class Adaptation {
+  private readonly policy: DriftPolicy | undefined;
+  private readonly guard: ForgettingGuard | undefined;
+  private readonly baseline: Pipeline | undefined;
+
+  constructor(
+    private readonly version: RunningVersion,
+    options: AdaptationOptions = {},
+  ) {
+    this.policy = options.drift === false ? undefined : new DriftPolicy(options.drift ?? {});
+    if (options.forgettingGuard !== false) {
+      this.guard = new ForgettingGuard(options.forgettingGuard ?? {});
+      const { initial, pipeline } = version;
+      // Shares the backbone and never releases it: the version's pipeline owns it.
+      this.baseline = Pipeline.create(
+        pipeline.backbone,
+        initial.head,
+        initial.scaler ?? false,
+        pipeline.versionId,
+      );
+    }
+  }
+
+  /** Before the version learns `prepared` (one outcome): watch, maybe reset, set the rate. */
+  beforeLearning(prepared: PreparedBatch): AdaptationStep {
+    if (!this.policy && !this.guard) return NOTHING;
+    const loss = prepared.losses[0];
+    if (!Number.isFinite(loss)) return NOTHING;
+    const error = errorOf(prepared, this.version.pipeline.task);
+    const events = this.policy?.observe(error, prepared.scores[0]) ?? [];
+    const alarms = events.map((event) => event.detector);
+    let reset: ForgettingVerdict | undefined;
+    if (this.guard && this.baseline) {
+      const verdict = this.guard.observe(loss, this.baseline.lossesOn(prepared)[0]);
+      if (verdict) {
+        this.version.pipeline.restore(this.version.initial);
+        reset = verdict;
+        alarms.push('forgetting_guard');
+      }
+    }
+    if (this.policy) this.version.pipeline.scaleLearningRate(this.policy.multiplier);
+    return { events, alarms, ...(reset ? { reset } : {}) };
+  }
+}
+
+/**
+ * The error the drift policy watches: 0/1 for classification (was the prediction right?), the
+ * squared error squashed into [0, 1) for regression (detectors expect a bounded signal).
+ */
+function errorOf(prepared: PreparedBatch, task: Pipeline['task']): number {
+  if (task === 'regression') return prepared.losses[0] / (1 + prepared.losses[0]);
+  return prepared.predictions[0] === prepared.labels[0] ? 0 : 1;
+}

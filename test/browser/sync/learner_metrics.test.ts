@@ -1,0 +1,154 @@
+// What a learner tells the server, end to end: a real worker learner reports through the fault
+// lab's pass-through proxy to the real sync server, and the test reads the windows the server's
+// database stored. Slates become ranking sums, outcome kinds become click and conversion counts,
+// drift alarms are counted per detector, and a buffered update cadence learns only when its
+// buffer is released while every outcome is stored at once.
+import { afterEach, describe, expect, test } from 'vitest';
+import type { Example, Learner, LearnerOptions } from '../../../src/client/index.ts';
+import { createLearner } from '../../../src/client/index.ts';
+import { rankingAtK } from '../../../src/metrics/ranking.ts';
+import type { LearnerEventMap } from '../../../src/runtime/events.ts';
+import { deleteStore } from '../../../src/store/index.ts';
+import type { MetricWindow } from '../../../src/sync/protocol.ts';
+import { examples, testModel } from '../support/learners.ts';
+import { hasSyncServer, newFaultProxy } from './fault_control.ts';
+
+const learners: Learner[] = [];
+const databases: string[] = [];
+
+afterEach(async () => {
+  await Promise.all(learners.splice(0).map((learner) => learner.close().catch(() => {})));
+  await Promise.all(databases.splice(0).map((name) => deleteStore(name)));
+});
+
+async function learner(options: Partial<LearnerOptions>): Promise<Learner> {
+  const name = `metrics-${crypto.randomUUID()}`;
+  databases.push(name);
+  const created = await createLearner({
+    model: { bytes: testModel.bytes },
+    store: { name },
+    ...options,
+  });
+  learners.push(created);
+  return created;
+}
+
+/**
+ * A concept on a raw feature the head sees directly, flipped halfway: a change a loss detector
+ * must see.
+ */
+function flippingStream(count: number, seed: number): { example: Example; label: number }[] {
+  return examples(count, seed).map((example, i) => {
+    const positive = (example.recency as Float32Array)[0] > 0;
+    return { example, label: positive !== i >= count / 2 ? 1 : 0 };
+  });
+}
+
+describe.runIf(hasSyncServer)('what a learner reports', () => {
+  test('slates become ranking sums, kinds become clicks and conversions, drift alarms are counted', async () => {
+    const proxy = await newFaultProxy();
+    const device = await learner({
+      sync: {
+        url: proxy.url,
+        appKey: proxy.appKey,
+        window: { maxOutcomes: 100, maxAgeMs: 3_600_000 },
+        flushAtQueued: 10_000,
+        flushIntervalMs: 3_600_000,
+      },
+      forgettingGuard: false,
+      // A steady step, so the flipped concept takes a while to relearn (as a real change does).
+      head: { optimizer: { kind: 'sgd', schedule: 'constant', eta0: 0.02 } },
+    });
+    const drifts: LearnerEventMap['drift'][] = [];
+    device.on('drift', (event) => drifts.push(event));
+
+    const candidates = examples(5, 11);
+    const slate = await device.predict(candidates, { slate: { id: 'home-1', surface: 'home' } });
+    await device.observe(candidates[2], 1, {
+      id: 'c2',
+      kind: 'conversion',
+      slate: { id: 'home-1', candidate: 2 },
+    });
+    await device.observe(candidates[0], 1, {
+      id: 'c0',
+      kind: 'click',
+      slate: { id: 'home-1', candidate: 0 },
+    });
+    await device.observe(candidates[4], 0, {
+      id: 'c4',
+      kind: 'impression',
+      slate: { id: 'home-1', candidate: 4 },
+    });
+    for (const [i, { example, label }] of flippingStream(600, 12).entries()) {
+      await device.observe(example, label, { id: `s${i}` });
+    }
+    await device.flush();
+
+    const windows = (await proxy.stored()).map((row) => row.body as unknown as MetricWindow);
+    const sum = (pick: (w: MetricWindow) => number | undefined) =>
+      windows.reduce((total, w) => total + (pick(w) ?? 0), 0);
+    expect(sum((w) => w.count)).toBe(603);
+    // The funnel: every binary outcome is an impression; a conversion is also a click.
+    expect(sum((w) => w.ctr?.conversions)).toBe(1);
+    expect(sum((w) => w.ctr?.impressions)).toBe(603);
+    // The slate, closed by the flush: gains 2 (conversion) and 1 (click).
+    const expected = rankingAtK(slate.scores, [1, 0, 2, 0, 0], 10);
+    const ranking = windows.find((w) => w.ranking)?.ranking;
+    expect(ranking).toMatchObject({ k: 10, slates: 1 });
+    expect(ranking?.precisionSum).toBeCloseTo(expected!.precision, 12);
+    expect(ranking?.ndcgSum).toBeCloseTo(expected!.ndcg, 12);
+    // The flip is seen, and each alarm the app heard of is counted once on the server.
+    const concept = drifts.filter((event) => event.kind === 'concept');
+    expect(concept.length).toBeGreaterThan(0);
+    expect(concept.some((event) => event.seq > 303)).toBe(true);
+    expect(sum((w) => w.drift?.byDetector?.['loss.adwin'])).toBe(
+      drifts.filter((event) => event.detector === 'loss.adwin').length,
+    );
+    expect(sum((w) => w.drift?.alerts)).toBe(drifts.length);
+    // Features travel as moments, never as values: one entry per input component.
+    const features = windows.find((w) => w.drift?.features)?.drift?.features ?? [];
+    expect(features.map((f) => f.name)).toContain('item[0]');
+  });
+
+  test('a buffered cadence stores every outcome at once and learns when its buffer is released', async () => {
+    const device = await learner({
+      cadence: { mode: 'buffered', maxItems: 5, maxDelayMs: 3_600_000 },
+    });
+    const probe = examples(3, 21);
+    const fresh = await device.predict(probe);
+    const stream = flippingStream(9, 22);
+    for (const [i, { example, label }] of stream.slice(0, 4).entries()) {
+      await device.observe(example, label, { id: `b${i}` });
+    }
+    expect(Array.from((await device.predict(probe)).scores)).toEqual(Array.from(fresh.scores));
+    await device.observe(stream[4].example, stream[4].label, { id: 'b4' }); // the 5th: released
+    const afterFive = await device.predict(probe);
+    expect(Array.from(afterFive.scores)).not.toEqual(Array.from(fresh.scores));
+    for (const [i, { example, label }] of stream.slice(5).entries()) {
+      await device.observe(example, label, { id: `c${i}` });
+    }
+    expect(Array.from((await device.predict(probe)).scores)).toEqual(Array.from(afterFive.scores));
+    expect((await device.stats()).observed).toBe(5);
+    await device.flush(); // the page hides: the buffer is learned
+    expect((await device.stats()).observed).toBe(9);
+  });
+
+  test('the forgetting guard resets a head that became worse than its version’s server head', async () => {
+    const device = await learner({
+      store: { name: false },
+      // A step so large the head overshoots on every outcome: worse than the fresh head.
+      head: { optimizer: { kind: 'sgd', schedule: 'constant', eta0: 200 } },
+      scale: false,
+      drift: false,
+      forgettingGuard: { window: 40, margin: 0.05, minOutcomes: 40 },
+    });
+    const resets: LearnerEventMap['reset'][] = [];
+    device.on('reset', (event) => resets.push(event));
+    for (const [i, { example, label }] of flippingStream(200, 31).entries()) {
+      await device.observe(example, label, { id: `g${i}` });
+    }
+    expect(resets.length).toBeGreaterThan(0);
+    expect(resets[0].difference).toBeGreaterThan(0.05);
+    expect((await device.stats()).resets).toBe(resets.length);
+  });
+});
