@@ -7,11 +7,14 @@
  * the server's real key (a faulty server). Admin calls go straight to the server.
  *
  * Control API (CORS open, so browser tests drive it):
- * - `POST /servers` → {@link LabServerInfo}
+ * - `POST /servers` with an optional {@link LabServerRequest} → {@link LabServerInfo}
  * - `POST /servers/<id>/tamper` with a {@link Tampering} (fields left out keep their mode)
  *   → `{ since }`: the number of requests logged before the switch
  * - `GET /servers/<id>/log?since=N` → the {@link LabRequest}s after N
  * - `GET /servers/<id>/captured` → the revisions of the manifests captured so far
+ * - `POST /servers/<id>/settle` → `{ settled: true }` once the server's rollout policy has no
+ *   evaluation scheduled or running (`autopilot.idle()`): metrics ingest schedules one after
+ *   a debounce, and a test waits for it here rather than for time to pass
  * - `DELETE /servers/<id>` → stops the proxy and the server
  */
 
@@ -19,6 +22,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { PolicyConfigError, type PolicyOptions } from '../../server/rollout/policy.ts';
 import { loadSigningKey, type SigningKey, signBytes } from '../../server/signing.ts';
 import { type RunningServer, startServer } from '../../server/start.ts';
 import { modelBytes } from '../../server/store/models.ts';
@@ -57,6 +61,12 @@ export type ModelTampering =
 export interface Tampering {
   manifest?: ManifestTampering;
   model?: ModelTampering;
+}
+
+/** `POST /servers`: what the new server is started with (`startServer`'s options). */
+export interface LabServerRequest {
+  /** The rollout policy (server/rollout/policy.ts); default: the server's defaults. */
+  policy?: PolicyOptions;
 }
 
 export interface LabServerInfo {
@@ -341,6 +351,8 @@ export async function startRolloutLab(): Promise<RolloutLab> {
     try {
       if (req.method === 'OPTIONS') return reply(204, null);
       if (req.method === 'POST' && url.pathname === '/servers') {
+        const raw = (await readBody(req)).toString('utf8');
+        const options = (raw ? JSON.parse(raw) : {}) as LabServerRequest;
         const appKey = `lab-app-${crypto.randomUUID()}`;
         const adminToken = `lab-admin-${crypto.randomUUID()}`;
         const server = await startServer({
@@ -349,6 +361,7 @@ export async function startRolloutLab(): Promise<RolloutLab> {
           appKey,
           adminToken,
           logError: () => {},
+          ...(options.policy ? { policy: options.policy } : {}),
         });
         const stored = await getSetting(server.database, SIGNING_KEY_SETTING);
         if (!stored) throw new Error('the server has no signing key');
@@ -389,6 +402,10 @@ export async function startRolloutLab(): Promise<RolloutLab> {
           instance.log.filter((entry) => entry.n > since),
         );
       }
+      if (req.method === 'POST' && route === '/settle') {
+        await instance.server.autopilot.idle();
+        return reply(200, { settled: true });
+      }
       if (req.method === 'GET' && route === '/captured')
         return reply(
           200,
@@ -396,7 +413,8 @@ export async function startRolloutLab(): Promise<RolloutLab> {
         );
       return reply(404, { error: `no route ${req.method} ${url.pathname}` });
     } catch (error) {
-      return reply(500, { error: String(error) });
+      // A policy startServer refuses is the caller's mistake, not the lab's.
+      return reply(error instanceof PolicyConfigError ? 400 : 500, { error: String(error) });
     }
   });
   const sockets = new Set<Socket>();

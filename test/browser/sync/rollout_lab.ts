@@ -2,17 +2,24 @@
 // test behind a tampering proxy, and the server's admin API (server/routes/admin.ts) to upload,
 // publish, ramp, promote and roll back versions the way an operator would.
 import { inject } from 'vitest';
-import type { AdminVersion, StatusResponse, UploadResponse } from '../../../server/admin_types.ts';
+import type {
+  AdminVersion,
+  AuditEntry,
+  PolicyEvaluation,
+  StatusResponse,
+  UploadResponse,
+} from '../../../server/admin_types.ts';
 import type { PublicKeyResponse } from '../../../src/sync/protocol.ts';
 import type {
   LabRequest,
   LabServerInfo,
+  LabServerRequest,
   ManifestTampering,
   ModelTampering,
   Tampering,
 } from '../../support/rollout_lab.ts';
 
-export type { LabRequest, ManifestTampering, ModelTampering, Tampering };
+export type { LabRequest, LabServerRequest, ManifestTampering, ModelTampering, Tampering };
 
 export interface PublishOptions {
   /** Uploaded first (the sha256 is computed here). */
@@ -44,6 +51,15 @@ export interface LabServer {
   promote(ref: string): Promise<AdminVersion>;
   rollback(ref: string): Promise<AdminVersion>;
   status(): Promise<StatusResponse>;
+  /** The audit log, newest first. */
+  audit(limit?: number): Promise<AuditEntry[]>;
+  /** Runs the rollout policy now, as `POST /v1/admin/policy/evaluate` (an admin asking). */
+  evaluate(dryRun?: boolean): Promise<PolicyEvaluation>;
+  /**
+   * Resolves once the server's own policy evaluations (scheduled by metrics ingest, after a
+   * debounce) are done: nothing scheduled or running.
+   */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,14 +78,14 @@ async function call<T>(url: string, init?: RequestInit): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-export async function newLabServer(): Promise<LabServer> {
+export async function newLabServer(options: LabServerRequest = {}): Promise<LabServer> {
   const { controlUrl } = inject('rolloutLab');
   const json = (method: string, value: unknown): RequestInit => ({
     method,
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(value),
   });
-  const info = await call<LabServerInfo>(`${controlUrl}/servers`, json('POST', {}));
+  const info = await call<LabServerInfo>(`${controlUrl}/servers`, json('POST', options));
   const lab = `${controlUrl}/servers/${info.id}`;
   const admin = <T>(method: string, path: string, body?: unknown, raw?: Uint8Array) => {
     const headers: Record<string, string> = { authorization: `Bearer ${info.adminToken}` };
@@ -112,6 +128,15 @@ export async function newLabServer(): Promise<LabServer> {
     promote: (ref) => admin<AdminVersion>('POST', versionPath(ref, 'promote'), {}),
     rollback: (ref) => admin<AdminVersion>('POST', versionPath(ref, 'rollback'), {}),
     status: () => admin<StatusResponse>('GET', '/v1/admin/status'),
+    async audit(limit = 50) {
+      return (await admin<{ entries: AuditEntry[] }>('GET', `/v1/admin/audit?limit=${limit}`))
+        .entries;
+    },
+    evaluate: (dryRun = false) =>
+      admin<PolicyEvaluation>('POST', '/v1/admin/policy/evaluate', { dryRun }),
+    async settle() {
+      await call(`${lab}/settle`, { method: 'POST' });
+    },
     async close() {
       await call(lab, { method: 'DELETE' });
     },
