@@ -4,8 +4,9 @@
  * check. Deterministic: the same seed gives byte-identical files, including the ONNX model
  * (whose sha256 is its address). Browser-safe; `models/build_demo.ts` writes the files.
  */
-import { canonicalJson } from '../onnx/canonical_json.ts';
+
 import { headToJson } from '../../src/learn/head_json.ts';
+import { canonicalJson } from '../onnx/canonical_json.ts';
 import { replaySequences } from '../train/replay.ts';
 import { trainVersion } from '../train/trainer.ts';
 import type { TrainedVersion, TrainProgress } from '../train/types.ts';

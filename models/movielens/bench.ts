@@ -8,7 +8,8 @@ import { runMovielensReplay } from './run.ts';
 
 export async function movielensQuality(quick: boolean): Promise<Section> {
   console.log('\nquality.movielens: train on the earliest 80% of ratings, replay the rest…');
-  const run = await runMovielensReplay(quick ? { maxUsers: 30 } : {});
+  // The forgetting guard with its defaults, as the learner runs it.
+  const run = await runMovielensReplay({ ...(quick ? { maxUsers: 30 } : {}), guard: {} });
   const s = run.summary;
   const f = (value: number) => value.toFixed(4);
   const results = {
@@ -20,6 +21,8 @@ export async function movielensQuality(quick: boolean): Promise<Section> {
     ondevice_pooled_auc: s.ondevice_pooled_auc,
     static_log_loss: s.static_log_loss,
     ondevice_log_loss: s.ondevice_log_loss,
+    guarded_user_auc: s.guarded_user_auc,
+    guarded_log_loss: s.guarded_log_loss,
     train_seconds: run.seconds.train,
     replay_seconds: run.seconds.replay,
     model_bytes: run.version.bytes.length,
@@ -46,6 +49,11 @@ export async function movielensQuality(quick: boolean): Promise<Section> {
         measured: f(s.ondevice_pooled_auc),
       },
       {
+        name: 'forgetting guard lowers per-user AUC by ≤ 0.005',
+        pass: s.ondevice_user_auc - (s.guarded_user_auc ?? Number.NEGATIVE_INFINITY) <= 0.005,
+        measured: `${f(s.guarded_user_auc ?? Number.NaN)} with vs ${f(s.ondevice_user_auc)} without`,
+      },
+      {
         name: 'movielens retrain < 60 s',
         pass: run.seconds.train < 60,
         measured: `${run.seconds.train.toFixed(1)} s`,
@@ -61,6 +69,7 @@ export async function movielensQuality(quick: boolean): Promise<Section> {
       '| --- | --- | --- | --- |',
       `| static server model | ${f(s.static_user_auc)} | ${f(s.static_pooled_auc)} | ${f(s.static_log_loss)} |`,
       `| on-device head | ${f(s.ondevice_user_auc)} | ${f(s.ondevice_pooled_auc)} | ${f(s.ondevice_log_loss)} |`,
+      `| on-device head + forgetting guard | ${f(s.guarded_user_auc ?? Number.NaN)} | — | ${f(s.guarded_log_loss ?? Number.NaN)} |`,
       '',
       `${s.users} users, ${s.interactions} ratings; training ${run.seconds.train.toFixed(1)} s, ` +
         `replay ${run.seconds.replay.toFixed(1)} s; model ${run.version.bytes.length} bytes.`,

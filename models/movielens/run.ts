@@ -4,6 +4,7 @@
  * and report. Used by `localfit replay movielens`, the unit test and the benchmark.
  */
 import { env } from 'onnxruntime-web/wasm';
+import type { ForgettingGuardOptions } from '../../src/drift/forgetting_guard.ts';
 import { type ReplaySummary, summarise, type UserTrace } from '../train/metrics.ts';
 import { replaySequences } from '../train/replay.ts';
 import { trainVersion } from '../train/trainer.ts';
@@ -20,6 +21,8 @@ export interface MovielensRunOptions {
   /** Replay only the first n qualifying users (default: all). */
   maxUsers?: number;
   onProgress?: (progress: TrainProgress) => void;
+  /** Replay each user a third time with the forgetting guard (these options). */
+  guard?: ForgettingGuardOptions;
 }
 
 export interface MovielensRun {
@@ -56,6 +59,7 @@ export async function runMovielensReplay(options: MovielensRunOptions = {}): Pro
     split.catalog,
     sequences,
     (done, total) => options.onProgress?.({ step: 'replay', done, total, elapsed: seconds() }),
+    options.guard,
   );
   return {
     summary: summarise(traces),

@@ -48,6 +48,8 @@ export interface UserTrace {
   labels: number[];
   static: number[];
   ondevice: number[];
+  /** On-device with the forgetting guard (see `replaySequences`' `guard`), when replayed so. */
+  guarded?: number[];
 }
 
 export interface ReplaySummary {
@@ -60,6 +62,9 @@ export interface ReplaySummary {
   ondevice_pooled_auc: number;
   static_log_loss: number;
   ondevice_log_loss: number;
+  /** With the forgetting guard, when the traces have it. */
+  guarded_user_auc?: number;
+  guarded_log_loss?: number;
 }
 
 /** The replay's figures over the users that qualify (≥ minInteractions, both classes). */
@@ -81,5 +86,14 @@ export function summarise(traces: readonly UserTrace[], minInteractions = 20): R
     ondevice_pooled_auc: rocAuc(pooled('ondevice'), labels),
     static_log_loss: logLoss(pooled('static'), labels),
     ondevice_log_loss: logLoss(pooled('ondevice'), labels),
+    ...(kept.length > 0 && kept.every((trace) => trace.guarded)
+      ? {
+          guarded_user_auc: mean(kept.map((trace) => rocAuc(trace.guarded ?? [], trace.labels))),
+          guarded_log_loss: logLoss(
+            kept.flatMap((trace) => trace.guarded ?? []),
+            labels,
+          ),
+        }
+      : {}),
   };
 }

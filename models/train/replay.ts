@@ -14,6 +14,8 @@
 import type { Backbone } from '../../src/backbone/backbone.ts';
 import { loadBackbone } from '../../src/backbone/backbone.ts';
 import { packExamples } from '../../src/backbone/features.ts';
+import type { ForgettingGuardOptions } from '../../src/drift/forgetting_guard.ts';
+import { ForgettingGuard } from '../../src/drift/forgetting_guard.ts';
 import type { ScalerState } from '../../src/learn/index.ts';
 import type { HeadState } from '../../src/learn/types.ts';
 import { Pipeline } from '../../src/runtime/pipeline.ts';
@@ -44,6 +46,11 @@ export async function replaySequences(
   catalog: ItemCatalog,
   sequences: readonly ReplaySequence[],
   onUser?: (done: number, total: number) => void,
+  /**
+   * Also replay each user with the forgetting guard (src/drift/forgetting_guard.ts): a third
+   * pipeline that resets to the version's head whenever it has become worse than it.
+   */
+  guard?: ForgettingGuardOptions,
 ): Promise<UserTrace[]> {
   const backbone: Backbone = await loadBackbone(version.bytes);
   try {
@@ -52,6 +59,13 @@ export async function replaySequences(
     for (const [n, sequence] of sequences.entries()) {
       const learner = Pipeline.create(backbone, version.head, version.scale);
       const trace: UserTrace = { user: sequence.user, labels: [], static: [], ondevice: [] };
+      const guarded = guard
+        ? {
+            pipeline: Pipeline.create(backbone, version.head, version.scale),
+            guard: new ForgettingGuard(guard),
+          }
+        : undefined;
+      if (guarded) trace.guarded = [];
       for (let t = 0; t < sequence.items.length; t++) {
         const batch = packExamples(backbone.spec, [catalogExample(catalog, sequence.items[t])]);
         const label = sequence.labels[t];
@@ -59,6 +73,13 @@ export async function replaySequences(
         trace.ondevice.push((await learner.predict(batch)).scores[0]);
         trace.labels.push(label);
         learner.learn(await learner.prepare(batch, [label]));
+        if (guarded) {
+          trace.guarded?.push((await guarded.pipeline.predict(batch)).scores[0]);
+          const prepared = await guarded.pipeline.prepare(batch, [label]);
+          const verdict = guarded.guard.observe(prepared.losses[0], frozen.lossesOn(prepared)[0]);
+          if (verdict) guarded.pipeline.restore(frozen.exportState());
+          guarded.pipeline.learn(prepared);
+        }
       }
       traces.push(trace);
       onUser?.(n + 1, sequences.length);
