@@ -4,7 +4,17 @@
  * Quick mode replays the first 30 qualifying users only (floors are not judged then).
  */
 import type { Section } from '../../bench/lib/report.ts';
+import type { UserTrace } from '../train/metrics.ts';
+import { qualifyingTraces, rocAuc } from '../train/metrics.ts';
 import { runMovielensReplay } from './run.ts';
+
+function perUserAuc(traces: readonly UserTrace[]): { static: number[]; ondevice: number[] } {
+  const kept = qualifyingTraces(traces);
+  return {
+    static: kept.map((trace) => rocAuc(trace.static, trace.labels)),
+    ondevice: kept.map((trace) => rocAuc(trace.ondevice, trace.labels)),
+  };
+}
 
 export async function movielensQuality(quick: boolean): Promise<Section> {
   console.log('\nquality.movielens: train on the earliest 80% of ratings, replay the rest…');
@@ -22,6 +32,8 @@ export async function movielensQuality(quick: boolean): Promise<Section> {
     static_log_loss: s.static_log_loss,
     ondevice_log_loss: s.ondevice_log_loss,
     guarded_user_auc: s.guarded_user_auc,
+    // One AUC per qualifying user, for the distribution plot (bench/movielens_plot.ts).
+    per_user_auc: perUserAuc(run.traces),
     guarded_log_loss: s.guarded_log_loss,
     train_seconds: run.seconds.train,
     replay_seconds: run.seconds.replay,

@@ -67,14 +67,19 @@ export interface ReplaySummary {
   guarded_log_loss?: number;
 }
 
-/** The replay's figures over the users that qualify (≥ minInteractions, both classes). */
-export function summarise(traces: readonly UserTrace[], minInteractions = 20): ReplaySummary {
-  const kept = traces.filter((trace) => {
+/** The users that count: at least `minInteractions` replayed, and both classes present. */
+export function qualifyingTraces(traces: readonly UserTrace[], minInteractions = 20): UserTrace[] {
+  return traces.filter((trace) => {
     const positives = trace.labels.reduce((sum, y) => sum + y, 0);
     return (
       trace.labels.length >= minInteractions && positives > 0 && positives < trace.labels.length
     );
   });
+}
+
+/** The replay's figures over the users that qualify (≥ minInteractions, both classes). */
+export function summarise(traces: readonly UserTrace[], minInteractions = 20): ReplaySummary {
+  const kept = qualifyingTraces(traces, minInteractions);
   const pooled = (key: 'static' | 'ondevice') => kept.flatMap((trace) => trace[key]);
   const labels = kept.flatMap((trace) => trace.labels);
   return {
