@@ -13,7 +13,7 @@
 import type { ForgettingGuardOptions, ForgettingVerdict } from '../drift/forgetting_guard.ts';
 import { ForgettingGuard } from '../drift/forgetting_guard.ts';
 import type { DriftEvent, DriftPolicyOptions } from '../drift/policy.ts';
-import { DriftPolicy } from '../drift/policy.ts';
+import { DriftPolicy, featureReferenceFromSpec } from '../drift/policy.ts';
 import type { PreparedBatch } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
 import type { RunningVersion } from './running_version.ts';
@@ -44,7 +44,7 @@ export class Adaptation {
     private readonly version: RunningVersion,
     options: AdaptationOptions = {},
   ) {
-    this.policy = options.drift === false ? undefined : new DriftPolicy(options.drift ?? {});
+    this.policy = options.drift === false ? undefined : this.createPolicy(options.drift ?? {});
     if (options.forgettingGuard !== false) {
       this.guard = new ForgettingGuard(options.forgettingGuard ?? {});
       const { initial, pipeline } = version;
@@ -58,13 +58,48 @@ export class Adaptation {
     }
   }
 
+  /**
+   * Feature drift, when the app turns it on (`drift: { features: {} }`), watches the example's
+   * inputs — backbone inputs, then raw features, in spec order — against the training
+   * statistics the feature spec carries (or, without them, the first examples seen).
+   */
+  private createPolicy(options: DriftPolicyOptions): DriftPolicy {
+    if (!options.features) return new DriftPolicy(options);
+    const { spec } = this.version.pipeline;
+    const columns = [...spec.inputs, ...(spec.raw ?? [])];
+    const width = columns.reduce((sum, input) => sum + input.size, 0);
+    this.featureColumns = columns.map((input) => ({ name: input.name, size: input.size }));
+    this.featureBuffer = new Float64Array(width);
+    const reference = options.features.reference ?? featureReferenceFromSpec(spec) ?? undefined;
+    return new DriftPolicy({
+      ...options,
+      features: { ...options.features, dim: width, ...(reference ? { reference } : {}) },
+    });
+  }
+
+  private featureColumns: { name: string; size: number }[] = [];
+  private featureBuffer: Float64Array | undefined;
+
+  /** The example's inputs as one vector, into a reused buffer (row 0: observe is one outcome). */
+  private featuresOf(prepared: PreparedBatch): Float64Array | undefined {
+    const buffer = this.featureBuffer;
+    if (!buffer) return undefined;
+    let offset = 0;
+    for (const { name, size } of this.featureColumns) {
+      const column = prepared.batch.columns[name];
+      for (let i = 0; i < size; i++) buffer[offset + i] = column[i];
+      offset += size;
+    }
+    return buffer;
+  }
+
   /** Before the version learns `prepared` (one outcome): watch, maybe reset, set the rate. */
   beforeLearning(prepared: PreparedBatch): AdaptationStep {
     if (!this.policy && !this.guard) return NOTHING;
     const loss = prepared.losses[0];
     if (!Number.isFinite(loss)) return NOTHING;
     const error = errorOf(prepared, this.version.pipeline.task);
-    const events = this.policy?.observe(error, prepared.scores[0]) ?? [];
+    const events = this.policy?.observe(error, prepared.scores[0], this.featuresOf(prepared)) ?? [];
     const alarms = events.map((event) => event.detector);
     let reset: ForgettingVerdict | undefined;
     if (this.guard && this.baseline) {

@@ -133,6 +133,28 @@ describe.runIf(hasSyncServer)('what a learner reports', () => {
     expect((await device.stats()).observed).toBe(9);
   });
 
+  test('feature drift: inputs that move away from the reference raise a feature drift event', async () => {
+    const device = await learner({
+      store: { name: false },
+      forgettingGuard: false,
+      drift: { features: { referenceSize: 100, window: 100 } },
+    });
+    const kinds: string[] = [];
+    device.on('drift', (event) => kinds.push(event.kind));
+    const stream = examples(300, 41).map((example, i) => {
+      // After the first 150, the raw `recency` inputs move by +3: the person changed.
+      const recency = Float32Array.from(example.recency as Float32Array, (v) =>
+        i < 150 ? v : v + 3,
+      );
+      return { ...example, recency };
+    });
+    for (const [i, example] of stream.entries()) {
+      await device.observe(example, i % 2, { id: `f${i}` });
+      if (i === 149) expect(kinds).not.toContain('feature');
+    }
+    expect(kinds).toContain('feature');
+  });
+
   test('the forgetting guard resets a head that became worse than its version’s server head', async () => {
     const device = await learner({
       store: { name: false },
