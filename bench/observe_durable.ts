@@ -1,6 +1,8 @@
 import type { BrowserSession } from './lib/browser.ts';
 import { runBenchPage } from './lib/browser.ts';
+import { latencyPlot } from './lib/latency_plot.ts';
 import type { Section } from './lib/report.ts';
+import { progress } from './lib/report.ts';
 
 interface Latency {
   p50: number;
@@ -17,24 +19,9 @@ interface ObserveResult {
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 
-/** A text histogram: how a person reads a latency distribution at a glance. */
-export function histogram(samples: readonly number[], bins = 10): string {
-  const max = Math.max(...samples);
-  const width = max / bins || 1;
-  const counts = new Array(bins).fill(0);
-  for (const value of samples) counts[Math.min(bins - 1, Math.floor(value / width))]++;
-  const most = Math.max(...counts);
-  return counts
-    .map((count, i) => {
-      const bar = '█'.repeat(Math.round((count / most) * 40));
-      return `${ms(i * width).padStart(9)} – ${ms((i + 1) * width).padEnd(9)} ${bar} ${count}`;
-    })
-    .join('\n');
-}
-
 /** latency.observe_durable: observe() → durable and learned, and snapshot writes, in Chromium. */
 export async function observeDurable(quick: boolean, browser: BrowserSession): Promise<Section> {
-  process.stdout.write('  observe → durable, Chromium…\n');
+  progress('observe → durable, Chromium…');
   const samples = quick ? 60 : 400;
   const result = await runBenchPage<ObserveResult>(
     browser,
@@ -44,6 +31,7 @@ export async function observeDurable(quick: boolean, browser: BrowserSession): P
   const { observe, snapshot } = result;
   return {
     key: 'latency.observe_durable',
+    headline: `Learning is durable: observe() resolves once the outcome is in IndexedDB and learned, p50 ${ms(observe.p50)}, p95 ${ms(observe.p95)}.`,
     title: 'Observe → durable',
     results: { observe, snapshot },
     floors: [
@@ -59,9 +47,14 @@ export async function observeDurable(quick: boolean, browser: BrowserSession): P
       `| snapshot write, d = 64 | ${ms(snapshot.d64.p50)} | ${ms(snapshot.d64.p95)} | ${ms(snapshot.d64.max)} | ${snapshot.d64.n} |`,
       `| snapshot write, d = 1024 | ${ms(snapshot.d1024.p50)} | ${ms(snapshot.d1024.p95)} | ${ms(snapshot.d1024.max)} | ${snapshot.d1024.n} |`,
       '',
-      '```',
-      histogram(result.observeSamples),
-      '```',
+      `![observe → durable latency](plots/observe_durable.svg)`,
     ].join('\n'),
+    plots: [
+      latencyPlot(
+        'observe_durable.svg',
+        `observe() → durable and learned (${observe.n} sequential calls)`,
+        result.observeSamples,
+      ),
+    ],
   };
 }

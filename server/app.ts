@@ -35,7 +35,6 @@ const ROUTES: [string, string[]][] = [
   ['/v1/admin/policy/evaluate', ['POST']],
   ['/v1/admin/audit', ['GET', 'HEAD']],
   ['/v1/admin/status', ['GET', 'HEAD']],
-  ['/v1/admin/jobs', ['GET', 'HEAD']],
 ];
 
 /**

@@ -19,6 +19,8 @@ export async function openBrowser(): Promise<BrowserSession> {
   const server: ViteDevServer = await createServer({
     root,
     logLevel: 'error',
+    // Pre-bundled at start: discovering them mid-run would make Vite reload the page.
+    optimizeDeps: { include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'] },
     server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
   });
   await server.listen();

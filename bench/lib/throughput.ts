@@ -18,9 +18,9 @@ export interface ThroughputResult {
   slowdown: Figure;
 }
 
-const ALPHA = 1e-4;
+export const ALPHA = 1e-4;
 
-function makeStream(d: number, n: number, seed: number) {
+export function makeStream(d: number, n: number, seed: number) {
   const random = mulberry32(seed);
   const xs = new Float64Array(n * d);
   const ys = new Float64Array(n);

@@ -1,0 +1,164 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import type { Metafile, Plugin } from 'esbuild';
+import { build } from 'esbuild';
+import type { Section } from './lib/report.ts';
+import { progress } from './lib/report.ts';
+
+/**
+ * size: what an app ships for localfit, gzip -9, built the way an app's bundler would
+ * (esbuild, bundled, minified, ES modules for browsers), in memory. The wasm binary of
+ * onnxruntime-web is a separate file fetched (and cached) at run time, not code in a bundle:
+ * the worker's `?url` import of it becomes a string here, as in Vite.
+ */
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** `import url from 'x.wasm?url'` resolves to the file's URL, a string: no bytes bundled. */
+const assetUrls: Plugin = {
+  name: 'asset-urls',
+  setup(b) {
+    b.onResolve({ filter: /\?url$/ }, (args) => ({ path: args.path, namespace: 'asset-url' }));
+    b.onLoad({ filter: /.*/, namespace: 'asset-url' }, (args) => ({
+      contents: `export default ${JSON.stringify(
+        `/assets/${args.path
+          .replace(/\?url$/, '')
+          .split('/')
+          .pop()}`,
+      )};`,
+      loader: 'js',
+    }));
+  },
+};
+
+export interface BundleSize {
+  bytes: number;
+  gzip_bytes: number;
+  /** Minified bytes by package, or by folder (`src/sync`) for this repository's code; largest first. */
+  by_package: Record<string, number>;
+}
+
+function packageOf(path: string): string {
+  const at = path.lastIndexOf('node_modules/');
+  if (at < 0) return path.split('/').slice(0, 2).join('/');
+  const rest = path.slice(at + 'node_modules/'.length).split('/');
+  return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+}
+
+function byPackage(metafile: Metafile): Record<string, number> {
+  const sums = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = packageOf(path);
+      sums.set(name, (sums.get(name) ?? 0) + bytesInOutput);
+    }
+  }
+  return Object.fromEntries([...sums].sort((a, b) => b[1] - a[1]));
+}
+
+/** Bundles a file of this repository, or (`{ code }`) a module written inline. */
+export async function bundle(
+  entry: string | { code: string },
+  external: string[] = [],
+): Promise<BundleSize> {
+  const result = await build({
+    ...(typeof entry === 'string'
+      ? { entryPoints: [new URL(entry, `file://${ROOT}`).pathname] }
+      : { stdin: { contents: entry.code, resolveDir: ROOT, loader: 'ts' as const } }),
+    absWorkingDir: ROOT,
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    splitting: false,
+    outdir: 'out',
+    external,
+    plugins: [assetUrls],
+    logLevel: 'silent',
+  });
+  // Code-split chunks, if any, ship too: count every JavaScript output.
+  const js = result.outputFiles.filter((file) => file.path.endsWith('.js'));
+  const bytes = js.reduce((sum, file) => sum + file.contents.length, 0);
+  const gzip = js.reduce((sum, file) => sum + gzipSync(file.contents, { level: 9 }).length, 0);
+  return { bytes, gzip_bytes: gzip, by_package: byPackage(result.metafile) };
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+
+/** size: gzip bytes of the main-thread client and of the worker (without ORT's wasm). */
+export async function bundleSize(): Promise<Section> {
+  progress('size: bundling src/client/index.ts and workers/learner.worker.ts with esbuild…');
+  const client = await bundle('src/client/index.ts');
+  const worker = await bundle('workers/learner.worker.ts');
+  const workerOwn = await bundle('workers/learner.worker.ts', [
+    'onnxruntime-web',
+    'onnxruntime-web/*',
+  ]);
+  // What the worker takes from onnxruntime-web, alone: its JavaScript share of the worker.
+  const ort = await bundle({
+    code: "export { env, InferenceSession, Tensor } from 'onnxruntime-web/wasm';",
+  });
+  const wasmPath = `${ROOT}node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm`;
+  const wasm = existsSync(wasmPath) ? readFileSync(wasmPath) : undefined;
+  const wasmBytes = wasm
+    ? { bytes: wasm.length, gzip_bytes: gzipSync(wasm, { level: 9 }).length }
+    : null;
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const wasmNote = wasmBytes
+    ? `onnxruntime-web’s .wasm (${mb(wasmBytes.bytes)}, ${mb(wasmBytes.gzip_bytes)} gzip; a separate file, fetched once and cached by the service worker) is not counted`
+    : 'onnxruntime-web’s .wasm (a separate file, fetched once and cached) is not counted';
+  const sync = Object.entries(workerOwn.by_package)
+    .filter(([name]) => name === 'src/sync' || name.startsWith('@noble/'))
+    .reduce((sum, [, bytes]) => sum + bytes, 0);
+  const top = (b: BundleSize) =>
+    Object.entries(b.by_package)
+      .slice(0, 5)
+      .map(([name, bytes]) => `${name} ${kb(bytes)}`)
+      .join(', ');
+  return {
+    key: 'size',
+    title: 'Bundle size',
+    headline:
+      `Size: ${kb(client.gzip_bytes)} gzip on the main thread; ${kb(worker.gzip_bytes)} gzip in the worker ` +
+      `(${kb(workerOwn.gzip_bytes)} of it localfit, the rest onnxruntime-web's JavaScript), plus onnxruntime-web's wasm${wasmBytes ? ` (${mb(wasmBytes.gzip_bytes)} gzip)` : ''}.`,
+    results: {
+      client,
+      worker,
+      worker_without_onnxruntime_web: workerOwn,
+      onnxruntime_web_js_alone: ort,
+      onnxruntime_web_wasm: wasmBytes,
+      bundler: 'esbuild, minified, ES2022',
+    },
+    floors: [
+      {
+        name: 'size: client ≤ 10 KB gzip',
+        pass: client.gzip_bytes <= 10 * 1024,
+        measured: kb(client.gzip_bytes),
+      },
+      {
+        name: 'size: worker ≤ 60 KB gzip',
+        pass: worker.gzip_bytes <= 60 * 1024,
+        measured: kb(worker.gzip_bytes),
+      },
+    ],
+    markdown: [
+      'What an app ships for localfit, bundled and minified by esbuild (ES2022 modules), gzip -9.',
+      `The main-thread client starts the worker from its own file; ${wasmNote}.`,
+      '',
+      '| bundle | minified | gzip | largest parts (minified) |',
+      '| --- | --- | --- | --- |',
+      `| main-thread client (\`src/client/index.ts\`) | ${kb(client.bytes)} | ${kb(client.gzip_bytes)} | ${top(client)} |`,
+      `| worker (\`workers/learner.worker.ts\`), with onnxruntime-web’s JS | ${kb(worker.bytes)} | ${kb(worker.gzip_bytes)} | ${top(worker)} |`,
+      `| worker code without onnxruntime-web | ${kb(workerOwn.bytes)} | ${kb(workerOwn.gzip_bytes)} | ${top(workerOwn)} |`,
+      `| onnxruntime-web’s JS alone (\`env\`, \`InferenceSession\`, \`Tensor\` from \`onnxruntime-web/wasm\`) | ${kb(ort.bytes)} | ${kb(ort.gzip_bytes)} | |`,
+      '',
+      `Of the worker’s ${kb(worker.gzip_bytes)} gzip, onnxruntime-web’s JavaScript (its API and the`,
+      `Emscripten loader of the wasm) is about ${kb(worker.gzip_bytes - workerOwn.gzip_bytes)}; localfit’s own worker code is`,
+      `${kb(workerOwn.gzip_bytes)}, of which sync (manifest, signatures with @noble/ed25519 and`,
+      `@noble/hashes, outbox, reporter) is the largest part at ${kb(sync)} minified.`,
+    ].join('\n'),
+  };
+}
