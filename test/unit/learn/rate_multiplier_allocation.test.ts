@@ -45,14 +45,20 @@ describe('allocation', () => {
       };
       learn(50_000);
       const n = 100_000;
-      await session.post('HeapProfiler.startSampling', {
-        samplingInterval: 128,
-        includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
-      });
-      learn(n);
-      const { profile } = await session.post('HeapProfiler.stopSampling');
-      expect(totalBytes(profile.head as unknown as SamplingNode) / n).toBeLessThan(2);
+      // The least of three rounds: an allocation in the update path shows in every round,
+      // while a one-off (a late recompilation, the profiler's own bookkeeping) does not.
+      const perUpdate: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        await session.post('HeapProfiler.startSampling', {
+          samplingInterval: 128,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+        learn(n);
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        perUpdate.push(totalBytes(profile.head as unknown as SamplingNode) / n);
+      }
+      expect(Math.min(...perUpdate)).toBeLessThan(2);
     },
   );
 });
