@@ -56,10 +56,15 @@ export function packExamples(spec: FeatureSpec, examples: readonly Example[]): P
 }
 
 /**
- * Re-checks a batch that crossed a thread boundary: sizes and finiteness, since a packed batch
- * may come from any caller of the worker, not only from {@link packExamples}.
+ * Re-checks a batch that crossed a thread boundary: sizes and (unless `values` is false)
+ * finiteness, since a packed batch may come from any caller of the worker, not only from
+ * {@link packExamples}.
  */
-export function checkPackedBatch(spec: FeatureSpec, batch: PackedBatch): void {
+export function checkPackedBatch(
+  spec: FeatureSpec,
+  batch: PackedBatch,
+  { values = true }: { values?: boolean } = {},
+): void {
   if (!Number.isInteger(batch?.n) || batch.n <= 0) {
     throw new LearnerError('BAD_INPUT', 'a batch needs a positive whole number of examples');
   }
@@ -74,6 +79,7 @@ export function checkPackedBatch(spec: FeatureSpec, batch: PackedBatch): void {
         `input "${input.name}" has ${column.length} values, expected ${batch.n} × ${input.size}`,
       );
     }
+    if (!values) continue;
     // x · 0 is 0 for every finite x and NaN for ±∞ and NaN, so one branch-free pass proves the
     // column finite; only a failing column is searched for the culprit (for the message).
     let probe = 0;

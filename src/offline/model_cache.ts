@@ -21,11 +21,9 @@
  */
 import { registerRoute } from 'workbox-routing';
 import { CacheFirst } from 'workbox-strategies';
+import { isVerifiedModel, MODEL_URL, ORT_RUNTIME_URL } from './model_rules.ts';
 
-/** `…/v1/models/<sha256>`, with the sha256 as the first group. */
-export const MODEL_URL = /\/v1\/models\/([0-9a-f]{64})$/;
-/** onnxruntime-web's wasm binaries and their ES module loaders (hashed names included). */
-export const ORT_RUNTIME_URL = /\/ort-wasm[^/]*\.(?:wasm|mjs)$/;
+export { isVerifiedModel, MODEL_URL, ORT_RUNTIME_URL };
 
 export const DEFAULT_MODEL_CACHE = 'localfit-models';
 export const DEFAULT_RUNTIME_CACHE = 'localfit-ort-runtime';
@@ -39,17 +37,10 @@ export interface LocalfitRoutesOptions {
 
 type Plugins = NonNullable<NonNullable<ConstructorParameters<typeof CacheFirst>[0]>['plugins']>;
 
-function toHex(digest: ArrayBuffer): string {
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** Keeps a model response only when it is complete and its bytes hash to the URL's sha256. */
 export const verifiedModelPlugin: Plugins[number] = {
   async cacheWillUpdate({ request, response }) {
-    const expected = MODEL_URL.exec(new URL(request.url).pathname)?.[1];
-    if (!expected || response.status !== 200) return null;
-    const bytes = await response.clone().arrayBuffer();
-    return toHex(await crypto.subtle.digest('SHA-256', bytes)) === expected ? response : null;
+    return (await isVerifiedModel(request.url, response)) ? response : null;
   },
 };
 

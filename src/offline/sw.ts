@@ -22,11 +22,24 @@ registerRoute(
     denylist: [/^\/v1\//, /^\/demo\//, /^\/demo-config\.json/],
   }),
 );
-// The launcher's settings (sync server, keys): fresh when online, the last copy offline.
+// The launcher's settings (sync server, keys): fresh when online, the last copy offline. The
+// page reads them before this worker controls it, so installing fetches a first copy.
+const CONFIG_URL = '/demo-config.json';
+const CONFIG_CACHE = 'localfit-demo-config';
 registerRoute(
-  ({ url }) => url.pathname === '/demo-config.json',
-  new NetworkFirst({ cacheName: 'localfit-demo-config', networkTimeoutSeconds: 3 }),
+  ({ url }) => url.pathname === CONFIG_URL,
+  new NetworkFirst({ cacheName: CONFIG_CACHE, networkTimeoutSeconds: 3 }),
 );
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    fetch(CONFIG_URL, { cache: 'no-store' })
+      .then(async (response) => {
+        if (response.ok) await (await caches.open(CONFIG_CACHE)).put(CONFIG_URL, response);
+      })
+      // Without a launcher (or its config) the demo runs without a sync server.
+      .catch(() => undefined),
+  );
+});
 
 self.addEventListener('message', (event) => {
   if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') void self.skipWaiting();
