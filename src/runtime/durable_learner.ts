@@ -6,15 +6,13 @@ import type { Label } from '../learn/types.ts';
 import type { GuardrailOptions } from '../rollout/guardrails.ts';
 import { Guardrails } from '../rollout/guardrails.ts';
 import type { LocalVersions } from '../rollout/plan.ts';
-import type { RolloutStats } from '../rollout/rollout.ts';
-import { Rollout } from '../rollout/rollout.ts';
+import type { Rollout, RolloutStats } from '../rollout/rollout.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { isStoreError, openStore } from '../store/index.ts';
 import type { OutcomeReport } from '../store/schema.ts';
 import type { SyncOptions } from '../sync/options.ts';
 import { resolveSyncOptions } from '../sync/options.ts';
-import type { SyncStats } from '../sync/reporter.ts';
-import { MetricsReporter } from '../sync/reporter.ts';
+import type { MetricsReporter, SyncStats } from '../sync/reporter.ts';
 import type { AdaptationOptions } from './adaptation.ts';
 import { Adaptation } from './adaptation.ts';
 import type { LearnerEvent } from './events.ts';
@@ -355,6 +353,8 @@ export class DurableLearner {
     learner.reporter?.start();
     const reporter = learner.reporter;
     if (init.rollout && store && reporter) {
+      // Loaded only by apps that follow a server: most of the worker's code is sync's.
+      const { Rollout } = await import('../rollout/rollout.ts');
       learner.rollout = await Rollout.start(learner, store, init, () => reporter.installId());
     } else if (init.rollout) {
       emit({ type: 'error', code: 'STORAGE', message: 'rollouts are off: they need IndexedDB' });
@@ -1084,6 +1084,7 @@ async function openReporter(
     return undefined;
   }
   try {
+    const { MetricsReporter } = await import('../sync/reporter.ts');
     return await MetricsReporter.open(store, sync, {
       task: pipeline.task,
       classes: pipeline.spec.classes,
