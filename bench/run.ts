@@ -14,6 +14,7 @@ import type { BrowserSession } from './lib/browser.ts';
 import { openBrowser } from './lib/browser.ts';
 import type { Section } from './lib/report.ts';
 import { writeReport } from './lib/report.ts';
+import { mainThread } from './main_thread.ts';
 import { withMovielensPlot } from './movielens_plot.ts';
 import { observeDurable } from './observe_durable.ts';
 import { qualityElec } from './quality_elec.ts';
@@ -37,6 +38,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
     run: async (c) => withMovielensPlot(await movielensQuality(c.quick)),
   },
   { key: 'swap', run: async (c) => swapUnderLoad(c.quick, await c.browser()) },
+  { key: 'main_thread', run: async (c) => mainThread(c.quick, await c.browser()) },
   { key: 'server.ingest', run: (c) => serverIngest(c.quick) },
   { key: 'size', run: () => bundleSize() },
 ];

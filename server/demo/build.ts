@@ -3,7 +3,7 @@
  * model from public/), then the service worker (src/offline/sw.ts) bundled on its own and given
  * Workbox's precache manifest of everything the first build wrote.
  */
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
@@ -46,6 +46,12 @@ export async function buildDemo(outDir = DEFAULT_OUT_DIR): Promise<BuildResult> 
       },
     },
   });
+  // Every build is a new app version, even from the same sources: its id is precached, so the
+  // service worker changes and open pages are offered the update.
+  await writeFile(
+    join(outDir, 'build.json'),
+    JSON.stringify({ id: crypto.randomUUID(), builtAt: new Date().toISOString() }),
+  );
   const swPath = join(outDir, 'sw.js');
   const { count, size, warnings } = await injectManifest({
     swSrc: swPath,

@@ -12,7 +12,8 @@
  * - The device's bucket falls in a staged version's range → download, verify and stage it.
  *
  * A version the device refused (bytes that failed verification) or rolled back itself
- * (a guardrail) is not tried again: its id names the same bytes forever.
+ * (a guardrail) is not tried again: its id names the same bytes forever. One it dropped because
+ * the server pulled it or the device left its arm may come back when the server offers it.
  */
 import type { VersionStatus } from '../store/schema.ts';
 import type { Manifest, ManifestVersion } from '../sync/protocol.ts';
@@ -26,6 +27,8 @@ export interface LocalVersions {
   status(id: string): VersionStatus | undefined;
   /** Versions whose bytes failed verification here. */
   refused(id: string): boolean;
+  /** Versions this device's own guardrails rolled back. */
+  guardrailed(id: string): boolean;
 }
 
 export type RolloutAction =
@@ -44,6 +47,7 @@ export function planRollout(
   const actions: RolloutAction[] = [];
   const production = manifest.versions.find((version) => version.status === 'production');
   const arm = assignArm(manifest, bucket);
+  const available = (id: string) => !local.refused(id) && !local.guardrailed(id);
   let staged = local.staged?.id;
   let current = local.production.id;
 
@@ -66,7 +70,7 @@ export function planRollout(
     if (status === 'archived') actions.push({ kind: 'restore', version: production });
     else if (production.model.sha256 === local.production.sha256) {
       actions.push({ kind: 'adopt', version: production });
-    } else if (status !== 'rolled_back' && !local.refused(production.id)) {
+    } else if (available(production.id)) {
       actions.push({ kind: 'install', version: production });
     }
   }
@@ -74,8 +78,8 @@ export function planRollout(
   if (
     arm?.status === 'staging' &&
     arm.id !== local.staged?.id &&
-    local.status(arm.id) === undefined &&
-    !local.refused(arm.id)
+    (local.status(arm.id) === undefined || local.status(arm.id) === 'rolled_back') &&
+    available(arm.id)
   ) {
     actions.push({ kind: 'stage', version: arm });
   }

@@ -547,14 +547,19 @@ export class DurableLearner {
 
   /** What runs here, for planning the rollout (src/rollout/plan.ts). */
   async localVersions(refused: (id: string) => boolean): Promise<LocalVersions> {
-    const statuses = new Map(
-      (await this.store?.versions.list())?.map((version) => [version.id, version.status]) ?? [],
+    const stored = (await this.store?.versions.list()) ?? [];
+    const statuses = new Map(stored.map((version) => [version.id, version.status]));
+    const guardrailed = new Set(
+      stored
+        .filter((version) => version.history.at(-1)?.reason?.startsWith('guardrail'))
+        .map((version) => version.id),
     );
     return {
       production: { id: this.production.id, sha256: this.production.pipeline.backbone.sha256 },
       ...(this.staged ? { staged: { id: this.staged.id } } : {}),
       status: (id) => statuses.get(id),
       refused,
+      guardrailed: (id) => guardrailed.has(id),
     };
   }
 

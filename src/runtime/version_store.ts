@@ -69,7 +69,14 @@ export async function addVersion(
 ): Promise<void> {
   const { record, bytes, source } = added;
   await store.models.put(record.modelSha256, bytes);
-  if (!(await store.versions.get(record.id))) {
+  const existing = await store.versions.get(record.id);
+  if (existing?.status === 'rolled_back') {
+    await store.versions.transition(record.id, 'staging', { reason: 'offered again' });
+    if (to === 'production') {
+      await store.versions.transition(record.id, 'production', { reason });
+      await store.applyRetention();
+    }
+  } else if (!existing) {
     const current = await store.versions.production();
     const first = to === 'production' && !current;
     await store.versions.add({

@@ -3,15 +3,16 @@ import type { VersionStatus } from './schema.ts';
 /**
  * The version lifecycle: `draft → staging → production → archived`, with `rolled_back` as an
  * exit from staging or production. `archived → production` is the instant rollback the kept
- * archived versions exist for. `rolled_back` is final: a version the server pulled is not
- * brought back on the device (the server may publish it again as a new draft).
+ * archived versions exist for. `rolled_back → staging` is a version offered again: a device
+ * that left an arm and re-enters it, or a version the server staged anew (the rollout decides;
+ * one a device's own guardrail rolled back is never offered again there).
  */
 export const TRANSITIONS: Readonly<Record<VersionStatus, readonly VersionStatus[]>> = {
   draft: ['staging'],
   staging: ['production', 'rolled_back'],
   production: ['archived', 'rolled_back'],
   archived: ['production'],
-  rolled_back: [],
+  rolled_back: ['staging'],
 };
 
 /** Statuses a version may be added with (a fresh device installs production directly). */

@@ -3,8 +3,8 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { DemoCatalogJson, DemoCheckJson } from '../../../models/demo/build.ts';
 import { catalogExample } from '../../../models/train/examples.ts';
-import { headFromJson } from '../../../src/learn/head_json.ts';
 import type { ItemCatalog } from '../../../models/train/types.ts';
+import { headFromJson } from '../../../src/learn/head_json.ts';
 import { cleanup, replayInWorker, worstDifference } from './support.ts';
 
 afterEach(cleanup);

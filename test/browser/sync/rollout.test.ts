@@ -161,6 +161,28 @@ describe.runIf(hasRolloutLab)('staged rollout', () => {
     expect(downloads).toEqual([]);
   });
 
+  test('a device that leaves an arm on a ramp down comes back on the way up, and installs the version when it is promoted', async () => {
+    const server = await lab();
+    const learner = await device(server);
+    await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
+    await learner.checkForUpdates();
+    const bucket = (await learner.stats()).rollout?.bucket ?? 0;
+    expect((await learner.stats()).versionId).toBe('v2');
+    await server.ramp('v2', bucket / 2); // the device's bucket is now outside v2's range
+    await learner.checkForUpdates();
+    expect((await learner.stats()).versionId).toBe('v1');
+    await server.ramp('v2', 1);
+    await learner.checkForUpdates();
+    expect((await learner.stats()).versionId).toBe('v2');
+    await server.ramp('v2', bucket / 2);
+    await learner.checkForUpdates();
+    await server.promote('v2');
+    await learner.checkForUpdates();
+    const stats = await learner.stats();
+    expect(stats.versions.production).toBe('v2');
+    expect(stats.versionId).toBe('v2');
+  });
+
   test('a staged version survives a reload with what it learned', async () => {
     const server = await lab();
     const name = `rollout-${crypto.randomUUID()}`;

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { onnx } from '../../../models/onnx/proto.ts';
 import { catalogExample } from '../../../models/train/examples.ts';
-import { headFromJson, headToJson } from '../../../src/learn/head_json.ts';
 import {
   EMBEDDING_OUTPUT,
   embedCatalog,
@@ -24,6 +23,7 @@ import { loadBackbone } from '../../../src/backbone/backbone.ts';
 import { headDimension } from '../../../src/backbone/feature_spec.ts';
 import { packExamples } from '../../../src/backbone/features.ts';
 import { readFeatureSpec, readModelMetadata } from '../../../src/backbone/model_metadata.ts';
+import { headFromJson, headToJson } from '../../../src/learn/head_json.ts';
 import { restoreHead } from '../../../src/learn/index.ts';
 import { smallWorld, trainSmall } from './support.ts';
 

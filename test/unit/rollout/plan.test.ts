@@ -40,16 +40,37 @@ function local(
   staged?: string,
   statuses: Record<string, VersionStatus> = {},
   refused: string[] = [],
+  guardrailed: string[] = [],
 ): LocalVersions {
   return {
     production: { id: production, sha256: productionSha },
     ...(staged ? { staged: { id: staged } } : {}),
     status: (id) => statuses[id],
     refused: (id) => refused.includes(id),
+    guardrailed: (id) => guardrailed.includes(id),
   };
 }
 
 describe('planRollout', () => {
+  test('a version dropped because the device left its arm (or the server pulled it) may come back', () => {
+    const back = version('v2', 'staging', 0.5, sha('2'));
+    expect(
+      planRollout(
+        manifest([version('v1', 'production', 1, sha('1')), back]),
+        0.1,
+        local('v1', sha('1'), undefined, { v2: 'rolled_back' }),
+      ),
+    ).toEqual([{ kind: 'stage', version: back }]);
+    const promoted = version('v2', 'production', 1, sha('2'));
+    expect(
+      planRollout(
+        manifest([promoted]),
+        0.9,
+        local('v1', sha('1'), undefined, { v2: 'rolled_back' }),
+      ),
+    ).toEqual([{ kind: 'install', version: promoted }]);
+  });
+
   const v1 = version('v1', 'production', 1, sha('1'));
   const v2 = version('v2', 'staging', 0.5, sha('2'));
 
@@ -99,7 +120,18 @@ describe('planRollout', () => {
       [],
     );
     expect(
-      planRollout(manifest([v1, v2]), 0.1, local('v1', sha('1'), undefined, { v2: 'rolled_back' })),
+      planRollout(
+        manifest([v1, v2]),
+        0.1,
+        local('v1', sha('1'), undefined, { v2: 'rolled_back' }, [], ['v2']),
+      ),
+    ).toEqual([]);
+    expect(
+      planRollout(
+        manifest([v3]),
+        0.1,
+        local('v1', sha('1'), undefined, { v3: 'rolled_back' }, [], ['v3']),
+      ),
     ).toEqual([]);
     expect(
       planRollout(manifest([v1, v2]), 0.1, local('v1', sha('1'), undefined, {}, ['v2'])),
