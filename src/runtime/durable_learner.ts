@@ -3,6 +3,7 @@ import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { isLearnerError, LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
+import { confidenceSequence } from '../rollout/confidence_sequence.ts';
 import type { GuardrailOptions } from '../rollout/guardrails.ts';
 import { Guardrails } from '../rollout/guardrails.ts';
 import type { LocalVersions } from '../rollout/plan.ts';
@@ -170,6 +171,17 @@ export interface VersionsStats {
      * d = logloss(staged) − logloss(production), negative when the staged version is better.
      */
     paired: { n: number; diffSum: number; diffSumSq: number };
+    /**
+     * The mean difference with a time-uniform 95 % bound (src/rollout/confidence_sequence.ts),
+     * once `minSamples` outcomes are paired; `verdict` says what this device alone would
+     * conclude. The fleet's decision is the server's, over every device's comparisons.
+     */
+    comparison?: {
+      mean: number;
+      lower: number;
+      upper: number;
+      verdict: 'staged better' | 'staged worse' | 'undecided';
+    };
   };
   /** Staged versions this device took out of service itself (guardrails). */
   guardrailRollbacks: number;
@@ -504,11 +516,20 @@ export class DurableLearner {
     const storeStats = await this.store?.stats().catch(() => undefined);
     const sync = await this.reporter?.stats().catch(() => undefined);
     const { guardrailRollbacks, ...counts } = this.counts;
+    const comparison = this.paired.n >= MIN_PAIRED_SAMPLES ? compare(this.paired) : undefined;
     return {
       versionId: this.versionId,
       versions: {
         production: this.production.id,
-        ...(this.staged ? { staged: { id: this.staged.id, paired: { ...this.paired } } } : {}),
+        ...(this.staged
+          ? {
+              staged: {
+                id: this.staged.id,
+                paired: { ...this.paired },
+                ...(comparison ? { comparison } : {}),
+              },
+            }
+          : {}),
         guardrailRollbacks,
       },
       task: this.production.pipeline.task,
@@ -1022,6 +1043,17 @@ export class DurableLearner {
   }
 }
 
+/** Paired outcomes before a device's own comparison is shown (the bound is loose below it). */
+const MIN_PAIRED_SAMPLES = 100;
+
+function compare(paired: { n: number; diffSum: number; diffSumSq: number }) {
+  const bound = confidenceSequence({ n: paired.n, sum: paired.diffSum, sumSq: paired.diffSumSq });
+  if (!bound) return undefined; // non-finite sums: nothing to conclude
+  const verdict =
+    bound.upper < 0 ? 'staged better' : bound.lower > 0 ? 'staged worse' : 'undecided';
+  return { mean: bound.mean, lower: bound.lower, upper: bound.upper, verdict } as const;
+}
+
 function swapTime(added: NewRunningVersion): number | undefined {
   return added.verifiedAt === undefined ? undefined : performance.now() - added.verifiedAt;
 }
@@ -1093,6 +1125,7 @@ async function openReporter(
     return await MetricsReporter.open(store, sync, {
       task: pipeline.task,
       classes: pipeline.spec.classes,
+      ...(sync.ranking ? { ranking: sync.ranking } : {}),
     });
   } catch (error) {
     emit({

@@ -39,6 +39,12 @@ export interface SyncOptions {
   maxRetryAfterMs?: number;
   /** Sent when registering, for operators. */
   client?: RegisterRequest['client'];
+  /**
+   * Ranking metrics of slates (`predict(candidates, { slate })`): the cut-off k of P@k, R@k
+   * and NDCG@k (default 10), how long a slate stays open (default 30 min), how many stay open
+   * (default 256) and how many candidates one may have (default 1000).
+   */
+  ranking?: { k?: number; ttlMs?: number; maxOpen?: number; maxCandidates?: number };
 }
 
 /** The options with every default filled in and checked. */

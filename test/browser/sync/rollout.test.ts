@@ -132,6 +132,14 @@ describe.runIf(hasRolloutLab)('staged rollout', () => {
     const stats = await learner.stats();
     expect(stats.versionId).toBe('v2');
     expect(stats.versions.staged?.paired.n).toBe(60);
+    expect(stats.versions.staged?.comparison).toBeUndefined(); // fewer than 100 paired
+    for (const [i, { example, label }] of world(8, 60).entries()) {
+      await learner.observe(example, label, { id: `p${i}` });
+    }
+    const compared = (await learner.stats()).versions.staged;
+    expect(compared?.paired.n).toBe(120);
+    expect(compared?.comparison?.mean).toBeCloseTo((compared?.paired.diffSum ?? 0) / 120, 12);
+    expect(compared?.comparison?.lower).toBeLessThan(compared?.comparison?.upper ?? 0);
     // The staged head learned: its scores moved away from the fresh head's 0.5.
     const probe = world(3, 20).map((entry) => entry.example);
     const before = await learner.predict(probe);
