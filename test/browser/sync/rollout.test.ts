@@ -3,67 +3,22 @@
 // rollout_lab.ts). The server publishes, ramps, promotes and rolls back; the devices find their
 // arm, stage verified versions, swap without a gap and refuse whatever fails verification.
 import { afterEach, describe, expect, test } from 'vitest';
-import type { Learner, LearnerOptions } from '../../../src/client/index.ts';
+import type { Learner } from '../../../src/client/index.ts';
 import { createLearner } from '../../../src/client/index.ts';
 import { assignArm, rolloutBucket } from '../../../src/rollout/arm.ts';
-import type { LearnerEventMap } from '../../../src/runtime/events.ts';
-import { deleteStore } from '../../../src/store/index.ts';
 import type { Manifest } from '../../../src/sync/protocol.ts';
+import type { DeviceOptions } from './rollout_fleet.ts';
+import { nextRollout, RolloutFleet } from './rollout_fleet.ts';
 import type { LabServer } from './rollout_lab.ts';
-import { hasRolloutLab, newLabServer } from './rollout_lab.ts';
+import { hasRolloutLab } from './rollout_lab.ts';
 import { passingBackbone, world } from './rollout_models.ts';
 
-const learners: Learner[] = [];
-const databases: string[] = [];
-const labs: LabServer[] = [];
+const fleetOf = new RolloutFleet();
+afterEach(() => fleetOf.cleanup());
 
-afterEach(async () => {
-  await Promise.all(learners.splice(0).map((learner) => learner.close().catch(() => {})));
-  await Promise.all(databases.splice(0).map((name) => deleteStore(name)));
-  await Promise.all(labs.splice(0).map((lab) => lab.close().catch(() => {})));
-});
-
-const weak = passingBackbone(2);
-
-async function lab(): Promise<LabServer> {
-  const server = await newLabServer();
-  labs.push(server);
-  // v1: production on the server, and the model every device ships with.
-  const v1 = await server.publish({ bytes: weak, weight: 0, semver: '1.0.0' });
-  await server.promote(v1.id);
-  return server;
-}
-
-async function device(
-  server: LabServer,
-  options: Partial<LearnerOptions['rollout']> = {},
-): Promise<Learner> {
-  const name = `rollout-${crypto.randomUUID()}`;
-  databases.push(name);
-  const learner = await createLearner({
-    model: { bytes: weak },
-    store: { name },
-    sync: { url: server.url, appKey: server.appKey, flushAtQueued: 1 },
-    rollout: { publicKey: server.publicKey.raw, live: false, ...options },
-  });
-  learners.push(learner);
-  await learner.checkForUpdates();
-  return learner;
-}
-
-/** The next rollout event of one kind, as the learner announces it. */
-function nextRollout(
-  learner: Learner,
-  action: LearnerEventMap['rollout']['action'],
-): Promise<LearnerEventMap['rollout']> {
-  return new Promise((resolve) => {
-    const off = learner.on('rollout', (event) => {
-      if (event.action !== action) return;
-      off();
-      resolve(event);
-    });
-  });
-}
+const lab = (): Promise<LabServer> => fleetOf.lab();
+const device = (server: LabServer, rollout: DeviceOptions['rollout'] = {}): Promise<Learner> =>
+  fleetOf.device(server, { sync: { flushAtQueued: 1 }, rollout });
 
 async function manifest(server: LabServer): Promise<Manifest> {
   return (await fetch(`${server.serverUrl}/v1/manifest`)).json();
@@ -193,14 +148,7 @@ describe.runIf(hasRolloutLab)('staged rollout', () => {
 
   test('a staged version survives a reload with what it learned', async () => {
     const server = await lab();
-    const name = `rollout-${crypto.randomUUID()}`;
-    databases.push(name);
-    const options: LearnerOptions = {
-      model: { bytes: weak },
-      store: { name },
-      sync: { url: server.url, appKey: server.appKey },
-      rollout: { publicKey: server.publicKey.raw, live: false },
-    };
+    const options = fleetOf.options(server);
     const first = await createLearner(options);
     await first.checkForUpdates();
     await server.publish({ bytes: passingBackbone(8), weight: 1, semver: '2.0.0' });
@@ -211,8 +159,7 @@ describe.runIf(hasRolloutLab)('staged rollout', () => {
     const probe = world(5, 10).map((entry) => entry.example);
     const before = await first.predict(probe);
     await first.close();
-    const second = await createLearner(options);
-    learners.push(second);
+    const second = fleetOf.adopt(await createLearner(options));
     const after = await second.predict(probe);
     expect(after.versionId).toBe('v2');
     expect(Array.from(after.scores)).toEqual(Array.from(before.scores));

@@ -7,29 +7,19 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { AuditEntry } from '../../../server/admin_types.ts';
 import type { PolicyOptions } from '../../../server/rollout/policy.ts';
 import type { Learner } from '../../../src/client/index.ts';
-import { createLearner } from '../../../src/client/index.ts';
-import type { LearnerEventMap } from '../../../src/runtime/events.ts';
-import { deleteStore } from '../../../src/store/index.ts';
+import { nextRollout, RolloutFleet } from './rollout_fleet.ts';
 import type { LabServer } from './rollout_lab.ts';
 import { hasRolloutLab, newLabServer } from './rollout_lab.ts';
 import { passingBackbone, world } from './rollout_models.ts';
 
-const learners: Learner[] = [];
-const databases: string[] = [];
-const labs: LabServer[] = [];
-
-afterEach(async () => {
-  await Promise.all(learners.splice(0).map((learner) => learner.close().catch(() => {})));
-  await Promise.all(databases.splice(0).map((name) => deleteStore(name)));
-  await Promise.all(labs.splice(0).map((lab) => lab.close().catch(() => {})));
-});
+const fleetOf = new RolloutFleet();
+afterEach(() => fleetOf.cleanup());
 
 const DEVICES = 3;
 const OUTCOMES_PER_DEVICE = 300;
 // Thresholds lowered from the defaults (5 devices, 1,000 outcomes) to fit a test; the rest of
 // the policy (α, margins, the confidence sequence, the cluster-robust variance) is the default.
 const policy: PolicyOptions = { minDevices: DEVICES, minSamples: 600 };
-const weak = passingBackbone(2);
 // Long windows and a rare send: nothing leaves a device before `flush()`, so the policy can
 // only act once every device has sent all of its comparisons (one window each), and its
 // numbers must equal the sum of theirs.
@@ -41,41 +31,10 @@ const quiet = { window: { maxOutcomes: 10_000, maxAgeMs: 600_000 }, flushInterva
 // short. AdaGrad's steps stay small, and the comparison measures the backbones.
 const head = { optimizer: { kind: 'adagrad' as const } };
 
-async function lab(): Promise<LabServer> {
-  const server = await newLabServer({ policy });
-  labs.push(server);
-  const v1 = await server.publish({ bytes: weak, weight: 0, semver: '1.0.0' });
-  await server.promote(v1.id);
-  return server;
-}
+const lab = (): Promise<LabServer> => fleetOf.lab(policy);
 
-async function device(server: LabServer): Promise<Learner> {
-  const name = `rollout-policy-${crypto.randomUUID()}`;
-  databases.push(name);
-  const learner = await createLearner({
-    model: { bytes: weak },
-    head,
-    store: { name },
-    sync: { url: server.url, appKey: server.appKey, ...quiet },
-    rollout: { publicKey: server.publicKey.raw, live: false },
-  });
-  learners.push(learner);
-  await learner.checkForUpdates();
-  return learner;
-}
-
-function nextRollout(
-  learner: Learner,
-  action: LearnerEventMap['rollout']['action'],
-): Promise<LearnerEventMap['rollout']> {
-  return new Promise((resolve) => {
-    const off = learner.on('rollout', (event) => {
-      if (event.action !== action) return;
-      off();
-      resolve(event);
-    });
-  });
-}
+const device = (server: LabServer): Promise<Learner> =>
+  fleetOf.device(server, { head, sync: quiet });
 
 interface Paired {
   n: number;

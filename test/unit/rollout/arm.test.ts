@@ -2,30 +2,15 @@
 // src/rollout/arm.ts, and the manifest shapes the server sends (one staged version, A/B/n).
 import { describe, expect, test } from 'vitest';
 import { assignArm, rolloutBucket, stagedRanges } from '../../../src/rollout/arm.ts';
-import type { Manifest, ManifestVersion } from '../../../src/sync/protocol.ts';
+import type { Manifest } from '../../../src/sync/protocol.ts';
+import { manifestOf as manifest, manifestVersion } from './manifests.ts';
 
-function version(
+const version = (
   id: string,
-  status: ManifestVersion['status'],
+  status: 'production' | 'staging',
   weight: number,
   bucketStart?: number,
-): ManifestVersion {
-  return {
-    id,
-    semver: '1.0.0',
-    status,
-    weight,
-    model: { sha256: '0'.repeat(64), url: '/v1/models/x', bytes: 1 },
-    featureSpec: {},
-    head: null,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    ...(bucketStart !== undefined ? { bucketStart } : {}),
-  };
-}
-
-function manifest(rollout: string, versions: ManifestVersion[]): Manifest {
-  return { protocol: 1, revision: 1, rollout, issuedAt: '2026-01-01T00:00:00.000Z', versions };
-}
+) => manifestVersion(id, status, weight, { bucketStart });
 
 const installs = Array.from({ length: 1000 }, (_, i) => `install-${i}-${(i * 7919) % 1000}`);
 

@@ -4,35 +4,15 @@ import type { LocalVersions } from '../../../src/rollout/plan.ts';
 import { planRollout } from '../../../src/rollout/plan.ts';
 import type { VersionStatus } from '../../../src/store/schema.ts';
 import type { Manifest, ManifestVersion } from '../../../src/sync/protocol.ts';
+import { manifestOf, manifestVersion, sha } from './manifests.ts';
 
-const sha = (c: string) => c.repeat(64);
-
-function version(
-  id: string,
-  status: ManifestVersion['status'],
-  weight: number,
-  model = sha('a'),
-): ManifestVersion {
-  return {
-    id,
-    semver: '1.0.0',
-    status,
-    weight,
-    model: { sha256: model, url: `/v1/models/${model}`, bytes: 1 },
-    featureSpec: {},
-    head: null,
-    createdAt: '2026-01-01T00:00:00.000Z',
+const version = (id: string, status: ManifestVersion['status'], weight: number, model = sha('a')) =>
+  manifestVersion(id, status, weight, {
+    model,
     ...(status === 'staging' ? { bucketStart: 0 } : {}),
-  };
-}
+  });
 
-const manifest = (versions: ManifestVersion[]): Manifest => ({
-  protocol: 1,
-  revision: 2,
-  rollout: 'r',
-  issuedAt: '2026-01-01T00:00:00.000Z',
-  versions,
-});
+const manifest = (versions: ManifestVersion[]): Manifest => manifestOf('r', versions);
 
 function local(
   production: string,
