@@ -110,6 +110,8 @@ function frame(
   const height = HEIGHT + Math.max(0, rows - 1) * 16;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="11">`,
+    // Read out by screen readers (and required by the linter): the plot's title.
+    `<title>${escapeXml(spec.title)}</title>`,
     `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
     `<text x="${WIDTH / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(spec.title)}</text>`,
     ...yTicks,
