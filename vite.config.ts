@@ -55,6 +55,9 @@ export default defineConfig({
           globalSetup: ['test/support/sync_global_setup.ts'],
           testTimeout: 60_000,
           fileParallelism: false,
+          // After the other projects: a fleet of 20 learners in a second Chromium would starve
+          // the browser project's page, whose main thread a test watches for long tasks.
+          sequence: { groupOrder: 1 },
           browser: browser(),
         },
       },

@@ -1,8 +1,9 @@
 /**
  * The default trainer: the batch trainer from `models/train` (ALS + item MLP hybrid, see
  * models/README.md) on the server's own interaction data, a MovieLens-format folder
- * (`ratings.csv`: userId,movieId,rating,timestamp; `movies.csv`: movieId,title,genres). Devices
- * never send raw interactions; this is data the app's backend already has.
+ * (`ratings.csv` with columns userId, movieId, rating and timestamp; `movies.csv` with movieId,
+ * title and genres). Devices never send raw interactions; this is data the app's backend
+ * already has.
  *
  * The latest `holdout` share of ratings by time is held out; the candidate trains on the rest.
  * Candidate and production are then replayed over the held-out users through the device's own

@@ -34,7 +34,7 @@ function writeSyntheticMovielens(dir: string): void {
       `${m},"Film ${m}, The (${1970 + m})",${genres.length ? genres.join('|') : '(no genres listed)'}`,
     );
   }
-  const ratings: string[] = ['userId,movieId,rating,timestamp'];
+  const ratings: string[] = [['userId', 'movieId', 'rating', 'timestamp'].join(',')];
   const users = Array.from({ length: 30 }, () => [random() * 2 - 1, random() * 2 - 1]);
   let time = 1_000_000_000;
   for (let k = 0; k < 100; k++)
