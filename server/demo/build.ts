@@ -57,7 +57,7 @@ export async function buildDemo(outDir = DEFAULT_OUT_DIR): Promise<BuildResult> 
     swSrc: swPath,
     swDest: swPath,
     globDirectory: outDir,
-    globPatterns: ['**/*.{html,js,css,svg,wasm,onnx,json}'],
+    globPatterns: ['**/*.{html,js,mjs,css,svg,wasm,onnx,json}'],
     globIgnores: ['sw.js', 'models/demo/check.json', 'models/demo/metrics.json'],
     // onnxruntime-web's wasm is ~14 MB.
     maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
