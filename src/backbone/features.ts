@@ -56,6 +56,16 @@ export function packExamples(spec: FeatureSpec, examples: readonly Example[]): P
 }
 
 /**
+ * Whether every value is finite, in one branch-free pass: x · 0 is 0 for every finite x and
+ * NaN for ±∞ and NaN, so the sum is 0 exactly when all are finite.
+ */
+export function allFinite(values: Float32Array): boolean {
+  let probe = 0;
+  for (let i = 0; i < values.length; i++) probe += values[i] * 0;
+  return probe === 0;
+}
+
+/**
  * Re-checks a batch that crossed a thread boundary: sizes and (unless `values` is false)
  * finiteness, since a packed batch may come from any caller of the worker, not only from
  * {@link packExamples}.
@@ -80,11 +90,8 @@ export function checkPackedBatch(
       );
     }
     if (!values) continue;
-    // x · 0 is 0 for every finite x and NaN for ±∞ and NaN, so one branch-free pass proves the
-    // column finite; only a failing column is searched for the culprit (for the message).
-    let probe = 0;
-    for (let i = 0; i < column.length; i++) probe += column[i] * 0;
-    if (probe !== 0) {
+    // Only a failing column is searched for the culprit (for the message).
+    if (!allFinite(column)) {
       const i = column.findIndex((value) => !Number.isFinite(value));
       const row = Math.floor(i / input.size);
       throw new LearnerError(

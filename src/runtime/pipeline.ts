@@ -2,7 +2,7 @@ import type { Backbone } from '../backbone/backbone.ts';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import { headDimension } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
-import { checkPackedBatch } from '../backbone/features.ts';
+import { allFinite, checkPackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { ScalerState } from '../learn/index.ts';
 import { createHead, restoreHead, StandardScaler } from '../learn/index.ts';
@@ -211,12 +211,6 @@ export class Pipeline {
     }
     return this.scaler ? this.scaler.transform(x, this.scaledInput) : x;
   }
-}
-
-function allFinite(values: Float32Array): boolean {
-  let probe = 0;
-  for (let i = 0; i < values.length; i++) probe += values[i] * 0;
-  return probe === 0;
 }
 
 /** A head trained elsewhere (the version's initial head, a snapshot) must fit this spec. */

@@ -29,6 +29,7 @@ import { modelBytes } from '../../server/store/models.ts';
 import { getSetting } from '../../server/store/settings.ts';
 import type { PublicKeyResponse } from '../../src/sync/protocol.ts';
 import { SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
+import { readBody } from './read_body.ts';
 
 export type ManifestTampering =
   | { kind: 'pass' }
@@ -104,15 +105,6 @@ const CORS = {
   'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
   'access-control-allow-headers': 'content-type',
 };
-
-function readBody(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
