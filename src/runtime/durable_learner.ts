@@ -9,7 +9,7 @@ import { Guardrails } from '../rollout/guardrails.ts';
 import type { LocalVersions } from '../rollout/plan.ts';
 import type { Rollout, RolloutStats } from '../rollout/rollout.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
-import { isStoreError, openStore } from '../store/index.ts';
+import { isStoreError, MemoryOutcomeLog, openStore } from '../store/index.ts';
 import type { OutcomeReport } from '../store/schema.ts';
 import type { SyncOptions } from '../sync/options.ts';
 import { resolveSyncOptions } from '../sync/options.ts';
@@ -256,7 +256,8 @@ export class DurableLearner {
   private snapshotWrites: Promise<unknown> = Promise.resolve();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sinceSnapshot = 0;
-  private memorySeq = 0;
+  /** Without IndexedDB: the ids already learned, so a repeated id is learned once. */
+  private readonly memoryLog = new MemoryOutcomeLog();
   private staged: RunningVersion | undefined;
   private paired = { n: 0, diffSum: 0, diffSumSq: 0 };
   private readonly adaptations = new Map<RunningVersion, Adaptation>();
@@ -748,10 +749,7 @@ export class DurableLearner {
     ts: number,
     report: OutcomeReport | undefined,
   ): Promise<ObserveResult> {
-    if (!this.store) {
-      this.memorySeq = Math.max(this.memorySeq, this.lastSeq) + 1;
-      return { seq: this.memorySeq, duplicate: false };
-    }
+    if (!this.store) return this.memoryLog.append(clientId, this.lastSeq);
     try {
       return await this.store.outcomes.append({
         clientId,

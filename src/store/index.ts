@@ -9,6 +9,7 @@ export type { StoreErrorCode } from './errors.ts';
 export { isStoreError, StoreError } from './errors.ts';
 export type { IntegrityProblem } from './integrity.ts';
 export { canTransition, INITIAL_STATUSES, isLive, isRetired, TRANSITIONS } from './lifecycle.ts';
+export { MemoryOutcomeLog } from './memory_outcomes.ts';
 export { COUNTERS, MetaRepository } from './meta.ts';
 export { ModelRepository, sha256Hex } from './models.ts';
 export type { CloseReason, OpenOptions, StoreStats } from './open.ts';

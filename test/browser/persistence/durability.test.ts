@@ -140,7 +140,52 @@ describe('restart', () => {
     expect(stats.observed).toBe(1);
     expect(testModel.spec.output.size).toBe(learner.spec.output.size);
   });
+
+  // The README's promise holds without IndexedDB too: the memory store answers as the log does.
+  test.each([
+    ['persistence off', () => ({ name: false as const })],
+    ['IndexedDB refused (a database from newer code)', () => ({ name: newerDatabase() })],
+  ])('%s: an outcome id is learned once', async (_, store) => {
+    const options = store();
+    const name = options.name === false ? false : await options.name;
+    const learner = await fixtures.learner({ store: { name } });
+    const twice = await fixtures.learner({ store: { name: false } });
+    const stream = examples(12, 21);
+    for (const [i, example] of stream.entries()) {
+      await learner.observe(example, i % 2, { id: `m${i}` });
+      await twice.observe(example, i % 2, { id: `m${i}` });
+    }
+    // Retries of every outcome, with other labels: stored and learned nowhere.
+    const retries = await Promise.all(
+      stream.map((example, i) => learner.observe(example, 1 - (i % 2), { id: `m${i}` })),
+    );
+    expect(retries).toEqual(stream.map((_, i) => ({ seq: i + 1, duplicate: true })));
+    const fresh = await learner.observe(stream[0], 1, { id: 'm-new' });
+    expect(fresh).toEqual({ seq: 13, duplicate: false });
+    await twice.observe(stream[0], 1, { id: 'm-new' });
+
+    const stats = await learner.stats();
+    expect(stats.storage).toBe('memory');
+    expect(stats.observed).toBe(13);
+    expect(stats.duplicates).toBe(12);
+    const scores = (await learner.predict(probe)).scores;
+    expect(Array.from(scores)).toEqual(Array.from((await twice.predict(probe)).scores));
+  });
 });
+
+/** A database at a version newer than this code's: openStore refuses it (SCHEMA_TOO_NEW). */
+async function newerDatabase(): Promise<string> {
+  const name = fixtures.storeName();
+  await new Promise<void>((resolve, reject) => {
+    const request = indexedDB.open(name, 999);
+    request.onsuccess = () => {
+      request.result.close();
+      resolve();
+    };
+    request.onerror = () => reject(request.error);
+  });
+  return name;
+}
 
 describe('the log is the truth', () => {
   test('the head equals a fresh replay of the log', async () => {
@@ -159,15 +204,7 @@ describe('the log is the truth', () => {
 
 describe('foreign or broken storage', () => {
   test('a database from newer code is left untouched; the learner serves from memory', async () => {
-    const name = fixtures.storeName();
-    await new Promise<void>((resolve, reject) => {
-      const request = indexedDB.open(name, 999);
-      request.onsuccess = () => {
-        request.result.close();
-        resolve();
-      };
-      request.onerror = () => reject(request.error);
-    });
+    const name = await newerDatabase();
     const learner = await fixtures.learner({ store: { name } });
     await learner.observe(examples(1, 9)[0], 1);
     const stats = await learner.stats();
