@@ -19,6 +19,7 @@ import type {
 import type { Database } from './db/database.ts';
 import { ApiError } from './http/errors.ts';
 import { readVerdicts } from './rollout/autopilot.ts';
+import { readRejections } from './rollout/epochs.ts';
 import { type ResolvedPolicy, resolvePolicy } from './rollout/policy.ts';
 import { versionId } from './schemas.ts';
 import { versionAggregates } from './store/aggregates.ts';
@@ -209,6 +210,7 @@ export async function status(
   const versions = await listVersions(db);
   const aggregates = await versionAggregates(db);
   const verdicts = new Map((await readVerdicts(db, policy)).map((v) => [v.versionId, v]));
+  const rejected = await readRejections(db);
   const known = new Set(versions.map((v) => v.id));
   return {
     versions: [
@@ -219,12 +221,18 @@ export async function status(
           versionId: version.id,
           metrics: aggregates.get(version.id) ?? null,
           ...(verdict ? { policy: verdict } : {}),
+          rejected: rejected.get(version.id) ?? [],
         };
       }),
       // Metrics naming versions this server never published (e.g. a model built into an app).
       ...[...aggregates.values()]
         .filter((a) => !known.has(a.versionId))
-        .map((metrics) => ({ version: null, versionId: metrics.versionId, metrics })),
+        .map((metrics) => ({
+          version: null,
+          versionId: metrics.versionId,
+          metrics,
+          rejected: rejected.get(metrics.versionId) ?? [],
+        })),
     ],
     audit: await listAudit(db, auditEntries),
   };

@@ -152,6 +152,17 @@ export interface StatusVersion {
   metrics: VersionAggregate | null;
   /** Staged versions: the rollout policy's current reading and verdict. */
   policy?: PolicyVerdict;
+  /** Windows that named this version but may not speak for it (server/rollout/epochs.ts). */
+  rejected: RejectedEvidence[];
+}
+
+/** Windows refused as evidence for a version, per reason; stored, but in no sum. */
+export interface RejectedEvidence {
+  /** `outside_arm`, `registered_after_staging`, `wrong_baseline`, `not_live`, `before_staging`. */
+  reason: string;
+  installs: number;
+  windows: number;
+  outcomes: number;
 }
 
 /** `POST /v1/admin/policy/evaluate`. */
@@ -179,6 +190,10 @@ export interface PolicyVerdict {
   nAtWeight: number;
   /** Devices that rolled the version back locally (guardrails). */
   guardrailDevices: number;
+  /** Installs whose windows for the version counted: the arm's active devices. */
+  armDevices: number;
+  /** Devices whose paired outcomes were capped (one device counts as one cluster). */
+  cappedDevices: number;
   decision: 'promote' | 'rollback' | 'ramp' | 'hold';
   /** The weight a `ramp` decision moves to. */
   toWeight?: number;

@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION } from '../src/sync/protocol.ts';
 import type { AdminVersion } from './admin_types.ts';
 import { canonicalJson } from './canonical_json.ts';
 import type { Database } from './db/database.ts';
+import { rolloutId } from './rollout/epochs.ts';
 import { type SigningKey, signBytes } from './signing.ts';
 import { liveVersions } from './store/versions.ts';
 import { sha256Hex } from './tokens.ts';
@@ -23,11 +24,6 @@ export interface SignedManifest {
   etag: string;
   /** Base64 Ed25519 signature of `bytes`. */
   signature: string;
-}
-
-/** Changes exactly when the set of staged version ids changes (not with their weights). */
-export function rolloutId(stagedIds: string[]): string {
-  return `r-${sha256Hex([...stagedIds].sort().join('\n')).slice(0, 16)}`;
 }
 
 function toManifestVersion(version: AdminVersion, productionWeight: number): ManifestVersion {

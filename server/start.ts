@@ -23,6 +23,7 @@ import { ManifestEvents } from './events.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { ManifestSource } from './manifest.ts';
 import { Autopilot } from './rollout/autopilot.ts';
+import { ensureEpoch } from './rollout/epochs.ts';
 import { type PolicyOptions, resolvePolicy } from './rollout/policy.ts';
 import { jobRoutes } from './scheduler/routes.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
@@ -162,6 +163,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       appKey: options.appKey,
       dataDir,
     });
+    // A database from before rollout epochs were kept gets its first one (rollout/epochs.ts).
+    await db.transaction((tx) => ensureEpoch(tx));
     const limits: Limits = {
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
       maxModelBytes: options.maxModelBytes ?? 256 * 1024 * 1024,

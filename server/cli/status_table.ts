@@ -212,6 +212,20 @@ export function formatStatus(status: StatusResponse): string {
       table(['version', 'staged', 'promoted', 'rolled back locally', 'refused'], events, 1),
     );
   }
+  const rejected = status.versions.flatMap((entry) =>
+    (entry.rejected ?? []).map((r) => [
+      entry.versionId,
+      r.reason,
+      integer(r.installs),
+      integer(r.windows),
+      integer(r.outcomes),
+    ]),
+  );
+  if (rejected.length > 0) {
+    parts.push('');
+    parts.push('Evidence rejected (stored, not counted; see server/README.md, "Threat model"):');
+    parts.push(table(['version', 'reason', 'installs', 'windows', 'outcomes'], rejected, 1));
+  }
   parts.push('');
   parts.push('Recent admin actions:');
   parts.push(

@@ -252,6 +252,35 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    id: 5,
+    name: 'rollout epochs and evidence checks',
+    statements: [
+      // The rollout state between two manifest changes (server/rollout/epochs.ts): which
+      // installs were in which arm when a window was measured, and the production version of
+      // that time. One row per revision; the open one has no end.
+      `create table rollout_epochs (
+        id bigserial primary key,
+        from_at timestamptz not null,
+        to_at timestamptz,
+        rollout text not null,
+        production_version_id text,
+        staged jsonb not null
+      )`,
+      `create index rollout_epochs_by_time on rollout_epochs (from_at)`,
+      // Why a stored window does not count for its version (null: it counts).
+      `alter table metric_windows add column rejected text`,
+      // Rejected evidence per (version, install, reason), shown in status.
+      `create table evidence_rejections (
+        version_id text not null,
+        install_id text not null references installs (id),
+        reason text not null,
+        windows bigint not null default 0,
+        outcomes float8 not null default 0,
+        primary key (version_id, reason, install_id)
+      )`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -30,7 +30,7 @@ export interface AutopilotHooks {
 
 /** Verdicts for the current evidence, without acting (for status). */
 export async function readVerdicts(db: Database, policy: ResolvedPolicy): Promise<PolicyVerdict[]> {
-  return (await readEvidence(db)).map((evidence) => withSwitch(evidence, policy));
+  return (await readEvidence(db, policy)).map((evidence) => withSwitch(evidence, policy));
 }
 
 function withSwitch(evidence: VersionEvidence, policy: ResolvedPolicy): PolicyVerdict {
@@ -100,7 +100,7 @@ export class Autopilot {
   }
 
   private async run(dryRun: boolean): Promise<PolicyEvaluation> {
-    const evidence = await readEvidence(this.db);
+    const evidence = await readEvidence(this.db, this.policy);
     const verdicts: PolicyVerdict[] = [];
     let changed = false;
     let promoted = false;
@@ -143,6 +143,8 @@ export class Autopilot {
           lower: verdict.lower,
           upper: verdict.upper,
           guardrailDevices: verdict.guardrailDevices,
+          armDevices: verdict.armDevices,
+          cappedDevices: verdict.cappedDevices,
           alpha: this.policy.alpha,
         },
       },

@@ -1,12 +1,14 @@
 /**
  * What the rollout policy reads about each staged version: the devices' paired comparisons
- * against the current production version (running sums per install, from ingest), paired
- * outcomes since the weight last changed (from the stored windows), and how many devices
- * rolled it back locally. A handful of queries per evaluation, whatever the fleet's size.
+ * against the current production version (running sums per install, from ingest, each install
+ * capped), paired outcomes since the weight last changed (from the stored windows), how many
+ * devices rolled it back locally, and how many devices of its arm reported at all. Only
+ * windows that may speak for the version are in any of these (server/rollout/epochs.ts).
+ * A handful of queries per evaluation, whatever the fleet's size.
  */
 import type { Queryable } from '../db/database.ts';
 import { listVersions } from '../store/versions.ts';
-import type { VersionEvidence } from './policy.ts';
+import type { ResolvedPolicy, VersionEvidence } from './policy.ts';
 
 /**
  * Outcomes cluster by device (one person's habits, one device's data), so the per-outcome
@@ -30,7 +32,10 @@ function clusterVariance(p: {
   return (Math.max(0, spread) / p.n) * (p.devices / (p.devices - 1));
 }
 
-export async function readEvidence(db: Queryable): Promise<VersionEvidence[]> {
+export async function readEvidence(
+  db: Queryable,
+  policy: Pick<ResolvedPolicy, 'minSamples' | 'minDevices' | 'deviceCap'>,
+): Promise<VersionEvidence[]> {
   const versions = await listVersions(db);
   const staged = versions.filter((v) => v.status === 'staging');
   if (staged.length === 0) return [];
@@ -38,10 +43,16 @@ export async function readEvidence(db: Queryable): Promise<VersionEvidence[]> {
   // against the current production version speak to the decision at hand.
   const baseline = versions.find((v) => v.status === 'production')?.id ?? null;
   const ids = JSON.stringify(staged.map((v) => v.id));
+  const floor = policy.minSamples / policy.minDevices;
 
+  // Each install's sums scaled by f = min(1, cap / n_j), which keeps its mean and spread but
+  // caps its weight at `cap` outcomes: max(minSamples / minDevices, deviceCap × the median
+  // device's n). A device is one cluster; sending more does not make it count for more.
   const paired = await db.query<{
     version_id: string;
     devices: number;
+    capped: number;
+    cap: number;
     n: number;
     diff_sum: number;
     diff_sum_sq: number;
@@ -49,24 +60,39 @@ export async function readEvidence(db: Queryable): Promise<VersionEvidence[]> {
     device_cross: number;
     device_n_sq: number;
   }>(
-    `select version_id, count(*)::int as devices, sum(n)::float8 as n,
-       sum(diff_sum) as diff_sum, sum(diff_sum_sq) as diff_sum_sq,
-       sum(diff_sum * diff_sum) as device_sum_sq, sum(n * diff_sum) as device_cross,
-       sum(n::float8 * n) as device_n_sq
-     from paired_totals
-     where version_id in (select jsonb_array_elements_text($1::jsonb))
-       and baseline_version_id = $2 and n > 0
-     group by version_id`,
-    [ids, baseline ?? ''],
+    `with p as (
+       select version_id, n::float8 as n, diff_sum, diff_sum_sq from paired_totals
+       where version_id in (select jsonb_array_elements_text($1::jsonb))
+         and baseline_version_id = $2 and n > 0
+     ), caps as (
+       select version_id,
+         greatest($3::float8, $4::float8 * percentile_cont(0.5) within group (order by n)) as cap
+       from p group by version_id
+     ), s as (
+       select p.version_id, c.cap, least(1, c.cap / p.n) as f, p.n, p.diff_sum, p.diff_sum_sq
+       from p join caps c on c.version_id = p.version_id
+     )
+     select version_id, count(*)::int as devices, count(*) filter (where f < 1)::int as capped,
+       max(cap) as cap, sum(n * f) as n, sum(diff_sum * f) as diff_sum,
+       sum(diff_sum_sq * f) as diff_sum_sq, sum((diff_sum * f) * (diff_sum * f)) as device_sum_sq,
+       sum((n * f) * (diff_sum * f)) as device_cross, sum((n * f) * (n * f)) as device_n_sq
+     from s group by version_id`,
+    [ids, baseline ?? '', floor, policy.deviceCap],
   );
+  const caps = JSON.stringify(paired.rows.map((r) => ({ version_id: r.version_id, cap: r.cap })));
   const atWeight = await db.query<{ version_id: string; n: number }>(
-    `select w.version_id, sum((w.body->'paired'->>'n')::float8) as n
-     from metric_windows w join versions v on v.id = w.version_id
-     where v.id in (select jsonb_array_elements_text($1::jsonb))
-       and w.body->'paired'->>'baselineVersionId' = $2
-       and w.received_at >= v.updated_at
-     group by w.version_id`,
-    [ids, baseline ?? ''],
+    `select x.version_id, sum(least(x.n, c.cap)) as n
+     from (select w.version_id, w.install_id, sum((w.body->'paired'->>'n')::float8) as n
+           from metric_windows w join versions v on v.id = w.version_id
+           where v.id in (select jsonb_array_elements_text($1::jsonb))
+             and w.rejected is null
+             and w.body->'paired'->>'baselineVersionId' = $2
+             and w.received_at >= v.updated_at
+           group by w.version_id, w.install_id) x
+     join jsonb_to_recordset($3::jsonb) as c(version_id text, cap float8)
+       on c.version_id = x.version_id
+     group by x.version_id`,
+    [ids, baseline ?? '', caps],
   );
   const guardrails = await db.query<{ version_id: string; devices: number }>(
     `select version_id, count(distinct install_id)::int as devices
@@ -75,10 +101,17 @@ export async function readEvidence(db: Queryable): Promise<VersionEvidence[]> {
      group by version_id`,
     [ids],
   );
+  // The arm's active devices: installs whose windows for the version counted (any kind).
+  const arms = await db.query<{ version_id: string; devices: number }>(
+    `select version_id, count(*)::int as devices from version_install_totals
+     where version_id in (select jsonb_array_elements_text($1::jsonb)) group by version_id`,
+    [ids],
+  );
 
   const pairedBy = new Map(paired.rows.map((row) => [row.version_id, row]));
   const atWeightBy = new Map(atWeight.rows.map((row) => [row.version_id, row.n]));
   const guardrailBy = new Map(guardrails.rows.map((row) => [row.version_id, row.devices]));
+  const armBy = new Map(arms.rows.map((row) => [row.version_id, row.devices]));
   return staged.map((version) => {
     const p = pairedBy.get(version.id);
     return {
@@ -86,6 +119,8 @@ export async function readEvidence(db: Queryable): Promise<VersionEvidence[]> {
       version,
       baselineVersionId: baseline,
       devices: p?.devices ?? 0,
+      cappedDevices: p?.capped ?? 0,
+      armDevices: armBy.get(version.id) ?? 0,
       n: p?.n ?? 0,
       diffSum: p?.diff_sum ?? 0,
       diffSumSq: p?.diff_sum_sq ?? 0,

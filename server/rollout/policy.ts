@@ -11,10 +11,16 @@
  * cluster-robust one with devices as clusters, so a few devices that disagree do not pass for
  * many independent outcomes. In order:
  *
- * 1. Guardrails: when `guardrailDevices` devices have rolled the version back locally (errors,
- *    non-finite scores, latency), roll it back, whatever the comparison says.
- * 2. Too little evidence (fewer than `minDevices` devices or `minSamples` paired outcomes
- *    against the current production version): hold.
+ * Only evidence that may speak for the version counts (server/rollout/epochs.ts: from installs
+ * in its arm at the time, registered before it was staged, against the production of the time),
+ * each install capped (evidence.ts). The thresholds on devices grow with the arm: its active
+ * devices are the installs whose windows for the version counted (`armDevices`).
+ *
+ * 1. Guardrails: when max(`guardrailDevices`, ⌈`guardrailShare` × armDevices⌉) devices have
+ *    rolled the version back locally (errors, non-finite scores, latency), roll it back,
+ *    whatever the comparison says.
+ * 2. Too little evidence (fewer than max(`minDevices`, ⌈`minDeviceShare` × armDevices⌉)
+ *    devices or `minSamples` paired outcomes against the current production version): hold.
  * 3. lower bound > `rollbackMargin`: worse than production → roll back.
  * 4. upper bound < −`promoteMargin`: better than production → promote.
  * 5. With `rampSteps`, upper bound < `rampMargin` ("not worse" by more than the margin) and
@@ -37,8 +43,17 @@ export interface PolicyOptions {
   promoteMargin?: number;
   /** Roll back when the lower bound > rollbackMargin. Default 0. */
   rollbackMargin?: number;
-  /** Roll back once this many devices rolled the version back locally. Default 3. */
+  /** Roll back once at least this many devices rolled the version back locally. Default 3. */
   guardrailDevices?: number;
+  /** …and at least this share of the arm's active devices. Default 0.05. */
+  guardrailShare?: number;
+  /** Comparisons need at least this share of the arm's active devices too. Default 0.25. */
+  minDeviceShare?: number;
+  /**
+   * One install counts for at most max(minSamples / minDevices, deviceCap × the median
+   * install's) paired outcomes. Default 2.
+   */
+  deviceCap?: number;
   /** Weights to ramp through, e.g. [0.05, 0.25, 0.5, 1]; empty: never ramp. Default []. */
   rampSteps?: number[];
   /** Ramp when the upper bound < rampMargin (not worse by more than it). Default 0.01. */
@@ -73,6 +88,9 @@ export function resolvePolicy(options: PolicyOptions = {}): ResolvedPolicy {
     promoteMargin: options.promoteMargin ?? 0,
     rollbackMargin: options.rollbackMargin ?? 0,
     guardrailDevices: options.guardrailDevices ?? 3,
+    guardrailShare: options.guardrailShare ?? 0.05,
+    minDeviceShare: options.minDeviceShare ?? 0.25,
+    deviceCap: options.deviceCap ?? 2,
     rampSteps: [...(options.rampSteps ?? [])],
     rampMargin: options.rampMargin ?? 0.01,
     rampMinSamples: options.rampMinSamples ?? minSamples,
@@ -85,6 +103,9 @@ export function resolvePolicy(options: PolicyOptions = {}): ResolvedPolicy {
     check(Number.isInteger(resolved[key]) && resolved[key] >= 1, `${key} must be an integer >= 1`);
   for (const key of ['promoteMargin', 'rollbackMargin', 'rampMargin'] as const)
     check(Number.isFinite(resolved[key]), `${key} must be a finite number`);
+  for (const key of ['guardrailShare', 'minDeviceShare'] as const)
+    check(resolved[key] >= 0 && resolved[key] <= 1, `${key} must be in [0, 1]`);
+  check(resolved.deviceCap >= 1 && Number.isFinite(resolved.deviceCap), 'deviceCap must be >= 1');
   check(resolved.rho > 0 && Number.isFinite(resolved.rho), 'rho must be a positive number');
   check(
     Number.isFinite(resolved.debounceMs) && resolved.debounceMs >= 0,
@@ -103,6 +124,10 @@ export interface VersionEvidence {
   /** The production version the comparisons are against; null when there is none. */
   baselineVersionId: string | null;
   devices: number;
+  /** Devices whose paired outcomes were capped (evidence.ts). */
+  cappedDevices: number;
+  /** Installs whose windows for the version counted: the arm's active devices. */
+  armDevices: number;
   n: number;
   diffSum: number;
   diffSumSq: number;
@@ -144,6 +169,8 @@ export function decide(evidence: VersionEvidence, policy: ResolvedPolicy): Polic
     upper: bound?.upper ?? null,
     nAtWeight: evidence.nAtWeight,
     guardrailDevices: evidence.guardrailDevices,
+    armDevices: evidence.armDevices,
+    cappedDevices: evidence.cappedDevices,
     outcome: 'none' as const,
   };
   const verdict = (
@@ -152,15 +179,26 @@ export function decide(evidence: VersionEvidence, policy: ResolvedPolicy): Polic
     extra: Partial<PolicyVerdict> = {},
   ): PolicyVerdict => ({ ...base, decision, reason: `${why}; ${reading}`, ...extra });
 
-  if (evidence.guardrailDevices >= policy.guardrailDevices)
+  const guardrailNeeded = Math.max(
+    policy.guardrailDevices,
+    Math.ceil(policy.guardrailShare * evidence.armDevices - 1e-9),
+  );
+  if (evidence.guardrailDevices >= guardrailNeeded)
     return verdict(
       'rollback',
-      `${evidence.guardrailDevices} devices rolled it back locally (guardrail threshold ${policy.guardrailDevices})`,
+      `${evidence.guardrailDevices} devices rolled it back locally (guardrail threshold ${guardrailNeeded} of ${evidence.armDevices} active in the arm)`,
     );
   if (!evidence.baselineVersionId || !bound)
     return verdict('hold', 'no paired comparison against a production version yet');
-  if (evidence.devices < policy.minDevices)
-    return verdict('hold', `too few devices (${evidence.devices} < ${policy.minDevices})`);
+  const devicesNeeded = Math.max(
+    policy.minDevices,
+    Math.ceil(policy.minDeviceShare * evidence.armDevices - 1e-9),
+  );
+  if (evidence.devices < devicesNeeded)
+    return verdict(
+      'hold',
+      `too few devices (${evidence.devices} < ${devicesNeeded}${devicesNeeded > policy.minDevices ? ` of ${evidence.armDevices} active in the arm` : ''})`,
+    );
   if (evidence.n < policy.minSamples)
     return verdict(
       'hold',

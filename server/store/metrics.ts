@@ -2,6 +2,8 @@
  * Storing metric batches exactly once, however often a device retries.
  *
  * One transaction per batch:
+ *  0. Judge which windows may speak for their version (server/rollout/epochs.ts): the others
+ *     are stored with their reason, counted as rejected, and added to no sum.
  *  1. Claim the (install, idempotency key) row. If it exists, this is a retry: the same body
  *     (by canonical hash) gets the stored answer again, a different one IDEMPOTENCY_CONFLICT.
  *     Two concurrent requests with one key serialise on this insert: the second waits for the
@@ -19,8 +21,9 @@
  * window new) steps 1–4 are one statement: it claims the key with the answer "all stored",
  * inserts the windows, and adds the sums only if every window was indeed inserted. Anything
  * else (a retry, a window stored before) falls back to the separate steps, in the same
- * transaction, from where that statement left off. So a new batch costs 3 round trips
- * (begin, the statement, commit) instead of 6–7: per-statement round trips were the largest
+ * transaction, from where that statement left off. So a new batch costs 5 round trips (begin,
+ * the judge's lock and read, the statement, commit) instead of 8–9: per-statement round trips
+ * were the largest
  * avoidable cost of ingest (bench/server_ingest.ts, `server.ingest`), in the server process
  * (driver, socket writes) and in PostgreSQL (parsing and planning each statement).
  */
@@ -33,6 +36,7 @@ import type {
 import { canonicalJson } from '../canonical_json.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
+import { judgeWindows, recordRejections } from '../rollout/epochs.ts';
 import { sha256Hex } from '../tokens.ts';
 import { addEvents, hasEvents } from './version_events.ts';
 
@@ -63,8 +67,13 @@ export async function ingestBatch(
     duplicates: 0,
   };
   const all = windows.map(({ w }) => w);
-  const paired = pairedRows(all);
   return db.transaction(async (tx) => {
+    // Which windows may speak for their version (server/rollout/epochs.ts); the others are
+    // stored, flagged, counted as rejected and left out of every sum.
+    const verdicts = await judgeWindows(tx, installId, all);
+    const counts = (w: MetricWindow) => !verdicts.get(w.windowId);
+    const counted = all.filter(counts);
+    const paired = pairedRows(counted);
     const { rows } = await tx.query<{ claimed: boolean; fresh: string[] | null }>(
       paired.length > 0 ? INGEST_WITH_PAIRED_SQL : INGEST_SQL,
       [
@@ -72,16 +81,22 @@ export async function ingestBatch(
         batch.idempotencyKey,
         bodyHash,
         JSON.stringify(allStored),
-        windowRows(windows),
+        windowRows(windows, verdicts),
         windows.length,
-        totalsRows(all),
+        totalsRows(counted),
         ...(paired.length > 0 ? [JSON.stringify(paired)] : []),
       ],
     );
     if (!rows[0].claimed) return replay(tx, installId, batch.idempotencyKey, bodyHash);
     const fresh = new Set(rows[0].fresh ?? []);
+    const rejectedOf = (stored: MetricWindow[]) =>
+      stored.flatMap((w) => {
+        const reason = verdicts.get(w.windowId);
+        return reason ? [{ w, reason }] : [];
+      });
     if (fresh.size === windows.length) {
-      if (hasEvents(all)) await addEvents(tx, installId, all);
+      if (hasEvents(counted)) await addEvents(tx, installId, counted);
+      await recordRejections(tx, installId, rejectedOf(all));
       return { status: 201, body: allStored, replayed: false };
     }
 
@@ -90,11 +105,13 @@ export async function ingestBatch(
     const repeated = windows.filter(({ w }) => !fresh.has(w.windowId));
     await checkRepeatedWindows(tx, installId, repeated);
     const stored = all.filter((w) => fresh.has(w.windowId));
-    if (stored.length > 0) {
-      await addTotals(tx, installId, stored);
-      await addPaired(tx, installId, stored);
-      await addEvents(tx, installId, stored);
+    const storedCounted = stored.filter(counts);
+    if (storedCounted.length > 0) {
+      await addTotals(tx, installId, storedCounted);
+      await addPaired(tx, installId, storedCounted);
+      await addEvents(tx, installId, storedCounted);
     }
+    await recordRejections(tx, installId, rejectedOf(stored));
     const body: MetricsResponse = {
       idempotencyKey: batch.idempotencyKey,
       windows: batch.windows.length,
@@ -110,13 +127,17 @@ export async function ingestBatch(
   });
 }
 
-function windowRows(windows: { w: MetricWindow; hash: string }[]): string {
+function windowRows(
+  windows: { w: MetricWindow; hash: string }[],
+  verdicts: Map<string, string | null>,
+): string {
   return JSON.stringify(
     windows.map(({ w, hash }) => ({
       window_id: w.windowId,
       version_id: w.versionId,
       content_hash: hash,
       body: w,
+      rejected: verdicts.get(w.windowId) ?? null,
     })),
   );
 }
@@ -387,10 +408,11 @@ const ingestSql = (withPaired: boolean) => `
     on conflict (install_id, idempotency_key) do nothing
     returning 1
   ), inserted as (
-    insert into metric_windows (install_id, window_id, idempotency_key, version_id, content_hash, body)
-    select $1, x.window_id, $2, x.version_id, x.content_hash, x.body
+    insert into metric_windows
+      (install_id, window_id, idempotency_key, version_id, content_hash, body, rejected)
+    select $1, x.window_id, $2, x.version_id, x.content_hash, x.body, x.rejected
     from jsonb_to_recordset($5::jsonb)
-      as x(window_id text, version_id text, content_hash text, body jsonb)
+      as x(window_id text, version_id text, content_hash text, body jsonb, rejected text)
     where exists (select from claim)
     on conflict (install_id, window_id) do nothing
     returning window_id

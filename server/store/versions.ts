@@ -21,6 +21,7 @@ import type { AdminVersion, PublishRequest } from '../admin_types.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { type BucketRange, placeRange, rangeProblem } from '../rollout/bucket_ranges.ts';
+import { purgeBeforeStaging, recordEpoch } from '../rollout/epochs.ts';
 import { recordAudit } from './audit.ts';
 
 /** Weights are floats: 0.7 + 0.2 + 0.1 must still count as 1. */
@@ -94,7 +95,8 @@ async function lockManifest(tx: Queryable): Promise<void> {
 
 /**
  * A new revision. clock_timestamp rather than now(): a transaction that waited for the lock
- * started before the one it waited for committed, and issuedAt must never go backwards.
+ * started before the one it waited for committed, and issuedAt must never go backwards. The
+ * new rollout state opens an epoch (server/rollout/epochs.ts).
  */
 async function bumpRevision(tx: Queryable): Promise<void> {
   await tx.query(
@@ -102,6 +104,7 @@ async function bumpRevision(tx: Queryable): Promise<void> {
      set revision = revision + 1, changed_at = greatest(changed_at, clock_timestamp())
      where id = 1`,
   );
+  await recordEpoch(tx);
 }
 
 async function stagedWeightExcept(tx: Queryable, exceptId: string | null): Promise<number> {
@@ -213,6 +216,7 @@ export async function publishVersion(db: Database, input: PublishInput): Promise
         bucketStart,
       ],
     );
+    await purgeBeforeStaging(tx, id);
     await recordAudit(tx, {
       actor: input.actor,
       action: 'publish',

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import { type CliIo, runCli } from '../../../server/cli/commands.ts';
 import type { RunningServer } from '../../../server/start.ts';
-import type { RegisterResponse } from '../../../src/sync/protocol.ts';
+import { assignArm, rolloutBucket } from '../../../src/rollout/arm.ts';
+import type { Manifest, RegisterResponse } from '../../../src/sync/protocol.ts';
 import { call } from './support/http.ts';
 
 const TIMEOUT = 120_000;
@@ -105,15 +106,30 @@ describe('server CLI: rollout policy', () => {
         );
         expect((await run('publish', models[0], '--weight', '0.1')).code).toBe(0);
         expect((await run('promote', 'v1')).code).toBe(0);
-        expect((await run('publish', models[1], '--weight', '0.05')).code).toBe(0);
+        // Installs registered before v2 is staged; the server counts only those in its arm
+        // (18 at weight 0.5: fewer than 2 in it has a chance below 1e-4).
+        const fleet: RegisterResponse[] = [];
+        for (let i = 0; i < 18; i++)
+          fleet.push(
+            (
+              await call<RegisterResponse>(server, 'POST', '/v1/register', {
+                body: { appKey: server.appKey },
+              })
+            ).body,
+          );
+        expect((await run('publish', models[1], '--weight', '0.5')).code).toBe(0);
+        const manifest = (await call<Manifest>(server, 'GET', '/v1/manifest')).body;
+        const arm: RegisterResponse[] = [];
+        for (const device of fleet)
+          if (
+            assignArm(manifest, await rolloutBucket(device.installId, manifest.rollout))?.id ===
+            'v2'
+          )
+            arm.push(device);
 
         // Two devices report v2 clearly worse than v1 (d = logloss(v2) − logloss(v1) ≈ +0.2).
         for (const i of [0, 1]) {
-          const device = (
-            await call<RegisterResponse>(server, 'POST', '/v1/register', {
-              body: { appKey: server.appKey },
-            })
-          ).body;
+          const device = arm[i];
           const n = 200;
           await call(server, 'POST', '/v1/metrics', {
             token: device.token,
@@ -124,8 +140,8 @@ describe('server CLI: rollout policy', () => {
                   windowId: `cli-policy-${i}`,
                   versionId: 'v2',
                   task: 'binary',
-                  start: 1,
-                  end: 2,
+                  start: Date.now() - 1000,
+                  end: Date.now(),
                   count: n,
                   loglossSum: n * 0.6,
                   paired: {
@@ -144,13 +160,13 @@ describe('server CLI: rollout policy', () => {
         expect(evaluated.code).toBe(0);
         expect(evaluated.out).toContain('Rollout policy (autopilot off):');
         expect(evaluated.out).toMatch(
-          /v2\s+rollback \(autopilot off\)\s+0\.050\s+v1\s+2\s+400\s+\+0\.2000\s+\[\+0\.\d{4}, \+0\.\d{4}\]\s+0$/m,
+          /v2\s+rollback \(autopilot off\)\s+0\.500\s+v1\s+2\s+400\s+\+0\.2000\s+\[\+0\.\d{4}, \+0\.\d{4}\]\s+0$/m,
         );
         expect(evaluated.out).toContain('v2: worse than v1: lower bound');
 
         const status = await run('status');
         expect(status.out).toContain('Rollout policy (staged versions');
-        expect(status.out).toMatch(/v2\s+rollback \(autopilot off\)\s+0\.050\s+v1\s+2\s+400/);
+        expect(status.out).toMatch(/v2\s+rollback \(autopilot off\)\s+0\.500\s+v1\s+2\s+400/);
 
         const off = await run('autopilot', 'v2', 'off', '--why', 'manual watch');
         expect(off.out).toBe('v2 (1.1.0): autopilot off');

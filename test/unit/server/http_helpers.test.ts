@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { canonicalJson } from '../../../server/canonical_json.ts';
 import { parseRange } from '../../../server/http/range.ts';
 import { RateLimiter } from '../../../server/http/rate_limit.ts';
-import { rolloutId } from '../../../server/manifest.ts';
+import { rolloutId } from '../../../server/rollout/epochs.ts';
 
 describe('byte ranges', () => {
   test.each([

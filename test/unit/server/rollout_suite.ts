@@ -16,6 +16,7 @@ import type { Database } from '../../../server/db/database.ts';
 import { PolicyConfigError } from '../../../server/rollout/policy.ts';
 import type { RunningServer, ServerOptions } from '../../../server/start.ts';
 import { startServer } from '../../../server/start.ts';
+import { rolloutBucket } from '../../../src/rollout/arm.ts';
 import { confidenceSequence, rhoFor } from '../../../src/rollout/confidence_sequence.ts';
 import type {
   ErrorBody,
@@ -100,12 +101,14 @@ function pairedWindow(
     diffSumSq += d * d;
   }
   const id = `rollout-w-${++windowCounter}`;
+  // Measured just now: the server checks the install was in the version's arm at that time.
+  const end = Date.now();
   return {
     windowId: id,
     versionId,
     task: 'binary',
-    start: 1_700_000_000_000,
-    end: 1_700_000_060_000,
+    start: end - 60_000,
+    end,
     count: options.n,
     loglossSum: options.n * 0.5,
     paired: { baselineVersionId, n: options.n, diffSum, diffSumSq },
@@ -126,6 +129,39 @@ async function registerMany(server: RunningServer, count: number): Promise<Regis
   const devices: RegisterResponse[] = [];
   for (let i = 0; i < count; i++) devices.push(await register(server));
   return devices;
+}
+
+/** A promoted production version, then 400 installs (before anything else is staged). */
+async function productionAndFleet(
+  server: RunningServer,
+): Promise<{ production: string; pool: RegisterResponse[] }> {
+  const production = await publishBytes(server, fakeModel(), 0.1);
+  expect((await admin(server, 'POST', `/versions/${production}/promote`)).status).toBe(200);
+  return { production, pool: await registerMany(server, 400) };
+}
+
+/**
+ * The first `count` devices of `pool` whose bucket lies in `versionId`'s range in the current
+ * manifest: the devices that serve it, whose windows the server counts for it. Pools are large
+ * enough that a 5 % arm holds the devices a test needs (400 installs: 20 expected, and fewer
+ * than 6 has a chance below 1e-4).
+ */
+async function inArm(
+  server: RunningServer,
+  pool: RegisterResponse[],
+  versionId: string,
+  count: number,
+): Promise<RegisterResponse[]> {
+  const manifest = await manifestOf(server);
+  const chosen: RegisterResponse[] = [];
+  for (const device of pool) {
+    if (chosen.length === count) break;
+    if (armOf(manifest, await rolloutBucket(device.installId, manifest.rollout)) === versionId)
+      chosen.push(device);
+  }
+  if (chosen.length < count)
+    throw new Error(`only ${chosen.length} of ${pool.length} devices are in ${versionId}'s arm`);
+  return chosen;
 }
 
 /** Each device reports one window of paired comparisons for `versionId` against `baseline`. */
@@ -282,16 +318,17 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
       windowId,
       versionId,
       task: 'binary',
-      start: 1_700_000_000_000,
-      end: 1_700_000_000_000,
+      start: Date.now(),
+      end: Date.now(),
       count: 0,
       events,
     });
 
     test('events are stored once and counted as devices per kind and reason code', async () => {
-      const v = await publishBytes(h.server, fakeModel(), 0.2);
+      // Registered before v is staged, and v on every device (weight 1): all four count.
       const devices = await registerMany(h.server, 4);
-      const at = 1_700_000_000_000;
+      const v = await publishBytes(h.server, fakeModel(), 1);
+      const at = Date.now();
       const sends: [RegisterResponse, unknown[]][] = [
         [devices[0], [{ kind: 'staged', at }]],
         [
@@ -409,16 +446,15 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
       ...MANY_DEVICES,
     });
     let production = '';
-    let devices: RegisterResponse[] = [];
+    let pool: RegisterResponse[] = [];
 
-    test('setup: a production version and six devices', async () => {
-      production = await publishBytes(h.server, fakeModel(), 0.1);
-      expect((await admin(h.server, 'POST', `/versions/${production}/promote`)).status).toBe(200);
-      devices = await registerMany(h.server, 6);
+    test('setup: a production version and a fleet of 400 installs', async () => {
+      ({ production, pool } = await productionAndFleet(h.server));
     });
 
     test('worse than production: rolled back by the policy, audited with the numbers', async () => {
       const v = await publishBytes(h.server, fakeModel(), 0.2);
+      const devices = await inArm(h.server, pool, v, 6);
       const revision = (await manifestOf(h.server)).revision;
       await report(h.server, devices, v, production, { n: 300, mean: 0.08, sd: 0.3, seed: 1 });
 
@@ -459,6 +495,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
 
     test('better than production: promoted by the policy', async () => {
       const v = await publishBytes(h.server, fakeModel(), 0.2);
+      const devices = await inArm(h.server, pool, v, 6);
       await report(h.server, devices, v, production, { n: 300, mean: -0.08, sd: 0.3, seed: 2 });
       const verdict = (await evaluate(h.server)).verdicts.find((x) => x.versionId === v)!;
       expect(verdict).toMatchObject({ decision: 'promote', outcome: 'applied' });
@@ -473,6 +510,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
 
     test('too few devices or samples, or no clear difference: no decision', async () => {
       const v = await publishBytes(h.server, fakeModel(), 0.2);
+      const devices = await inArm(h.server, pool, v, 6);
       // Four devices, plenty of outcomes.
       await report(h.server, devices.slice(0, 4), v, production, {
         n: 600,
@@ -485,20 +523,23 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
       expect(verdict.reason).toContain('too few devices (4 < 5)');
 
       const w = await publishBytes(h.server, fakeModel(), 0.2);
-      await report(h.server, devices, w, production, { n: 100, mean: 0.1, sd: 0.3, seed: 4 });
+      const wDevices = await inArm(h.server, pool, w, 6);
+      await report(h.server, wDevices, w, production, { n: 100, mean: 0.1, sd: 0.3, seed: 4 });
       verdict = (await evaluate(h.server)).verdicts.find((x) => x.versionId === w)!;
       expect(verdict).toMatchObject({ decision: 'hold', devices: 6, n: 600 });
       expect(verdict.reason).toContain('too few paired outcomes (600 < 1,000)');
 
       // Comparisons against a version that is not production do not count.
       const x = await publishBytes(h.server, fakeModel(), 0.2);
-      await report(h.server, devices, x, 'v-old', { n: 300, mean: 0.1, sd: 0.3, seed: 5 });
+      const xDevices = await inArm(h.server, pool, x, 6);
+      await report(h.server, xDevices, x, 'v-old', { n: 300, mean: 0.1, sd: 0.3, seed: 5 });
       verdict = (await evaluate(h.server)).verdicts.find((y) => y.versionId === x)!;
       expect(verdict).toMatchObject({ decision: 'hold', n: 0 });
 
       // Indistinguishable heads: the bound straddles 0.
       const y = await publishBytes(h.server, fakeModel(), 0.2);
-      await report(h.server, devices, y, production, { n: 300, mean: 0, sd: 0.3, seed: 6 });
+      const yDevices = await inArm(h.server, pool, y, 6);
+      await report(h.server, yDevices, y, production, { n: 300, mean: 0, sd: 0.3, seed: 6 });
       verdict = (await evaluate(h.server)).verdicts.find((z) => z.versionId === y)!;
       expect(verdict.decision).toBe('hold');
       expect(verdict.lower!).toBeLessThan(0);
@@ -508,9 +549,10 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
       // Devices that disagree: three find it much worse, three better. Outcome by outcome that
       // looks like 1,800 samples against it; device by device it is six split opinions.
       const z = await publishBytes(h.server, fakeModel(), 0.2);
+      const zDevices = await inArm(h.server, pool, z, 6);
       let sum = 0;
       let sumSq = 0;
-      for (const [i, device] of devices.entries()) {
+      for (const [i, device] of zDevices.entries()) {
         const window = pairedWindow(z, production, {
           n: 300,
           mean: i < 3 ? 0.3 : -0.2,
@@ -540,6 +582,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
 
     test('devices rolling back locally (guardrails) roll it back, with few samples', async () => {
       const v = await publishBytes(h.server, fakeModel(), 0.2);
+      const devices = await inArm(h.server, pool, v, 6);
       const at = Date.now();
       for (const [i, device] of devices.slice(0, 3).entries())
         await post(h.server, device, [
@@ -564,6 +607,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
 
     test('autopilot off (per version, or server-wide): verdict shown, nothing done; admin still acts', async () => {
       const v = await publishBytes(h.server, fakeModel(), 0.2);
+      const devices = await inArm(h.server, pool, v, 6);
       const off = await admin<AdminVersion>(h.server, 'POST', `/versions/${v}/autopilot`, {
         enabled: false,
         why: 'watching it myself',
@@ -649,6 +693,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
       });
       try {
         const v = await publishBytes(ramping, fakeModel(), 0.05);
+        const devices = await inArm(ramping, pool, v, 6);
         await report(ramping, devices, v, production, { n: 300, mean: 0, sd: 0.05, seed: 9 });
         let verdict = (await evaluate(ramping)).verdicts.find((x) => x.versionId === v)!;
         expect(verdict).toMatchObject({ decision: 'ramp', toWeight: 0.25, outcome: 'applied' });
@@ -688,6 +733,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
       });
       try {
         const v = await publishBytes(auto, fakeModel(), 0.2);
+        const devices = await inArm(auto, pool, v, 6);
         await report(auto, devices, v, production, { n: 300, mean: 0.08, sd: 0.3, seed: 12 });
         await auto.autopilot.idle();
         expect((await versionOf(auto, v)).status).toBe('rolled_back');
@@ -715,6 +761,203 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
             policy,
           }),
         ).rejects.toBeInstanceOf(PolicyConfigError);
+    });
+  });
+
+  describe('staged rollout: nobody outside the arm steers the fleet', () => {
+    // The autopilot runs after every ingest (debounce 0), as in production; tests wait on it.
+    const h = hooks.useServer(hooks.useDatabase(backend), {
+      policy: { minDevices: 5, minSamples: 1000, debounceMs: 0 },
+      ...MANY_DEVICES,
+    });
+    let production = '';
+    let pool: RegisterResponse[] = [];
+
+    const settle = () => h.server.autopilot.idle();
+    /** After the autopilot settled: the version is still staged; the policy's reading of it. */
+    const stillStaged = async (versionId: string) => {
+      await settle();
+      expect((await versionOf(h.server, versionId)).status).toBe('staging');
+      return (await evaluate(h.server, { dryRun: true })).verdicts.find(
+        (x) => x.versionId === versionId,
+      )!;
+    };
+    const rejectedOf = async (versionId: string) =>
+      (await admin<StatusResponse>(h.server, 'GET', '/status')).body.versions.find(
+        (e) => e.versionId === versionId,
+      )?.rejected ?? [];
+    /** Devices of `pool` outside `versionId`'s arm. */
+    const outsideArm = async (versionId: string, count: number) => {
+      const manifest = await manifestOf(h.server);
+      const chosen: RegisterResponse[] = [];
+      for (const device of pool)
+        if (
+          chosen.length < count &&
+          armOf(manifest, await rolloutBucket(device.installId, manifest.rollout)) !== versionId
+        )
+          chosen.push(device);
+      return chosen;
+    };
+    const rollbackWindow = (versionId: string) => ({
+      ...pairedWindow(versionId, production, { n: 0, mean: 0, sd: 0, seed: 1 }),
+      paired: undefined,
+      events: [{ kind: 'rolled_back' as const, at: Date.now(), reason: 'latency: 900 ms' }],
+    });
+    /** The issue's forged pair: 300 outcomes, mean −0.5, spread ≈ 0.02. */
+    const forgedPair = (versionId: string): MetricWindow => ({
+      ...pairedWindow(versionId, production, { n: 300, mean: 0, sd: 0, seed: 1 }),
+      paired: { baselineVersionId: production, n: 300, diffSum: -150, diffSumSq: 78 },
+    });
+    /** What an attack may not change: every version's state, the manifest, the audit log. */
+    const snapshot = async () =>
+      JSON.stringify({
+        versions: (await admin<{ versions: AdminVersion[] }>(h.server, 'GET', '/versions')).body
+          .versions,
+        revision: (await manifestOf(h.server)).revision,
+        audit: (await admin<{ entries: AuditEntry[] }>(h.server, 'GET', '/audit?limit=1000')).body
+          .entries,
+      });
+
+    test('setup: a production version and 400 installs registered before anything is staged', async () => {
+      ({ production, pool } = await productionAndFleet(h.server));
+    });
+
+    test('forged rollback: fresh installs and installs outside the arm change nothing, and are counted', async () => {
+      const v = await publishBytes(h.server, fakeModel(), 0.2);
+      const before = await snapshot();
+      // The issue's attack: three installs registered with the app key after v was staged.
+      for (const device of await registerMany(h.server, 3))
+        await post(h.server, device, [rollbackWindow(v)]);
+      // Installs registered in time, but whose bucket is not in v's range.
+      for (const device of await outsideArm(v, 10))
+        await post(h.server, device, [rollbackWindow(v)]);
+      await settle();
+      expect(await snapshot()).toBe(before);
+      expect(await rejectedOf(v)).toEqual([
+        { reason: 'outside_arm', installs: 10, windows: 10, outcomes: 0 },
+        { reason: 'registered_after_staging', installs: 3, windows: 3, outcomes: 0 },
+      ]);
+      const verdict = (await evaluate(h.server, { dryRun: true })).verdicts.find(
+        (x) => x.versionId === v,
+      )!;
+      expect(verdict).toMatchObject({ decision: 'hold', guardrailDevices: 0, armDevices: 0 });
+      const text = formatStatus((await admin<StatusResponse>(h.server, 'GET', '/status')).body);
+      expect(text).toContain('Evidence rejected');
+      expect(text).toMatch(new RegExp(`${v}\\s+registered_after_staging\\s+3\\s+3\\s+0`));
+      await admin(h.server, 'POST', `/versions/${v}/rollback`, { why: 'test cleanup' });
+    });
+
+    test('forged promotion: pairs from fresh installs, outside the arm, or against another baseline change nothing', async () => {
+      const v = await publishBytes(h.server, fakeModel(), 0.01);
+      const before = await snapshot();
+      for (const device of await registerMany(h.server, 5))
+        await post(h.server, device, [forgedPair(v)]);
+      for (const device of await outsideArm(v, 5)) await post(h.server, device, [forgedPair(v)]);
+      // In the arm, but claiming a baseline that is not production.
+      const w = await publishBytes(h.server, fakeModel(), 0.5);
+      const inW = await inArm(h.server, pool, w, 6);
+      for (const device of inW)
+        await post(h.server, device, [
+          { ...forgedPair(w), paired: { ...forgedPair(w).paired!, baselineVersionId: 'v0' } },
+        ]);
+      await settle();
+      const after = JSON.parse(await snapshot());
+      const was = JSON.parse(before);
+      expect(after.versions.find((x: AdminVersion) => x.id === v)).toEqual(
+        was.versions.find((x: AdminVersion) => x.id === v),
+      );
+      expect((await versionOf(h.server, production)).status).toBe('production');
+      expect((await versionOf(h.server, w)).status).toBe('staging');
+      expect(after.audit.filter((e: AuditEntry) => e.actor === 'policy')).toEqual([]);
+      expect(await rejectedOf(v)).toEqual([
+        { reason: 'outside_arm', installs: 5, windows: 5, outcomes: 1500 },
+        { reason: 'registered_after_staging', installs: 5, windows: 5, outcomes: 1500 },
+      ]);
+      expect(await rejectedOf(w)).toEqual([
+        { reason: 'wrong_baseline', installs: 6, windows: 6, outcomes: 1800 },
+      ]);
+      for (const id of [v, w]) await admin(h.server, 'POST', `/versions/${id}/rollback`);
+    });
+
+    test('windows sent for a version id before it exists are purged when it is published', async () => {
+      const listed = (await admin<{ versions: AdminVersion[] }>(h.server, 'GET', '/versions')).body;
+      const next = `v${listed.versions.length + 1}`;
+      for (const device of pool.slice(0, 5)) await post(h.server, device, [forgedPair(next)]);
+      const v = await publishBytes(h.server, fakeModel(), 0.2);
+      expect(v).toBe(next);
+      const verdict = await stillStaged(v);
+      expect(verdict).toMatchObject({ devices: 0, n: 0, decision: 'hold' });
+      expect(await rejectedOf(v)).toEqual([
+        { reason: 'before_staging', installs: 5, windows: 5, outcomes: 1500 },
+      ]);
+      await admin(h.server, 'POST', `/versions/${v}/rollback`);
+    });
+
+    test('one install sending 100x the outcomes of the others counts as one device', async () => {
+      const v = await publishBytes(h.server, fakeModel(), 0.3);
+      const [heavy, ...honest] = await inArm(h.server, pool, v, 7);
+      // Six honest devices: no difference. Alone they hold (inconclusive).
+      await report(h.server, honest, v, production, { n: 300, mean: 0, sd: 0.3, seed: 40 });
+      const window = pairedWindow(v, production, { n: 30_000, mean: -0.5, sd: 0.02, seed: 41 });
+      await post(h.server, heavy, [window]);
+      const verdict = await stillStaged(v);
+      expect(verdict).toMatchObject({ decision: 'hold', devices: 7, cappedDevices: 1 });
+      // It counts for at most twice the median device (600 of its 30,000 outcomes).
+      expect(verdict.n).toBeCloseTo(6 * 300 + 600, 6);
+      // Uncapped, the same sums would have promoted it.
+      const rows = await h.db.query<{ n: number; diff_sum: number; diff_sum_sq: number }>(
+        `select sum(n)::float8 as n, sum(diff_sum) as diff_sum, sum(diff_sum_sq) as diff_sum_sq
+         from paired_totals where version_id = $1`,
+        [v],
+      );
+      const raw = rows.rows[0];
+      const naive = confidenceSequence(
+        { n: raw.n, sum: raw.diff_sum, sumSq: raw.diff_sum_sq },
+        { alpha: 0.05, rho: rhoFor(1000, 0.05) },
+      )!;
+      expect(naive.upper).toBeLessThan(0);
+      await admin(h.server, 'POST', `/versions/${v}/rollback`);
+    });
+
+    test('guardrails need a share of the arm: 3 of 100 active devices hold, 5 roll back', async () => {
+      const v = await publishBytes(h.server, fakeModel(), 0.5);
+      const arm = await inArm(h.server, pool, v, 100);
+      for (const [i, device] of arm.slice(3).entries())
+        await post(h.server, device, [
+          pairedWindow(v, production, { n: 5, mean: 0, sd: 0.3, seed: 200 + i }),
+        ]);
+      for (const device of arm.slice(0, 3)) await post(h.server, device, [rollbackWindow(v)]);
+      const verdict = await stillStaged(v);
+      expect(verdict).toMatchObject({ guardrailDevices: 3, armDevices: 100, decision: 'hold' });
+      // Two more of the arm's own devices: 5 of 100 is the 5 % share.
+      for (const device of arm.slice(3, 5)) await post(h.server, device, [rollbackWindow(v)]);
+      await settle();
+      expect((await versionOf(h.server, v)).status).toBe('rolled_back');
+      const [entry] = await auditOf(h.server, v);
+      expect(entry).toMatchObject({ actor: 'policy', action: 'rollback' });
+      expect(entry.why).toContain('5 devices rolled it back locally (guardrail threshold 5 of 100');
+    });
+
+    test('honest devices of the arm still decide: worse rolls back, better promotes', async () => {
+      const worse = await publishBytes(h.server, fakeModel(), 0.2);
+      await report(h.server, await inArm(h.server, pool, worse, 6), worse, production, {
+        n: 300,
+        mean: 0.08,
+        sd: 0.3,
+        seed: 50,
+      });
+      await settle();
+      expect((await versionOf(h.server, worse)).status).toBe('rolled_back');
+      const better = await publishBytes(h.server, fakeModel(), 0.2);
+      await report(h.server, await inArm(h.server, pool, better, 6), better, production, {
+        n: 300,
+        mean: -0.08,
+        sd: 0.3,
+        seed: 51,
+      });
+      await settle();
+      expect((await versionOf(h.server, better)).status).toBe('production');
+      expect(await rejectedOf(better)).toEqual([]);
     });
   });
 }

@@ -1,0 +1,312 @@
+/**
+ * Rollout epochs, and which windows may speak for a version.
+ *
+ * An epoch is the manifest's rollout state between two changes: the rollout id, the production
+ * version, and every staged version's bucket range. One is recorded with every revision, in the
+ * same transaction under the manifest lock (store/versions.ts), so the history of who was in
+ * which arm is exact and survives restarts.
+ *
+ * The app key is public, so anyone can register an install and post windows. A window's
+ * evidence (its outcomes, paired comparison and version events) counts for version V only if it
+ * could have come from a device that served V when the window was measured:
+ *
+ * - some epoch overlapping the window's span (widened by `CLOCK_SKEW_MS` for device clocks
+ *   and for devices that have not fetched the newest manifest yet) has V as production, or has
+ *   V staged with the install's bucket — sha256(install id, rollout id), the very function
+ *   devices use (src/rollout/arm.ts) — in V's range;
+ * - for a staged V, the install was registered before V was published (installs made after
+ *   staging cannot pick their way into an arm: their bucket is fixed, but their number is not);
+ * - a paired comparison is against that epoch's production version.
+ *
+ * Windows that fail are stored (acknowledged data is never lost) but flagged `rejected` with
+ * the reason, left out of every sum, and counted per (version, install, reason) in
+ * `evidence_rejections`, which status shows. Only windows of versions staged now are judged:
+ * the policy reads nothing else, and a version is staged once, at publish. Windows naming a
+ * version that does not exist are counted as before (status shows them); publishing a version
+ * purges whatever was sent for its id before it existed (`purgeBeforeStaging`).
+ */
+import { rolloutBucket } from '../../src/rollout/arm.ts';
+import type { MetricWindow } from '../../src/sync/protocol.ts';
+import type { RejectedEvidence } from '../admin_types.ts';
+import type { Queryable } from '../db/database.ts';
+import { sha256Hex } from '../tokens.ts';
+
+/** Changes exactly when the set of staged version ids changes (not with their weights). */
+export function rolloutId(stagedIds: string[]): string {
+  return `r-${sha256Hex([...stagedIds].sort().join('\n')).slice(0, 16)}`;
+}
+
+/**
+ * How far a window's span is widened when matched against epochs: device clocks drift, and a
+ * device keeps serving the manifest it has until it fetches the next one (SSE, or its poll).
+ */
+export const CLOCK_SKEW_MS = 10 * 60_000;
+
+/** At most this many epochs are read per batch (a window spanning years gains nothing). */
+const MAX_EPOCHS = 256;
+
+export type RejectReason =
+  /** No epoch overlapping the window had the version live (staged or production). */
+  | 'not_live'
+  /** The install's bucket lay outside the version's range in every overlapping epoch. */
+  | 'outside_arm'
+  /** The install was registered after the version was staged. */
+  | 'registered_after_staging'
+  /** The paired comparison's baseline was not the production version of that time. */
+  | 'wrong_baseline'
+  /** Sent for the version's id before the version existed. */
+  | 'before_staging';
+
+interface StagedRange {
+  id: string;
+  start: number;
+  weight: number;
+}
+
+interface Epoch {
+  rollout: string;
+  production: string | null;
+  staged: StagedRange[];
+  from: number;
+  to: number | null;
+}
+
+/**
+ * Closes the open epoch and opens one for the state as it is now. Call under the manifest lock,
+ * after the change, in the change's transaction.
+ */
+export async function recordEpoch(tx: Queryable): Promise<void> {
+  const { rows } = await tx.query<{ id: string; status: string; weight: number; start: number }>(
+    `select id, status, weight, coalesce(bucket_start, 0) as start from versions
+     where status in ('staging', 'production') order by seq`,
+  );
+  const staged = rows.filter((r) => r.status === 'staging');
+  await tx.query('update rollout_epochs set to_at = clock_timestamp() where to_at is null');
+  await tx.query(
+    `insert into rollout_epochs (from_at, rollout, production_version_id, staged)
+     values (clock_timestamp(), $1, $2, $3::jsonb)`,
+    [
+      rolloutId(staged.map((r) => r.id)),
+      rows.find((r) => r.status === 'production')?.id ?? null,
+      JSON.stringify(staged.map((r) => ({ id: r.id, start: r.start, weight: r.weight }))),
+    ],
+  );
+}
+
+/** Opens the first epoch of a database made before epochs were kept (at start-up). */
+export async function ensureEpoch(tx: Queryable): Promise<void> {
+  await tx.query('select revision from manifest_state where id = 1 for update');
+  const open = await tx.query('select 1 from rollout_epochs where to_at is null');
+  if (open.rowCount === 0) await recordEpoch(tx);
+}
+
+/**
+ * Publishing `versionId`: anything sent for that id before it existed was sent by someone who
+ * guessed the next id. Leaves the windows stored, flagged, and counts them as rejected.
+ */
+export async function purgeBeforeStaging(tx: Queryable, versionId: string): Promise<void> {
+  const flagged = await tx.query<{ install_id: string; windows: number; outcomes: number }>(
+    `with flagged as (
+       update metric_windows set rejected = 'before_staging'
+       where version_id = $1 and rejected is null
+       returning install_id, (body->>'count')::float8 as outcomes
+     )
+     select install_id, count(*)::int as windows, sum(outcomes)::float8 as outcomes
+     from flagged group by install_id order by install_id`,
+    [versionId],
+  );
+  if (flagged.rowCount === 0) return;
+  await addRejections(
+    tx,
+    flagged.rows.map((r) => ({
+      version_id: versionId,
+      install_id: r.install_id,
+      reason: 'before_staging',
+      windows: r.windows,
+      outcomes: r.outcomes,
+    })),
+  );
+  for (const table of ['version_install_totals', 'paired_totals', 'version_event_totals'])
+    await tx.query(`delete from ${table} where version_id = $1`, [versionId]);
+}
+
+interface RejectionRow {
+  version_id: string;
+  install_id: string;
+  reason: RejectReason;
+  windows: number;
+  outcomes: number;
+}
+
+async function addRejections(tx: Queryable, rows: RejectionRow[]): Promise<void> {
+  await tx.query(
+    `insert into evidence_rejections as t (version_id, install_id, reason, windows, outcomes)
+     select x.version_id, x.install_id, x.reason, x.windows, x.outcomes
+     from jsonb_to_recordset($1::jsonb)
+       as x(version_id text, install_id text, reason text, windows bigint, outcomes float8)
+     on conflict (version_id, install_id, reason) do update set
+       windows = least(t.windows::numeric + excluded.windows, 9000000000000000000)::bigint,
+       outcomes = t.outcomes + excluded.outcomes`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/** Counts rejected windows of one install (one statement; sorted for lock order). */
+export async function recordRejections(
+  tx: Queryable,
+  installId: string,
+  rejected: { w: MetricWindow; reason: RejectReason }[],
+): Promise<void> {
+  if (rejected.length === 0) return;
+  const rows = new Map<string, RejectionRow>();
+  for (const { w, reason } of rejected) {
+    const key = JSON.stringify([w.versionId, reason]);
+    const row = rows.get(key) ?? {
+      version_id: w.versionId,
+      install_id: installId,
+      reason,
+      windows: 0,
+      outcomes: 0,
+    };
+    row.windows += 1;
+    row.outcomes += w.count;
+    rows.set(key, row);
+  }
+  await addRejections(
+    tx,
+    [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, row]) => row),
+  );
+}
+
+interface JudgeState {
+  registered: number;
+  versions: Map<string, { created: number; staging: boolean }>;
+  epochs: Epoch[];
+}
+
+/**
+ * Reads what judging a batch needs, holding the manifest state `for share` until the batch
+ * commits: admin actions (which lock it for update) wait, so a version published meanwhile is
+ * either seen here or purges this batch's windows after it commits.
+ */
+async function readJudgeState(
+  tx: Queryable,
+  installId: string,
+  windows: MetricWindow[],
+): Promise<JudgeState> {
+  await tx.query('select 1 from manifest_state where id = 1 for share');
+  const ids = [...new Set(windows.map((w) => w.versionId))];
+  const from = Math.min(...windows.map((w) => w.start)) - CLOCK_SKEW_MS;
+  const to = Math.max(...windows.map((w) => w.end)) + CLOCK_SKEW_MS;
+  const { rows } = await tx.query<{
+    registered: Date;
+    versions: { id: string; created: string; status: string }[] | null;
+    epochs: {
+      rollout: string;
+      production: string | null;
+      staged: StagedRange[];
+      from_at: string;
+      to_at: string | null;
+    }[];
+  }>(
+    `select (select created_at from installs where id = $1) as registered,
+       (select jsonb_agg(jsonb_build_object('id', id, 'created', created_at, 'status', status))
+        from versions where id in (select jsonb_array_elements_text($2::jsonb))) as versions,
+       coalesce((select jsonb_agg(e) from (
+         select rollout, production_version_id as production, staged, from_at, to_at
+         from rollout_epochs
+         where from_at <= to_timestamp($4::float8 / 1000)
+           and (to_at is null or to_at >= to_timestamp($3::float8 / 1000))
+         order by id desc limit ${MAX_EPOCHS}) e), '[]'::jsonb) as epochs`,
+    [installId, JSON.stringify(ids), from, to],
+  );
+  const row = rows[0];
+  return {
+    registered: row.registered.getTime(),
+    versions: new Map(
+      (row.versions ?? []).map((v) => [
+        v.id,
+        { created: Date.parse(v.created), staging: v.status === 'staging' },
+      ]),
+    ),
+    epochs: row.epochs.map((e) => ({
+      rollout: e.rollout,
+      production: e.production,
+      staged: e.staged,
+      from: Date.parse(e.from_at),
+      to: e.to_at === null ? null : Date.parse(e.to_at),
+    })),
+  };
+}
+
+/** Why each window may not speak for its version (null: it may), by window id. */
+export async function judgeWindows(
+  tx: Queryable,
+  installId: string,
+  windows: MetricWindow[],
+): Promise<Map<string, RejectReason | null>> {
+  const verdicts = new Map<string, RejectReason | null>();
+  if (windows.length === 0) return verdicts;
+  const state = await readJudgeState(tx, installId, windows);
+  const buckets = new Map<string, Promise<number>>();
+  const bucketIn = (rollout: string) => {
+    let bucket = buckets.get(rollout);
+    if (!bucket) {
+      bucket = rolloutBucket(installId, rollout);
+      buckets.set(rollout, bucket);
+    }
+    return bucket;
+  };
+  for (const w of windows) verdicts.set(w.windowId, await judge(w, state, bucketIn));
+  return verdicts;
+}
+
+async function judge(
+  w: MetricWindow,
+  state: JudgeState,
+  bucketIn: (rollout: string) => Promise<number>,
+): Promise<RejectReason | null> {
+  const version = state.versions.get(w.versionId);
+  // Not a version (yet): status shows it; publishing the id purges it (purgeBeforeStaging).
+  // Not staged now (production, archived, rolled back): the policy reads nothing of it, and
+  // it can never be staged again.
+  if (!version?.staging) return null;
+  const from = w.start - CLOCK_SKEW_MS;
+  const to = w.end + CLOCK_SKEW_MS;
+  const overlapping = state.epochs.filter((e) => e.from <= to && (e.to === null || e.to >= from));
+  // The most telling reason wins when several epochs fail differently.
+  let reason: RejectReason = 'not_live';
+  const worse = (r: RejectReason) => {
+    const order: RejectReason[] = ['not_live', 'outside_arm', 'wrong_baseline'];
+    if (order.indexOf(r) > order.indexOf(reason)) reason = r;
+  };
+  for (const epoch of overlapping) {
+    const range = epoch.staged.find((r) => r.id === w.versionId);
+    if (!range) continue;
+    if (state.registered >= version.created) return 'registered_after_staging';
+    const bucket = await bucketIn(epoch.rollout);
+    if (!(bucket >= range.start && bucket < range.start + range.weight)) {
+      worse('outside_arm');
+      continue;
+    }
+    if (w.paired && w.paired.n > 0 && w.paired.baselineVersionId !== epoch.production) {
+      worse('wrong_baseline');
+      continue;
+    }
+    return null;
+  }
+  return reason;
+}
+
+/** Rejected evidence per version and reason, for status. */
+export async function readRejections(db: Queryable): Promise<Map<string, RejectedEvidence[]>> {
+  const { rows } = await db.query<{ version_id: string } & RejectedEvidence>(
+    `select version_id, reason, count(*)::int as installs, sum(windows)::float8 as windows,
+       sum(outcomes)::float8 as outcomes
+     from evidence_rejections group by version_id, reason order by version_id, reason`,
+  );
+  const out = new Map<string, RejectedEvidence[]>();
+  for (const { version_id, ...entry } of rows)
+    out.set(version_id, [...(out.get(version_id) ?? []), entry]);
+  return out;
+}
