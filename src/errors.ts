@@ -13,6 +13,11 @@ export type LearnerErrorCode =
   | 'BAD_CONFIG'
   /** The head's weights became non-finite; it restored its last good state. */
   | 'NON_FINITE'
+  /**
+   * The backbone's output is NaN or ±∞ for finite inputs: the model's fault (it overflows or
+   * divides by zero there); nothing was learned or stored.
+   */
+  | 'MODEL_OUTPUT_NON_FINITE'
   /** IndexedDB refused a read or write the learner needed. */
   | 'STORAGE'
   /** The learner was closed. */
@@ -32,4 +37,17 @@ export class LearnerError extends Error {
 
 export function isLearnerError(value: unknown): value is LearnerError {
   return value instanceof Error && (value as { name?: string }).name === 'LearnerError';
+}
+
+/**
+ * Any failure as a LearnerError, for the API's edge: a LearnerError passes through; anything
+ * else (a bug, a browser refusing something) becomes `INTERNAL`, its message kept.
+ */
+export function asLearnerError(error: unknown): LearnerError {
+  if (isLearnerError(error)) return error;
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new LearnerError(
+    'INTERNAL',
+    `${message} (unexpected: if it persists, report it with this message)`,
+  );
 }

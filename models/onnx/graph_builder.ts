@@ -1,5 +1,7 @@
 /**
- * A small typed builder for an ONNX graph of `[batch, n]` float tensors.
+ * A small typed builder for an ONNX graph: `[batch, n]` float tensors for localfit's own
+ * backbones, and the ids, axes and types other exporters use (Gather, Flatten, Cast…), for
+ * models shaped as people bring them.
  *
  * It only knows the operators the writer emits, so a typo in an op name or a missing
  * attribute is a compile error rather than a model that onnxruntime rejects at load time.
@@ -7,8 +9,14 @@
  * duplicate name silently rewires the graph.
  */
 import { type Onnx, onnx } from './proto.ts';
-import { float32Tensor } from './tensor.ts';
-import { batchedFloatValue } from './value_info.ts';
+import { float32Tensor, int64Tensor } from './tensor.ts';
+import {
+  BATCH_DIM,
+  ELEM_TYPES,
+  type ElemType,
+  tensorValue,
+  type ValueShape,
+} from './value_info.ts';
 
 /** Operators of the default domain (opset 17) the writer uses, with their attributes. */
 export type Op =
@@ -17,7 +25,18 @@ export type Op =
   | { type: 'Tanh' }
   | { type: 'Sub' }
   | { type: 'Div' }
-  | { type: 'Concat'; axis: number };
+  | { type: 'Concat'; axis: number }
+  | { type: 'Gather'; axis: number }
+  | { type: 'Flatten'; axis: number }
+  /** Axes come as the second input (an int64 constant) since opset 13. */
+  | { type: 'Squeeze' }
+  | { type: 'Cast'; to: ElemType }
+  | { type: 'Sqrt' };
+
+/** `[batch, size]` float32, or any declared shape. */
+function shapeOf(shape: number | ValueShape): ValueShape {
+  return typeof shape === 'number' ? { dims: [BATCH_DIM, shape] } : shape;
+}
 
 export class GraphBuilder {
   private readonly inputs: Onnx.IValueInfoProto[] = [];
@@ -28,10 +47,10 @@ export class GraphBuilder {
 
   constructor(private readonly name: string) {}
 
-  /** Declares a graph input of shape [batch, size]; returns its tensor name. */
-  input(name: string, size: number): string {
+  /** Declares a graph input of shape [batch, size] (or `shape`); returns its tensor name. */
+  input(name: string, shape: number | ValueShape): string {
     this.claim(name);
-    this.inputs.push(batchedFloatValue(name, size));
+    this.inputs.push(tensorValue(name, shapeOf(shape)));
     return name;
   }
 
@@ -39,6 +58,13 @@ export class GraphBuilder {
   constant(name: string, values: Float32Array, dims: number[]): string {
     this.claim(name);
     this.initializers.push(float32Tensor(name, values, dims));
+    return name;
+  }
+
+  /** Adds an int64 constant (Gather indices, Squeeze axes). */
+  int64Constant(name: string, values: number[], dims: number[]): string {
+    this.claim(name);
+    this.initializers.push(int64Tensor(name, values, dims));
     return name;
   }
 
@@ -50,9 +76,11 @@ export class GraphBuilder {
     }
     this.claim(output);
     const attribute: Onnx.IAttributeProto[] = [];
-    if (op.type === 'Concat') {
-      attribute.push({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: op.axis });
+    const INT = onnx.AttributeProto.AttributeType.INT;
+    if (op.type === 'Concat' || op.type === 'Gather' || op.type === 'Flatten') {
+      attribute.push({ name: 'axis', type: INT, i: op.axis });
     }
+    if (op.type === 'Cast') attribute.push({ name: 'to', type: INT, i: ELEM_TYPES[op.to] });
     this.nodes.push({
       name: output,
       opType: op.type,
@@ -64,11 +92,11 @@ export class GraphBuilder {
     return output;
   }
 
-  /** Marks an already computed tensor as a graph output of shape [batch, size]. */
-  output(name: string, size: number): void {
+  /** Marks an already computed tensor as a graph output of shape [batch, size] (or `shape`). */
+  output(name: string, shape: number | ValueShape): void {
     if (!this.names.has(name))
       throw new Error(`graph ${this.name}: output ${name} is never computed`);
-    this.outputs.push(batchedFloatValue(name, size));
+    this.outputs.push(tensorValue(name, shapeOf(shape)));
   }
 
   build(): Onnx.IGraphProto {

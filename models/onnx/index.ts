@@ -24,4 +24,4 @@ export {
   PRODUCER_NAME,
 } from './model_proto.ts';
 export { mulberry32, type Random, uniformArray } from './prng.ts';
-export { BATCH_DIM } from './value_info.ts';
+export { BATCH_DIM, type ElemType, tensorValue, type ValueShape } from './value_info.ts';

@@ -197,13 +197,24 @@ export function readModelMetadata(bytes: Uint8Array | ArrayBuffer): ModelMetadat
 
 /** The model's feature spec (JSON under FEATURE_SPEC_KEY), validated; BAD_MODEL otherwise. */
 export function readFeatureSpec(bytes: Uint8Array | ArrayBuffer): FeatureSpec {
-  const { metadata } = readModelMetadata(bytes);
-  const json = metadata[FEATURE_SPEC_KEY];
-  if (json === undefined)
+  const spec = embeddedFeatureSpec(bytes);
+  if (spec === undefined)
     throw new LearnerError(
       'BAD_MODEL',
-      `model has no feature spec (metadata key ${FEATURE_SPEC_KEY})`,
+      `model has no feature spec (metadata key ${FEATURE_SPEC_KEY}): pass featureSpec with it, or build it with localfit's exporter (models/onnx)`,
     );
+  return spec;
+}
+
+/**
+ * The feature spec the model carries, validated, or undefined when it carries none (a model
+ * exported by PyTorch, say: then the app passes `featureSpec`). BAD_MODEL for bytes that are
+ * not ONNX or a spec that is not valid.
+ */
+export function embeddedFeatureSpec(bytes: Uint8Array | ArrayBuffer): FeatureSpec | undefined {
+  const { metadata } = readModelMetadata(bytes);
+  const json = metadata[FEATURE_SPEC_KEY];
+  if (json === undefined) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);

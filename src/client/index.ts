@@ -1,4 +1,9 @@
-export type { FeatureInput, FeatureSpec } from '../backbone/feature_spec.ts';
+export type {
+  FeatureInput,
+  FeatureSpec,
+  FeatureSpecInit,
+  InputDtype,
+} from '../backbone/feature_spec.ts';
 export type { Example } from '../backbone/features.ts';
 export type { LearnerErrorCode } from '../errors.ts';
 export { isLearnerError, LearnerError } from '../errors.ts';

@@ -3,7 +3,7 @@ import { proxy, releaseProxy, transfer, wrap } from 'comlink';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { Example } from '../backbone/features.ts';
 import { batchBuffers, packExamples } from '../backbone/features.ts';
-import { LearnerError } from '../errors.ts';
+import { asLearnerError, LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
 import type {
   LearnerInit,
@@ -95,6 +95,23 @@ function defaultWorker(): Worker {
  * ```
  */
 export async function createLearner(options: LearnerOptions): Promise<Learner> {
+  try {
+    return await startLearner(options);
+  } catch (error) {
+    throw asLearnerError(error);
+  }
+}
+
+/** Every method's failure reaches the app as a LearnerError, whatever threw it. */
+async function atTheEdge<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw asLearnerError(error);
+  }
+}
+
+async function startLearner(options: LearnerOptions): Promise<Learner> {
   installErrorTransfer();
   const { worker = defaultWorker(), ...init } = options;
   const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
@@ -137,7 +154,9 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
   ): Promise<Prediction | Predictions> {
     open();
     const many = Array.isArray(input);
-    const result = await remote.predict(pack(many ? input : [input as Example]), options);
+    const result = await atTheEdge(() =>
+      remote.predict(pack(many ? input : [input as Example]), options),
+    );
     if (many) return result;
     const { scores, probabilities, versionId } = result;
     return probabilities
@@ -156,19 +175,21 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
     async observe(example, outcome, options) {
       open();
       const { id, ...report } = options ?? {};
-      return await remote.observe(pack([example]), outcome, id ?? crypto.randomUUID(), report);
+      return await atTheEdge(() =>
+        remote.observe(pack([example]), outcome, id ?? crypto.randomUUID(), report),
+      );
     },
     async stats() {
       open();
-      return await remote.stats();
+      return await atTheEdge(() => remote.stats());
     },
     async flush() {
       open();
-      await remote.flush();
+      await atTheEdge(() => remote.flush());
     },
     async checkForUpdates() {
       open();
-      await remote.checkForUpdates();
+      await atTheEdge(() => remote.checkForUpdates());
     },
     on(type, listener) {
       const set = listeners.get(type) ?? new Set();
@@ -183,7 +204,7 @@ export async function createLearner(options: LearnerOptions): Promise<Learner> {
       if (closed) return;
       closed = true;
       globalThis.document?.removeEventListener('visibilitychange', onHidden);
-      await remote.close();
+      await atTheEdge(() => remote.close());
       remote[releaseProxy]();
       worker.terminate();
     },

@@ -10,6 +10,7 @@
  * const why = guard.checkPrediction(scores, elapsedMs); // 'latency: …' after 3 slow calls in a row
  * ```
  */
+import { isLearnerError } from '../errors.ts';
 
 export interface GuardrailOptions {
   /** A staged predict call slower than this (milliseconds, whole call) counts as slow (default 250). */
@@ -56,6 +57,9 @@ export class Guardrails {
 
   /** A staged version threw where production did not. */
   static error(error: unknown): GuardrailReason {
+    if (isLearnerError(error) && error.code === 'MODEL_OUTPUT_NON_FINITE') {
+      return `non_finite: ${error.message}`.slice(0, 500);
+    }
     return `error: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
   }
 }

@@ -1,5 +1,6 @@
 import { loadBackbone } from '../backbone/backbone.ts';
-import type { FeatureSpec } from '../backbone/feature_spec.ts';
+import type { FeatureSpec, FeatureSpecInit } from '../backbone/feature_spec.ts';
+import { isIdInput } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { isLearnerError, LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
@@ -52,8 +53,11 @@ export interface PersistenceOptions {
 
 export interface LearnerInit {
   model: ModelSource;
-  /** Overrides the feature spec embedded in the model. */
-  featureSpec?: FeatureSpec;
+  /**
+   * What the model takes and gives, for a model that carries no spec (a PyTorch export) or
+   * to override the one it carries: see "Bring your own model" in the README.
+   */
+  featureSpec?: FeatureSpecInit;
   /** Settings for a fresh head, or the state of a trained one (the version's initial head). */
   head?: HeadStart;
   /**
@@ -199,6 +203,18 @@ async function modelBytes(source: ModelSource): Promise<Uint8Array> {
     throw new LearnerError('BAD_MODEL', `fetching ${source.url} failed: HTTP ${response.status}`);
   }
   return new Uint8Array(await response.arrayBuffer());
+}
+
+/**
+ * The example's values for the metrics' feature moments: ids name things rather than measure
+ * them (their mean means nothing, and one id can identify what the person chose), so they stay.
+ */
+function measurements(spec: FeatureSpec, columns: PackedBatch['columns']): PackedBatch['columns'] {
+  const ids = spec.inputs.filter(isIdInput);
+  if (ids.length === 0) return columns;
+  const kept = { ...columns };
+  for (const input of ids) delete kept[input.name];
+  return kept;
 }
 
 /** One outcome checked and scored by a version, ready for it to learn. */
@@ -594,7 +610,9 @@ export class DurableLearner {
       return 'the classes differ from production';
     }
     const inputs = (spec: FeatureSpec) =>
-      JSON.stringify(spec.inputs.map((input) => [input.name, input.size]));
+      JSON.stringify(
+        spec.inputs.map((input) => [input.name, input.size, input.dtype ?? 'float32']),
+      );
     if (inputs(theirs) !== inputs(ours)) return 'the inputs differ from production';
     return undefined;
   }
@@ -823,7 +841,7 @@ export class DurableLearner {
       ...(alarms.length > 0 ? { alarms } : {}),
       ...(report?.kind ? { kind: report.kind } : {}),
       ...(report?.slate ? { slate: report.slate } : {}),
-      features: served.prepared.batch.columns,
+      features: measurements(served.version.pipeline.spec, served.prepared.batch.columns),
     });
     this.afterLearning();
     if (failure) {

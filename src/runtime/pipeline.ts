@@ -1,4 +1,5 @@
 import type { Backbone } from '../backbone/backbone.ts';
+import { checkEmbedding } from '../backbone/backbone.ts';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import { headDimension } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
@@ -110,16 +111,30 @@ export class Pipeline {
     const scores = new Float32Array(n);
     const probabilities =
       this.head.task === 'multiclass' ? new Float32Array(n * outputs) : undefined;
-    for (let row = 0; row < n; row++) {
-      const x = this.assemble(batch, embedding, row);
-      scores[row] = this.head.score(x);
-      if (probabilities) {
-        this.head.predictProba(x, this.probabilities);
-        probabilities.set(this.probabilities.subarray(0, outputs), row * outputs);
+    try {
+      for (let row = 0; row < n; row++) {
+        const x = this.assemble(batch, embedding, row);
+        scores[row] = this.head.score(x);
+        if (probabilities) {
+          this.head.predictProba(x, this.probabilities);
+          probabilities.set(this.probabilities.subarray(0, outputs), row * outputs);
+        }
       }
+    } catch (error) {
+      this.blame(batch, embedding); // the scaler refuses a non-finite row
+      throw error;
     }
-    if (!allFinite(scores)) checkPackedBatch(this.spec, batch);
+    if (!allFinite(scores)) this.blame(batch, embedding);
     return { versionId: this.versionId, scores, probabilities };
+  }
+
+  /**
+   * Whose fault a non-finite row is: the input's (BAD_INPUT), else the model's
+   * (MODEL_OUTPUT_NON_FINITE). Returns when both are finite (then the head is to blame).
+   */
+  private blame(batch: PackedBatch, embedding: Float32Array): void {
+    checkPackedBatch(this.spec, batch);
+    checkEmbedding(this.spec, embedding);
   }
 
   /**
@@ -132,6 +147,7 @@ export class Pipeline {
       throw new LearnerError('BAD_LABEL', `expected ${batch.n} outcomes, got ${labels?.length}`);
     }
     const embedding = await this.backbone.embed(batch);
+    checkEmbedding(this.spec, embedding);
     const losses = new Float64Array(batch.n);
     const scores = new Float64Array(batch.n);
     const predictions: Label[] = [];

@@ -233,7 +233,9 @@ function checkOutcome(outcome: NewOutcome): void {
   if (!Number.isInteger(example?.n) || example.n <= 0) bad('example.n must be a positive integer');
   const columns = Object.values(example.columns ?? {});
   if (columns.length === 0) bad('example has no columns');
-  if (!columns.every((column) => column instanceof Float32Array)) {
-    bad('example columns must be Float32Arrays');
+  if (
+    !columns.every((column) => column instanceof Float32Array || column instanceof Float64Array)
+  ) {
+    bad('example columns must be Float32Arrays or Float64Arrays');
   }
 }

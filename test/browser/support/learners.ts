@@ -75,7 +75,7 @@ export async function replayReference(
 ): Promise<Float32Array> {
   const reference = await fixtures.learner({ store: { name: false } });
   for (const record of log) {
-    const example: Record<string, Float32Array> = {};
+    const example: Record<string, ArrayLike<number>> = {};
     for (const [name, column] of Object.entries(record.example.columns)) example[name] = column;
     await reference.observe(example, record.label as number, { id: record.clientId });
   }
