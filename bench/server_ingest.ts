@@ -143,10 +143,11 @@ async function childMain(): Promise<void> {
 class ServerProcess {
   private readonly exited: Promise<unknown>;
 
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly ready: Extract<FromChild, { type: 'ready' }>,
-  ) {
+  private readonly child: ChildProcess;
+  readonly ready: Extract<FromChild, { type: 'ready' }>;
+  private constructor(child: ChildProcess, ready: Extract<FromChild, { type: 'ready' }>) {
+    this.child = child;
+    this.ready = ready;
     this.exited = new Promise((done) => child.once('exit', done));
   }
 
@@ -406,10 +407,11 @@ class Load {
   private firstFailure: string | undefined;
   windowsAcknowledged = 0;
 
-  constructor(
-    private readonly devices: Device[],
-    private readonly tag: string,
-  ) {
+  private readonly devices: Device[];
+  private readonly tag: string;
+  constructor(devices: Device[], tag: string) {
+    this.devices = devices;
+    this.tag = tag;
     const pool = (staged: boolean) =>
       Array.from({ length: 64 }, (_, i) => windowContent(i + (staged ? 1000 : 0), staged));
     this.contents = { v1: pool(false), v2: pool(true) };

@@ -34,10 +34,12 @@ export class ManifestEvents {
   private recheck = false;
   private closed = false;
 
-  constructor(
-    private readonly source: ManifestSource,
-    readonly options: EventOptions,
-  ) {}
+  private readonly source: ManifestSource;
+  readonly options: EventOptions;
+  constructor(source: ManifestSource, options: EventOptions) {
+    this.source = source;
+    this.options = options;
+  }
 
   get openStreams(): number {
     return this.streams.size;

@@ -88,10 +88,12 @@ export class ManifestSource {
   private current: SignedManifest | undefined;
   private building: Promise<SignedManifest> | undefined;
 
-  constructor(
-    private readonly db: Database,
-    private readonly key: SigningKey,
-  ) {}
+  private readonly db: Database;
+  private readonly key: SigningKey;
+  constructor(db: Database, key: SigningKey) {
+    this.db = db;
+    this.key = key;
+  }
 
   async get(): Promise<SignedManifest> {
     const { revision } = await readRevision(this.db);

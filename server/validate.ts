@@ -11,11 +11,12 @@
 
 export class ValidationError extends Error {
   override readonly name = 'ValidationError';
-  constructor(
-    readonly path: string,
-    readonly problem: string,
-  ) {
+  readonly path: string;
+  readonly problem: string;
+  constructor(path: string, problem: string) {
     super(`${path || 'body'}: ${problem}`);
+    this.path = path;
+    this.problem = problem;
   }
 }
 

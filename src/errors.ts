@@ -27,11 +27,10 @@ export type LearnerErrorCode =
 
 export class LearnerError extends Error {
   override readonly name = 'LearnerError';
-  constructor(
-    readonly code: LearnerErrorCode,
-    message: string,
-  ) {
+  readonly code: LearnerErrorCode;
+  constructor(code: LearnerErrorCode, message: string) {
     super(message);
+    this.code = code;
   }
 }
 

@@ -187,11 +187,9 @@ export class SimulatedUser {
   bias: number;
   private readonly random: Random;
 
-  constructor(
-    readonly world: DemoWorld,
-    seed: number,
-    options: UserOptions = {},
-  ) {
+  readonly world: DemoWorld;
+  constructor(world: DemoWorld, seed: number, options: UserOptions = {}) {
+    this.world = world;
     this.random = mulberry32(seed);
     const scale = options.tasteScale ?? 1.2;
     this.taste = Array.from({ length: TASTE_DIMS }, () => scale * normal(this.random));

@@ -45,7 +45,10 @@ export class GraphBuilder {
   private readonly nodes: Onnx.INodeProto[] = [];
   private readonly names = new Set<string>();
 
-  constructor(private readonly name: string) {}
+  private readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
 
   /** Declares a graph input of shape [batch, size] (or `shape`); returns its tensor name. */
   input(name: string, shape: number | ValueShape): string {

@@ -57,11 +57,10 @@ export interface AdminClient {
 /** A refusal from the server or the database, with its stable code. */
 export class AdminError extends Error {
   override readonly name = 'AdminError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
+  readonly code: string;
+  constructor(code: string, message: string) {
     super(message);
+    this.code = code;
   }
 }
 

@@ -23,13 +23,19 @@ export type ErrorStatus =
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
+  readonly status: ErrorStatus;
+  readonly code: SyncErrorCode;
+  readonly options: { path?: string; headers?: Record<string, string> };
   constructor(
-    readonly status: ErrorStatus,
-    readonly code: SyncErrorCode,
+    status: ErrorStatus,
+    code: SyncErrorCode,
     message: string,
-    readonly options: { path?: string; headers?: Record<string, string> } = {},
+    options: { path?: string; headers?: Record<string, string> } = {},
   ) {
     super(message);
+    this.status = status;
+    this.code = code;
+    this.options = options;
   }
 
   body(): ErrorBody {

@@ -26,7 +26,9 @@ export class RateLimiter {
   private readonly now: () => number;
   private readonly maxKeys: number;
 
-  constructor(private readonly options: RateLimitOptions) {
+  private readonly options: RateLimitOptions;
+  constructor(options: RateLimitOptions) {
+    this.options = options;
     this.now = options.now ?? (() => performance.now());
     this.maxKeys = options.maxKeys ?? 100_000;
   }

@@ -45,11 +45,14 @@ export class Autopilot {
   private cancel: (() => void) | undefined;
   private closed = false;
 
-  constructor(
-    private readonly db: Database,
-    readonly policy: ResolvedPolicy,
-    private readonly hooks: AutopilotHooks,
-  ) {}
+  private readonly db: Database;
+  readonly policy: ResolvedPolicy;
+  private readonly hooks: AutopilotHooks;
+  constructor(db: Database, policy: ResolvedPolicy, hooks: AutopilotHooks) {
+    this.db = db;
+    this.policy = policy;
+    this.hooks = hooks;
+  }
 
   /** After ingest: evaluate soon, once for every batch until then. Never throws. */
   schedule(): void {

@@ -76,7 +76,10 @@ export class Scheduler {
   readonly outcomes: { jobId: number; state: Job['state']; result?: JobResult; error?: string }[] =
     [];
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  private readonly deps: SchedulerDeps;
+  constructor(deps: SchedulerDeps) {
+    this.deps = deps;
+  }
 
   /** Each schedule in words, for the server's start-up banner. */
   describe(): string[] {

@@ -35,10 +35,12 @@ export async function registerInstall(
 export class InstallAuthenticator {
   private readonly cache = new Map<string, string>();
 
-  constructor(
-    private readonly db: Database,
-    private readonly maxCached = 100_000,
-  ) {}
+  private readonly db: Database;
+  private readonly maxCached: number;
+  constructor(db: Database, maxCached = 100_000) {
+    this.db = db;
+    this.maxCached = maxCached;
+  }
 
   async authenticate(token: string): Promise<string | null> {
     const parts = splitDeviceToken(token);

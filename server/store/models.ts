@@ -50,10 +50,12 @@ export class ModelCache {
   private readonly entries = new Map<string, ModelBytes>();
   private total = 0;
 
-  constructor(
-    private readonly db: Database,
-    private readonly maxBytes: number,
-  ) {}
+  private readonly db: Database;
+  private readonly maxBytes: number;
+  constructor(db: Database, maxBytes: number) {
+    this.db = db;
+    this.maxBytes = maxBytes;
+  }
 
   async get(sha256: string): Promise<ModelBytes | undefined> {
     const hit = this.entries.get(sha256);

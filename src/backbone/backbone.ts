@@ -88,11 +88,13 @@ class OnnxBackbone implements Backbone {
   spec!: FeatureSpec;
   batchSize: number;
 
-  constructor(
-    private readonly session: InferenceSession,
-    private readonly signature: Signature,
-    readonly sha256: string,
-  ) {
+  private readonly session: InferenceSession;
+  private readonly signature: Signature;
+  readonly sha256: string;
+  constructor(session: InferenceSession, signature: Signature, sha256: string) {
+    this.session = session;
+    this.signature = signature;
+    this.sha256 = sha256;
     this.batchSize = signature.fixedBatch ?? Number.POSITIVE_INFINITY;
   }
 

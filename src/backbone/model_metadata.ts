@@ -51,10 +51,12 @@ function bad(why: string): never {
 class Reader {
   private pos = 0;
 
-  constructor(
-    private readonly bytes: Uint8Array,
-    private readonly what: string,
-  ) {}
+  private readonly bytes: Uint8Array;
+  private readonly what: string;
+  constructor(bytes: Uint8Array, what: string) {
+    this.bytes = bytes;
+    this.what = what;
+  }
 
   get done(): boolean {
     return this.pos >= this.bytes.length;

@@ -18,11 +18,10 @@ import type { Task } from '../learn/types.ts';
 
 /** A problem with the command line or the data: printed as is, exit code 1 (2 for usage). */
 export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
     super(message);
+    this.exitCode = exitCode;
   }
 }
 

@@ -6,7 +6,9 @@ import type { MetricSeries } from './session.ts';
 export class MetricChart {
   private readonly plot: uPlot;
 
-  constructor(private readonly container: HTMLElement) {
+  private readonly container: HTMLElement;
+  constructor(container: HTMLElement) {
+    this.container = container;
     const width = Math.max(280, container.clientWidth);
     this.plot = new uPlot(
       {

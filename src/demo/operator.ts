@@ -8,17 +8,19 @@ import type { DemoConfig } from './config.ts';
 import { syncUrl } from './config.ts';
 
 export class AdminError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
+  readonly status: number;
+  constructor(status: number, message: string) {
     super(message);
+    this.status = status;
     this.name = 'AdminError';
   }
 }
 
 export class Operator {
-  constructor(private readonly config: DemoConfig) {}
+  private readonly config: DemoConfig;
+  constructor(config: DemoConfig) {
+    this.config = config;
+  }
 
   private async call<T>(method: string, path: string, body?: BodyInit, type?: string): Promise<T> {
     const response = await fetch(`${syncUrl(this.config)}/v1/admin${path}`, {

@@ -52,11 +52,14 @@ export class DemoSession {
   private readonly errors: number[] = [];
   private readonly detector = createDetector('adwin');
 
-  constructor(
-    readonly learner: Learner,
-    readonly world: DemoWorld,
-    readonly person: SimulatedUser,
-  ) {}
+  readonly learner: Learner;
+  readonly world: DemoWorld;
+  readonly person: SimulatedUser;
+  constructor(learner: Learner, world: DemoWorld, person: SimulatedUser) {
+    this.learner = learner;
+    this.world = world;
+    this.person = person;
+  }
 
   /** A new slate of distinct items the person might come across, scored by the learner. */
   async slate(): Promise<Slate> {

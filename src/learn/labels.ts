@@ -24,10 +24,9 @@ export class ClassIndex {
   private readonly classes: readonly (string | number)[];
   private readonly lookup: Map<string | number, number> | undefined;
 
-  constructor(
-    classes: readonly (string | number)[],
-    private readonly binary: boolean,
-  ) {
+  private readonly binary: boolean;
+  constructor(classes: readonly (string | number)[], binary: boolean) {
+    this.binary = binary;
     this.classes = classes;
     this.lookup =
       classes.length > SCAN_LIMIT ? new Map(classes.map((c, i) => [c, i] as const)) : undefined;

@@ -51,14 +51,27 @@ export class Rollout {
   private revision: number | undefined;
   private readonly closing = new AbortController();
 
+  private readonly learner: DurableLearner;
+  private readonly store: Store;
+  private readonly init: LearnerInit;
+  private readonly options: RolloutOptions;
+  private readonly installId: () => Promise<string | undefined>;
+  private readonly client: ManifestClient;
   private constructor(
-    private readonly learner: DurableLearner,
-    private readonly store: Store,
-    private readonly init: LearnerInit,
-    private readonly options: RolloutOptions,
-    private readonly installId: () => Promise<string | undefined>,
-    private readonly client: ManifestClient,
-  ) {}
+    learner: DurableLearner,
+    store: Store,
+    init: LearnerInit,
+    options: RolloutOptions,
+    installId: () => Promise<string | undefined>,
+    client: ManifestClient,
+  ) {
+    this.learner = learner;
+    this.store = store;
+    this.init = init;
+    this.options = options;
+    this.installId = installId;
+    this.client = client;
+  }
 
   /**
    * Starts following the server: the first check runs in the background (the learner serves

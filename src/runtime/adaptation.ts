@@ -40,10 +40,9 @@ export class Adaptation {
   private readonly guard: ForgettingGuard | undefined;
   private readonly baseline: Pipeline | undefined;
 
-  constructor(
-    private readonly version: RunningVersion,
-    options: AdaptationOptions = {},
-  ) {
+  private readonly version: RunningVersion;
+  constructor(version: RunningVersion, options: AdaptationOptions = {}) {
+    this.version = version;
     this.policy = options.drift === false ? undefined : this.createPolicy(options.drift ?? {});
     if (options.forgettingGuard !== false) {
       this.guard = new ForgettingGuard(options.forgettingGuard ?? {});

@@ -292,14 +292,26 @@ export class DurableLearner {
     resets: 0,
   };
 
+  private production: RunningVersion;
+  private readonly store: Store | undefined;
+  private lastSeq: number;
+  private readonly options: Required<PersistenceOptions>;
+  private emit: (event: LearnerEvent) => void;
+  private readonly init: LearnerInit;
   private constructor(
-    private production: RunningVersion,
-    private readonly store: Store | undefined,
-    private lastSeq: number,
-    private readonly options: Required<PersistenceOptions>,
-    private emit: (event: LearnerEvent) => void,
-    private readonly init: LearnerInit,
+    production: RunningVersion,
+    store: Store | undefined,
+    lastSeq: number,
+    options: Required<PersistenceOptions>,
+    emit: (event: LearnerEvent) => void,
+    init: LearnerInit,
   ) {
+    this.production = production;
+    this.store = store;
+    this.lastSeq = lastSeq;
+    this.options = options;
+    this.emit = emit;
+    this.init = init;
     this.guardrails = new Guardrails(init.rollout?.guardrails);
     if (init.cadence && init.cadence.mode !== 'event') {
       this.cadence = new UpdateCadence<Pending>(

@@ -33,10 +33,9 @@ export class ForwardingChannel {
   private failure: unknown;
 
   /** `onEvent` receives the events the leader broadcasts, so every tab hears them. */
-  constructor(
-    name: string,
-    private readonly onEvent: (event: LearnerEvent) => void,
-  ) {
+  private readonly onEvent: (event: LearnerEvent) => void;
+  constructor(name: string, onEvent: (event: LearnerEvent) => void) {
+    this.onEvent = onEvent;
     this.channel = new BroadcastChannel(name);
     this.channel.onmessage = (event: MessageEvent<Message>) => void this.receive(event.data);
   }

@@ -55,13 +55,21 @@ export class Pipeline {
   private readonly scaledInput: Float64Array;
   private readonly probabilities: Float64Array;
 
+  readonly versionId: string;
+  readonly backbone: Backbone;
+  private head: Head;
+  private scaler: StandardScaler | undefined;
   private constructor(
     /** The version's id: what every prediction names. */
-    readonly versionId: string,
-    readonly backbone: Backbone,
-    private head: Head,
-    private scaler: StandardScaler | undefined,
+    versionId: string,
+    backbone: Backbone,
+    head: Head,
+    scaler: StandardScaler | undefined,
   ) {
+    this.versionId = versionId;
+    this.backbone = backbone;
+    this.head = head;
+    this.scaler = scaler;
     this.headInput = new Float64Array(head.dim);
     this.scaledInput = new Float64Array(head.dim);
     this.probabilities = new Float64Array(Math.max(2, head.outputs));

@@ -18,10 +18,12 @@ export class RunningVersion {
   private retiring: (() => void) | undefined;
   private released: Promise<void> | undefined;
 
-  constructor(
-    readonly pipeline: Pipeline,
-    readonly initial: InitialState,
-  ) {}
+  readonly pipeline: Pipeline;
+  readonly initial: InitialState;
+  constructor(pipeline: Pipeline, initial: InitialState) {
+    this.pipeline = pipeline;
+    this.initial = initial;
+  }
 
   get id(): string {
     return this.pipeline.versionId;

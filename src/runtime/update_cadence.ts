@@ -90,11 +90,13 @@ export class UpdateCadence<T> {
   private armed = false;
   private disposed = false;
 
+  private readonly learn: (items: T[], reason: CadenceReason) => void;
   constructor(
     options: CadenceOptions,
-    private readonly learn: (items: T[], reason: CadenceReason) => void,
+    learn: (items: T[], reason: CadenceReason) => void,
     extras: CadenceExtras = {},
   ) {
+    this.learn = learn;
     if (typeof options !== 'object' || options === null) fail('options must be an object');
     if (typeof learn !== 'function') fail('learn must be a function');
     if (options.mode === 'event') {

@@ -28,13 +28,17 @@ export type StoreErrorCode =
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+  readonly details: Record<string, unknown>;
   constructor(
-    readonly code: StoreErrorCode,
+    code: StoreErrorCode,
     message: string,
     /** Machine-readable details, e.g. `{ found, supported }` for SCHEMA_TOO_NEW. */
-    readonly details: Record<string, unknown> = {},
+    details: Record<string, unknown> = {},
   ) {
     super(message);
+    this.code = code;
+    this.details = details;
   }
 }
 

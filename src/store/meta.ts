@@ -96,7 +96,10 @@ export function totalSize(usage: Usage): number {
 
 /** Device metadata: install id, counters, rollout buckets, usage totals. */
 export class MetaRepository {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
 
   /** The install id, made with crypto.randomUUID when the database was created. */
   async installId(): Promise<string> {

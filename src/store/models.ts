@@ -16,7 +16,10 @@ export async function sha256Hex(bytes: ArrayBuffer | ArrayBufferView): Promise<s
  * they are stored under are never stored, and are checked again when read).
  */
 export class ModelRepository {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
 
   /**
    * Stores bytes under `sha256` after checking that they hash to it (SHA_MISMATCH otherwise,

@@ -178,11 +178,11 @@ export class Store {
   private connection: IDBPDatabase<LocalfitDB> | undefined;
   private closedBecause: string | undefined;
 
-  constructor(
-    readonly name: string,
-    db: IDBPDatabase<LocalfitDB>,
-    private readonly options: OpenOptions = {},
-  ) {
+  readonly name: string;
+  private readonly options: OpenOptions;
+  constructor(name: string, db: IDBPDatabase<LocalfitDB>, options: OpenOptions = {}) {
+    this.name = name;
+    this.options = options;
     this.connection = db;
     const store = this;
     const limits: StoreLimits = { ...DEFAULT_LIMITS, ...options.limits };

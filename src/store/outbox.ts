@@ -11,7 +11,10 @@ import { inTransaction } from './tx.ts';
  * oldest batches are dropped, and counted, so a device offline for months does not fill up.
  */
 export class Outbox {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
 
   /**
    * Queues a batch under its idempotency key. Queuing a key again writes nothing and returns

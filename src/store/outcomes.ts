@@ -32,7 +32,10 @@ export interface AppendResult {
  * the outcomes after its `seq`). Bounded by a count and a byte cap with oldest-first eviction.
  */
 export class OutcomeLog {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
 
   /**
    * Appends an outcome exactly once. Resolves only after the transaction has committed with

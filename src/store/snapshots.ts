@@ -52,7 +52,10 @@ export function verifySnapshot(record: SnapshotRecord): boolean {
  * outcome log keeps everything after that one; see `coveredSeq`).
  */
 export class SnapshotRepository {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
 
   /**
    * Writes a snapshot with its checksum, then prunes the version's older ones, in one strictly

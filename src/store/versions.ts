@@ -36,7 +36,10 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  * version is ever in production: promoting one archives the previous in the same transaction.
  */
 export class VersionRepository {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly ctx: StoreContext;
+  constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+  }
 
   /**
    * Adds a version. Adding the same id again with the same model and semver is a no-op that

@@ -39,11 +39,18 @@ export class Registration {
   private loaded = false;
   private registering: Promise<Reply<Credentials>> | undefined;
 
+  private readonly slot: CredentialSlot;
+  private readonly options: ResolvedSyncOptions;
+  private readonly deps: { fetch?: typeof fetch; now: () => number };
   constructor(
-    private readonly slot: CredentialSlot,
-    private readonly options: ResolvedSyncOptions,
-    private readonly deps: { fetch?: typeof fetch; now: () => number },
-  ) {}
+    slot: CredentialSlot,
+    options: ResolvedSyncOptions,
+    deps: { fetch?: typeof fetch; now: () => number },
+  ) {
+    this.slot = slot;
+    this.options = options;
+    this.deps = deps;
+  }
 
   /** The stored credentials for this server and app key, if any. */
   async current(): Promise<Credentials | undefined> {

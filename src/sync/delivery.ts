@@ -97,7 +97,10 @@ export class Delivery {
     failures: 0,
   };
 
-  constructor(private readonly deps: Deps) {}
+  private readonly deps: Deps;
+  constructor(deps: Deps) {
+    this.deps = deps;
+  }
 
   get status(): DeliveryStatus {
     const copy = structuredClone(this.state);

@@ -134,13 +134,19 @@ export class MetricsReporter {
   private finished = false;
   private storageError: { at: number; kind: 'storage'; message: string } | undefined;
 
+  private readonly store: Store;
+  private readonly options: ResolvedSyncOptions;
+  private readonly info: TaskInfo;
   private constructor(
-    private readonly store: Store,
-    private readonly options: ResolvedSyncOptions,
-    private readonly info: TaskInfo,
+    store: Store,
+    options: ResolvedSyncOptions,
+    info: TaskInfo,
     saved: SavedState | undefined,
     deps: ReporterDeps,
   ) {
+    this.store = store;
+    this.options = options;
+    this.info = info;
     this.now = deps.now ?? Date.now;
     this.slates = new SlateTracker(info.ranking, this.now);
     this.windows = new WindowSet(options, saved?.open ?? []);

@@ -112,10 +112,9 @@ export class SlateTracker {
   private readonly bySurface = new Map<string, string>();
   private readonly counts = { evaluated: 0, unjudged: 0, evicted: 0, expired: 0, unmatched: 0 };
 
-  constructor(
-    options: Partial<SlateOptions> = {},
-    private readonly now: () => number = Date.now,
-  ) {
+  private readonly now: () => number;
+  constructor(options: Partial<SlateOptions> = {}, now: () => number = Date.now) {
+    this.now = now;
     this.options = resolveSlateOptions(options);
   }
 

@@ -23,10 +23,9 @@ export interface WindowLimits {
 export class WindowSet {
   private readonly open = new Map<string, WindowSums>();
 
-  constructor(
-    private readonly limits: WindowLimits,
-    saved: readonly WindowSums[] = [],
-  ) {
+  private readonly limits: WindowLimits;
+  constructor(limits: WindowLimits, saved: readonly WindowSums[] = []) {
+    this.limits = limits;
     for (const sums of saved) this.open.set(sums.versionId, reviveWindow(sums));
   }
 

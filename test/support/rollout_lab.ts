@@ -150,10 +150,11 @@ class LabInstance {
   private readonly sockets = new Set<Socket>();
   private port = 0;
 
-  constructor(
-    readonly server: RunningServer,
-    private readonly key: SigningKey,
-  ) {
+  readonly server: RunningServer;
+  private readonly key: SigningKey;
+  constructor(server: RunningServer, key: SigningKey) {
+    this.server = server;
+    this.key = key;
     this.proxy = createServer((req, res) => {
       this.handle(req, res).catch((error) => {
         if (!res.headersSent) res.writeHead(502, { ...CORS, 'content-type': 'application/json' });

@@ -113,7 +113,9 @@ class FaultProxy {
   private readonly server: Server;
   port = 0;
 
-  constructor(private readonly target: URL) {
+  private readonly target: URL;
+  constructor(target: URL) {
+    this.target = target;
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 1000;
     this.server.on('connection', (socket: Socket) => {

@@ -38,16 +38,14 @@ export class AdaGrad extends Optimizer {
   private readonly g2: Float64Array;
   private readonly g2Intercept: Float64Array;
 
-  constructor(
-    config: AdaGradConfig,
-    private readonly l2: number,
-    private readonly l1: number,
-    size: number,
-    outputs: number,
-  ) {
+  private readonly l2: number;
+  private readonly l1: number;
+  constructor(config: AdaGradConfig, l2: number, l1: number, size: number, outputs: number) {
     const g2 = new Float64Array(size);
     const g2Intercept = new Float64Array(outputs);
     super({ g2, g2Intercept });
+    this.l2 = l2;
+    this.l1 = l1;
     this.g2 = g2;
     this.g2Intercept = g2Intercept;
     this.config = { kind: 'adagrad', eta0: config.eta0, epsilon: config.epsilon };

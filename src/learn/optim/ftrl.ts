@@ -52,18 +52,16 @@ export class FTRL extends Optimizer {
   private readonly rootsIntercept: Float64Array;
   private readonly invAlpha: number;
 
-  constructor(
-    config: FTRLConfig,
-    private readonly l2: number,
-    private readonly l1: number,
-    size: number,
-    outputs: number,
-  ) {
+  private readonly l2: number;
+  private readonly l1: number;
+  constructor(config: FTRLConfig, l2: number, l1: number, size: number, outputs: number) {
     const z = new Float64Array(size);
     const n = new Float64Array(size);
     const zIntercept = new Float64Array(outputs);
     const nIntercept = new Float64Array(outputs);
     super({ z, n, zIntercept, nIntercept });
+    this.l2 = l2;
+    this.l1 = l1;
     this.z = z;
     this.n = n;
     this.zIntercept = zIntercept;

@@ -25,17 +25,22 @@ export interface LearningRate {
 }
 
 class Constant implements LearningRate {
-  constructor(private readonly eta0: number) {}
+  private readonly eta0: number;
+  constructor(eta0: number) {
+    this.eta0 = eta0;
+  }
   eta(_t: number): number {
     return this.eta0;
   }
 }
 
 class InvScaling implements LearningRate {
-  constructor(
-    private readonly eta0: number,
-    private readonly powerT: number,
-  ) {}
+  private readonly eta0: number;
+  private readonly powerT: number;
+  constructor(eta0: number, powerT: number) {
+    this.eta0 = eta0;
+    this.powerT = powerT;
+  }
   eta(t: number): number {
     return this.eta0 / t ** this.powerT;
   }
@@ -43,7 +48,9 @@ class InvScaling implements LearningRate {
 
 class Optimal implements LearningRate {
   private readonly t0: number;
-  constructor(private readonly alpha: number) {
+  private readonly alpha: number;
+  constructor(alpha: number) {
+    this.alpha = alpha;
     // scikit-learn: initial_eta0 = typw / max(1, dloss(−typw, 1)). For log, cross-entropy and
     // squared loss that derivative is negative, so the max is 1 and η at t = 1 equals typw.
     const typw = Math.sqrt(1 / Math.sqrt(alpha));

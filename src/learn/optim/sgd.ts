@@ -51,14 +51,13 @@ export class SGD extends Optimizer {
   private u = 0;
   private uSaved = 0;
 
-  constructor(
-    config: SGDConfig,
-    private readonly l2: number,
-    private readonly l1: number,
-    size: number,
-  ) {
+  private readonly l2: number;
+  private readonly l1: number;
+  constructor(config: SGDConfig, l2: number, l1: number, size: number) {
     const q = new Float64Array(l1 > 0 ? size : 0);
     super(l1 > 0 ? { q } : {});
+    this.l2 = l2;
+    this.l1 = l1;
     this.q = q;
     this.config = {
       kind: 'sgd',
