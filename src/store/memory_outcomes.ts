@@ -20,7 +20,11 @@ export class MemoryOutcomeLog {
   private readonly seqs = new Map<string, number>();
   private last = 0;
 
-  constructor(private readonly capacity = DEFAULT_LIMITS.maxOutcomes) {}
+  private readonly capacity: number;
+
+  constructor(capacity: number = DEFAULT_LIMITS.maxOutcomes) {
+    this.capacity = capacity;
+  }
 
   /** `floor`: the seq the learner's state already covers; new seqs go after it. */
   append(clientId: string, floor = 0): AppendResult {
