@@ -20,6 +20,7 @@ import { observeDurable } from './observe_durable.ts';
 import { qualityElec } from './quality_elec.ts';
 import { serverIngest } from './server_ingest.ts';
 import { bundleSize } from './size.ts';
+import { startup } from './startup.ts';
 import { swapUnderLoad } from './swap.ts';
 
 interface Context {
@@ -39,6 +40,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
   },
   { key: 'swap', run: async (c) => swapUnderLoad(c.quick, await c.browser()) },
   { key: 'main_thread', run: async (c) => mainThread(c.quick, await c.browser()) },
+  { key: 'startup', run: async (c) => startup(c.quick, await c.browser()) },
   { key: 'server.ingest', run: (c) => serverIngest(c.quick) },
   { key: 'size', run: () => bundleSize() },
 ];

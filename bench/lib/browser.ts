@@ -9,6 +9,8 @@ import { CHROMIUM_ARGS, requireChromium } from '../../test/support/chromium.mjs'
  * benchmarks that must run where the library runs: in a browser, inside a worker.
  */
 export interface BrowserSession {
+  /** The browser itself: for benchmarks that need fresh contexts (an empty cache and storage). */
+  browser: Browser;
   page: Page;
   url(path: string): string;
   close(): Promise<void>;
@@ -32,6 +34,7 @@ export async function openBrowser(): Promise<BrowserSession> {
     const page = await browser.newPage();
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
     return {
+      browser,
       page,
       url: (path) => `http://127.0.0.1:${address.port}/${path.replace(/^\//, '')}`,
       async close() {
@@ -48,7 +51,7 @@ export async function openBrowser(): Promise<BrowserSession> {
 
 /** Runs a benchmark page whose script sets `window.benchResult` (or `window.benchError`). */
 export async function runBenchPage<T>(
-  session: BrowserSession,
+  session: Pick<BrowserSession, 'page' | 'url'>,
   path: string,
   timeoutMs: number,
 ): Promise<T> {

@@ -266,3 +266,86 @@ export function barChart(spec: BarChart): string {
       : [];
   return frame(spec, body, xTicks, yTicks, legend);
 }
+
+export interface TimelineChart {
+  title: string;
+  xLabel: string;
+  /** One row per run; each bar a phase from `start` to `end` (x units), coloured by name. */
+  rows: readonly { label: string; bars: readonly { name: string; start: number; end: number }[] }[];
+}
+
+/**
+ * Horizontal bars on a shared time axis, one row per run: where a start-up's time goes, and
+ * what overlaps. Overlapping phases of one row are stacked in thin lanes so all stay visible.
+ */
+export function timelineChart(spec: TimelineChart): string {
+  const width = 760;
+  const margin = { left: 230, right: 16, top: 36, bottom: 44 };
+  const rowHeight = 34;
+  const names = [...new Set(spec.rows.flatMap((row) => row.bars.map((bar) => bar.name)))];
+  const colour = (name: string) => COLOURS_WIDE[names.indexOf(name) % COLOURS_WIDE.length];
+  const most = Math.max(1, ...spec.rows.flatMap((row) => row.bars.map((bar) => bar.end)));
+  const ticks = niceTicks(0, most);
+  const x = linearScale(
+    [0, Math.max(most, ticks[ticks.length - 1])],
+    [margin.left, width - margin.right],
+  );
+  const plotBottom = margin.top + spec.rows.length * rowHeight;
+  const body = spec.rows.flatMap((row, r) => {
+    const top = margin.top + r * rowHeight + 4;
+    // Greedy lanes: a bar goes in the first lane whose last bar ended before it starts.
+    const lanes: number[] = [];
+    const placed = [...row.bars]
+      .sort((a, b) => a.start - b.start)
+      .map((bar) => {
+        let lane = lanes.findIndex((end) => end <= bar.start);
+        if (lane < 0) lane = lanes.push(0) - 1;
+        lanes[lane] = bar.end;
+        return { bar, lane };
+      });
+    const laneHeight = (rowHeight - 8) / Math.max(1, lanes.length);
+    return [
+      `<text x="${margin.left - 6}" y="${top + rowHeight / 2}" text-anchor="end">${escapeXml(row.label)}</text>`,
+      ...placed.map(
+        ({ bar, lane }) =>
+          `<rect x="${n1(x(Math.max(0, bar.start)))}" y="${n1(top + lane * laneHeight)}" width="${n1(Math.max(1, x(bar.end) - x(Math.max(0, bar.start))))}" height="${n1(laneHeight - 1)}" fill="${colour(bar.name)}"><title>${escapeXml(`${bar.name}: ${bar.start.toFixed(0)} – ${bar.end.toFixed(0)}`)}</title></rect>`,
+      ),
+    ];
+  });
+  const xTicks = ticks.flatMap((t) => [
+    `<line x1="${n1(x(t))}" x2="${n1(x(t))}" y1="${margin.top}" y2="${plotBottom}" stroke="#ddd"/>`,
+    `<text x="${n1(x(t))}" y="${plotBottom + 16}" text-anchor="middle">${tickLabel(t)}</text>`,
+  ]);
+  const legendTop = plotBottom + margin.bottom;
+  let lx = 16;
+  let ly = legendTop;
+  const legend = names.flatMap((name) => {
+    const w = 30 + name.length * 6.2;
+    if (lx + w > width - 16) {
+      lx = 16;
+      ly += 16;
+    }
+    const mark = [
+      `<rect x="${lx}" y="${ly - 9}" width="18" height="10" fill="${colour(name)}"/>`,
+      `<text x="${lx + 22}" y="${ly}">${escapeXml(name)}</text>`,
+    ];
+    lx += w;
+    return mark;
+  });
+  const height = ly + 12;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeXml(spec.title)}</title>`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(spec.title)}</text>`,
+    ...xTicks,
+    ...body,
+    `<text x="${(margin.left + width - margin.right) / 2}" y="${plotBottom + 32}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`,
+    ...legend,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+/** More distinct colours than the line charts need: a start-up has a dozen phases. */
+const COLOURS_WIDE = [...COLOURS, '#e377c2', '#7f7f7f', '#bcbd22', '#aec7e8', '#ffbb78', '#98df8a'];

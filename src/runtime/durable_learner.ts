@@ -1,3 +1,4 @@
+import type { Backbone } from '../backbone/backbone.ts';
 import { loadBackbone } from '../backbone/backbone.ts';
 import type { FeatureSpec, FeatureSpecInit } from '../backbone/feature_spec.ts';
 import { isIdInput } from '../backbone/feature_spec.ts';
@@ -27,6 +28,8 @@ import type {
 } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
 import { RunningVersion } from './running_version.ts';
+import type { StartupPhase } from './startup_timing.ts';
+import { StartupTiming } from './startup_timing.ts';
 import type { CadenceOptions } from './update_cadence.ts';
 import { UpdateCadence } from './update_cadence.ts';
 import type { NewRunningVersion } from './version_store.ts';
@@ -160,6 +163,8 @@ export interface LearnerStats {
    * events, kept here for apps that subscribe later.
    */
   recoveries: string[];
+  /** How this learner's start went, phase by phase (src/runtime/startup_timing.ts). */
+  startup: StartupPhase[];
   /** Metrics reporting, when `sync` is configured and the store is available. */
   sync?: SyncStats;
   /** The rollout, when `rollout` is configured. */
@@ -328,6 +333,7 @@ export class DurableLearner {
   }
 
   private recoveries: string[] = [];
+  private timing = new StartupTiming();
   private reporter: MetricsReporter | undefined;
   private rollout: Rollout | undefined;
 
@@ -345,15 +351,33 @@ export class DurableLearner {
     if (init.rollout && !init.sync) {
       throw new LearnerError('BAD_CONFIG', 'rollout needs sync: the server to follow');
     }
-    const store = options.name === false ? undefined : await openOrReport(options.name, emit);
-    const given = await modelBytes(init.model);
+    const timing = new StartupTiming();
+    const { name } = options;
+    const opening =
+      name === false
+        ? Promise.resolve(undefined)
+        : timing.time('database open', () => openOrReport(name, emit));
+    const fetching = timing.time('model fetch', () => modelBytes(init.model));
+    // The app's model is what serves on almost every start (a first visit, or a stored
+    // production that is the app's own): its session is created — and onnxruntime's wasm
+    // fetched and compiled — while the database opens, instead of after it.
+    const loading = fetching.then((bytes) =>
+      timing.time('backbone load', () => loadBackbone(bytes, init.featureSpec)),
+    );
+    loading.catch(() => undefined); // awaited, and its error thrown, only where it is used
+    const [store, given] = await Promise.all([opening, fetching]);
     const stored = await store?.versions.production();
+    const preloaded = await loading.catch(() => undefined);
     let production =
       stored && !(await replacedByApp(stored, given))
-        ? await loadOrReport(store!, stored, emit, given)
+        ? await timing.time('stored version', () =>
+            loadOrReport(store!, stored, emit, given, preloaded),
+          )
         : undefined;
+    // A server's version serves: the app's session was made for nothing.
+    if (production && production.pipeline.backbone !== preloaded) await preloaded?.release();
     if (!production) {
-      const backbone = await loadBackbone(given, init.featureSpec);
+      const backbone = await loading;
       const pipeline = Pipeline.create(backbone, init.head, init.scale ?? true);
       const initial = { ...pipeline.exportState(), seq: (await store?.outcomes.lastSeq()) ?? 0 };
       production = new RunningVersion(pipeline, initial);
@@ -387,16 +411,23 @@ export class DurableLearner {
       emit,
       init,
     );
-    if (store) learner.staged = await learner.loadStaged(store);
-    if (init.sync)
-      learner.reporter = await openReporter(store, init.sync, production.pipeline, emit);
+    learner.timing = timing;
+    if (store) learner.staged = await timing.time('staged load', () => learner.loadStaged(store));
+    if (init.sync) {
+      const { pipeline } = production;
+      learner.reporter = await timing.time('reporter open', () =>
+        openReporter(store, init.sync!, pipeline, emit),
+      );
+    }
     if (store) await learner.restore(store);
     learner.reporter?.start();
     const reporter = learner.reporter;
     if (init.rollout && store && reporter) {
       // Loaded only by apps that follow a server: most of the worker's code is sync's.
       const { Rollout } = await import('../rollout/rollout.ts');
-      learner.rollout = await Rollout.start(learner, store, init, () => reporter.installId());
+      learner.rollout = await timing.time('rollout start', () =>
+        Rollout.start(learner, store, init, () => reporter.installId()),
+      );
     } else if (init.rollout) {
       emit({ type: 'error', code: 'STORAGE', message: 'rollouts are off: they need IndexedDB' });
     }
@@ -568,6 +599,7 @@ export class DurableLearner {
       lastSeq: this.lastSeq,
       outcomesEvicted: storeStats?.outcomesEvicted ?? 0,
       recoveries: [...this.recoveries],
+      startup: this.timing.report(),
       ...(sync ? { sync } : {}),
       ...(this.rollout ? { rollout: this.rollout.stats() } : {}),
     };
@@ -984,8 +1016,18 @@ export class DurableLearner {
       (version): version is RunningVersion => version !== undefined,
     );
     const seqs = new Map<RunningVersion, number>();
-    for (const version of running) seqs.set(version, await this.restoreSnapshot(store, version));
+    await this.timing.time('snapshot load', async () => {
+      for (const version of running) seqs.set(version, await this.restoreSnapshot(store, version));
+    });
     this.lastSeq = Math.min(...seqs.values());
+    await this.timing.time('replay', () => this.replayLog(store, running, seqs));
+  }
+
+  private async replayLog(
+    store: Store,
+    running: RunningVersion[],
+    seqs: Map<RunningVersion, number>,
+  ): Promise<void> {
     for (;;) {
       const page = await store.outcomes.after(this.lastSeq, REPLAY_PAGE);
       for (const record of page) {
@@ -1117,9 +1159,10 @@ async function loadOrReport(
   version: VersionRecord,
   emit: (event: LearnerEvent) => void,
   given?: Uint8Array,
+  preloaded?: Backbone,
 ): Promise<RunningVersion | undefined> {
   try {
-    return await loadStoredVersion(store, version, given);
+    return await loadStoredVersion(store, version, given, preloaded);
   } catch (error) {
     emit({
       type: 'error',

@@ -4,6 +4,7 @@
  * promote, drop, restore, install). Every function here changes the store in the lifecycle's
  * own transactions (src/store/versions.ts); the caller changes what runs in memory after.
  */
+import type { Backbone } from '../backbone/backbone.ts';
 import { loadBackbone, sha256Hex } from '../backbone/backbone.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { Pipeline } from './pipeline.ts';
@@ -34,19 +35,28 @@ export async function replacedByApp(version: VersionRecord, given: Uint8Array): 
 /**
  * A stored version as a pipeline at its starting point (the caller restores its snapshot), or
  * throws when it cannot be used: bytes missing, model no longer loading, no initial state.
- * `given` are bytes the app already has, used when they are the version's.
+ * `given` are bytes the app already has, used when they are the version's; `preloaded` is
+ * a backbone already made from them, used when it is the version's model on the version's spec.
  */
 export async function loadStoredVersion(
   store: Store,
   version: VersionRecord,
   given?: Uint8Array,
+  preloaded?: Backbone,
 ): Promise<RunningVersion> {
   const initial = version.metadata?.initial as InitialState | undefined;
+  if (!initial) throw new Error('the version has no initial head');
+  if (
+    preloaded?.sha256 === version.modelSha256 &&
+    JSON.stringify(preloaded.spec) === JSON.stringify(version.featureSpec)
+  ) {
+    const pipeline = Pipeline.create(preloaded, initial.head, initial.scaler ?? false, version.id);
+    return new RunningVersion(pipeline, initial);
+  }
   const givenSha = given ? await sha256Hex(given) : undefined;
   const bytes =
     given && givenSha === version.modelSha256 ? given : await store.models.get(version.modelSha256);
   if (!bytes) throw new Error(`the bytes of model ${version.modelSha256} are missing`);
-  if (!initial) throw new Error('the version has no initial head');
   const backbone = await loadBackbone(
     bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes),
     version.featureSpec,

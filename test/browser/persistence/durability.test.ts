@@ -214,3 +214,26 @@ describe('foreign or broken storage', () => {
     expect(databases.find((db) => db.name === name)?.version).toBe(999);
   });
 });
+
+describe('start-up', () => {
+  test('is timed phase by phase in stats, the database opening while the model loads', async () => {
+    const name = fixtures.storeName();
+    const first = await fixtures.learner({ store: { name } });
+    await first.observe(examples(1, 5)[0], 1, { id: 'a' });
+    await first.close();
+
+    const second = await fixtures.learner({ store: { name } });
+    const { startup, replayed } = await second.stats();
+    expect(replayed).toBe(0);
+    const names = startup.map((phase) => phase.name);
+    for (const name of ['worker script', 'database open', 'model fetch', 'backbone load'])
+      expect(names).toContain(name);
+    // The stored production is the app's model: it is served from the session made while the
+    // database opened, and its snapshot is loaded, not a fresh start.
+    for (const name of ['stored version', 'snapshot load', 'replay']) expect(names).toContain(name);
+    for (const phase of startup) expect(phase.end).toBeGreaterThanOrEqual(phase.start);
+    const at = (name: string) => startup.find((phase) => phase.name === name)!;
+    expect(at('database open').start).toBeLessThanOrEqual(at('backbone load').start);
+    expect(at('stored version').start).toBeGreaterThanOrEqual(at('backbone load').end);
+  });
+});
