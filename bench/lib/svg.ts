@@ -66,6 +66,17 @@ const escapeXml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const n1 = (value: number) => Number(value.toFixed(1));
 
+/** An SVG's first lines: its size, a white background and the title (also as `<title>`). */
+function opening(width: number, height: number, title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    // Read out by screen readers (and required by the linter): the plot's title.
+    `<title>${escapeXml(title)}</title>`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`,
+  ];
+}
+
 interface Frame {
   title: string;
   xLabel: string;
@@ -109,11 +120,7 @@ function frame(
   const { lines, rows } = legendRows(legend);
   const height = HEIGHT + Math.max(0, rows - 1) * 16;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="11">`,
-    // Read out by screen readers (and required by the linter): the plot's title.
-    `<title>${escapeXml(spec.title)}</title>`,
-    `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
-    `<text x="${WIDTH / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(spec.title)}</text>`,
+    ...opening(WIDTH, height, spec.title),
     ...yTicks,
     ...xTicks,
     `<rect x="${left}" y="${top}" width="${WIDTH - left - right}" height="${HEIGHT - top - bottom}" fill="none" stroke="#444"/>`,
@@ -334,10 +341,7 @@ export function timelineChart(spec: TimelineChart): string {
   });
   const height = ly + 12;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
-    `<title>${escapeXml(spec.title)}</title>`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(spec.title)}</text>`,
+    ...opening(width, height, spec.title),
     ...xTicks,
     ...body,
     `<text x="${(margin.left + width - margin.right) / 2}" y="${plotBottom + 32}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`,

@@ -7,6 +7,7 @@ import {
   logTicks,
   niceTicks,
   tickLabel,
+  timelineChart,
 } from '../../../bench/lib/svg.ts';
 
 describe('scales', () => {
@@ -183,5 +184,32 @@ describe('legend and line order', () => {
     expect(svg).toContain('>64</text>');
     expect(svg).toContain('>256</text>');
     expect(svg).not.toContain('>1k</text>');
+  });
+});
+
+describe('timelineChart', () => {
+  it('one bar per phase, overlapping phases in separate lanes, a title element', () => {
+    const svg = timelineChart({
+      title: 'start <up>',
+      xLabel: 'ms',
+      rows: [
+        {
+          label: 'a',
+          bars: [
+            { name: 'open', start: 0, end: 10 },
+            { name: 'load', start: 5, end: 30 },
+            { name: 'run', start: 30, end: 35 },
+          ],
+        },
+      ],
+    });
+    expect(svg).toContain('<title>start &lt;up&gt;</title>');
+    const bars = [
+      ...svg.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="#/g),
+    ];
+    // Three bars plus three legend marks; the overlapping two are in different lanes.
+    expect(bars).toHaveLength(6);
+    expect(bars[0][1]).not.toBe(bars[1][1]);
+    expect(bars[2][1]).toBe(bars[0][1]);
   });
 });
