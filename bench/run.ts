@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { movielensQuality } from '../models/movielens/bench.ts';
 import { headThroughput } from './head_throughput.ts';
+import { idle } from './idle.ts';
 import { latencyPredict } from './latency_predict.ts';
 import type { BrowserSession } from './lib/browser.ts';
 import { openBrowser } from './lib/browser.ts';
@@ -41,6 +42,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
   { key: 'swap', run: async (c) => swapUnderLoad(c.quick, await c.browser()) },
   { key: 'main_thread', run: async (c) => mainThread(c.quick, await c.browser()) },
   { key: 'startup', run: async (c) => startup(c.quick, await c.browser()) },
+  { key: 'idle', run: (c) => idle(c.quick) },
   { key: 'server.ingest', run: (c) => serverIngest(c.quick) },
   { key: 'size', run: () => bundleSize() },
 ];
