@@ -35,8 +35,8 @@ const pct = (value: number) => `${value.toFixed(3)} %`;
 
 /**
  * idle: a learner started with sync and rollout on (live events from a real sync server on
- * 127.0.0.1), then no activity, with the page visible and then hidden (another tab in
- * front). CPU: the kernel's per-thread run time (/proc/<pid>/task/<tid>/schedstat, in ns) of
+ * 127.0.0.1), then no activity, with the page visible and then hidden (as the page sees it:
+ * visibilityState and its event; headless Chromium never hides a page itself). CPU: the kernel's per-thread run time (/proc/<pid>/task/<tid>/schedstat, in ns) of
  * the renderer's main thread and of the dedicated worker's thread(s), over the window, as a
  * share of one core. Wake-ups: timer callbacks fired in the worker (setTimeout/setInterval,
  * counted by a wrapper the bench worker installs first). The server's SSE heartbeats reach
@@ -122,8 +122,15 @@ export async function idle(quick: boolean): Promise<Section> {
     // Settle: the start's own work (first snapshot timers, the first delivery) is not idle.
     await new Promise((resolve) => setTimeout(resolve, quick ? 1000 : 5000));
     await measure();
-    const front = await context.newPage();
-    await front.bringToFront();
+    // Headless Chromium never hides a page (a tab brought to the front, a minimised window:
+    // both leave it 'visible'), so the page is told it is hidden the way a browser tells it:
+    // visibilityState and a visibilitychange event (the learner then saves and sends).
+    // A string: tsx would wrap a function's inner arrows in a helper the page does not have.
+    await page.evaluate(
+      `Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+       document.dispatchEvent(new Event('visibilitychange'));`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the hidden page's flush
     await measure();
   } finally {
     await browser.close();
@@ -163,7 +170,9 @@ export async function idle(quick: boolean): Promise<Section> {
       `A learner (demo model, IndexedDB) with \`sync\` and \`rollout\` on (live events) follows a`,
       'real sync server on 127.0.0.1 (SSE heartbeat every 15 s), in a production build in a',
       `Chromium of its own. After the start settles, ${seconds} s with the page visible, then ${seconds} s hidden`,
-      "(another tab brought to the front). CPU is the kernel's run time of each thread",
+      "(headless Chromium never hides a page, so the page's visibilityState is set to hidden and",
+      'a visibilitychange event sent: the learner saves and sends, as on a real hide; the worker',
+      "itself does not see visibility). CPU is the kernel's run time of each thread",
       '(`/proc/<pid>/task/<tid>/schedstat`) over the window as a share of one core: the',
       "renderer's main thread, and the dedicated worker's thread. Wake-ups are timer callbacks",
       'fired in the worker (a wrapper the bench worker installs before the learner loads); the',

@@ -416,6 +416,7 @@ export class MetricsReporter {
       // server stores a window once — but it would send them twice).
       this.save().catch(() => undefined);
       if ((await this.store.outbox.count()) >= this.options.flushAtQueued) void this.deliver();
+      else this.armDelivery(this.options.flushIntervalMs, true);
     } catch (error) {
       // Kept in memory and written with the next save; a closed store means the learner is
       // shutting down, and the log lets the next start rebuild what was not saved.
@@ -440,9 +441,17 @@ export class MetricsReporter {
     if (this.closing) return;
     const now = this.now();
     const { notBefore } = this.delivery.status;
-    const at = notBefore > now ? notBefore : now + this.options.flushIntervalMs;
+    // Nothing queued and no retry pending: no wake-up until a window is queued (write() arms
+    // it then), so an idle learner sets no timer (bench/idle.ts).
+    if (notBefore <= now && (await this.store.outbox.count().catch(() => 1)) === 0) return;
+    this.armDelivery(notBefore > now ? notBefore - now : this.options.flushIntervalMs);
+  }
+
+  /** The next delivery in `delayMs`; `ifIdle`: only when none is set already. */
+  private armDelivery(delayMs: number, ifIdle = false): void {
+    if (this.closing || (ifIdle && this.deliveryTimer !== undefined)) return;
     clearTimeout(this.deliveryTimer);
-    this.deliveryTimer = setTimeout(() => void this.deliver(), Math.max(0, at - now));
+    this.deliveryTimer = setTimeout(() => void this.deliver(), Math.max(0, delayMs));
   }
 
   /**
