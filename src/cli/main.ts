@@ -1,5 +1,5 @@
 /**
- * `localfit` command line (Node). Run through `bin/localfit.mjs`, which registers tsx so the
+ * `localfit` command line (Node). Run through `server/bin/localfit.mjs`, which registers tsx so the
  * TypeScript sources run without a build step:
  *
  *   npx localfit prequential data.csv [--target COLUMN] [--task binary|multiclass|regression]

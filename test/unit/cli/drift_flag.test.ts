@@ -16,7 +16,7 @@ function localfit(...args: string[]): Promise<{ code: number; stdout: string; st
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['bin/localfit.mjs', ...args],
+      ['server/bin/localfit.mjs', ...args],
       { cwd: root, timeout: 120_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;

@@ -1,4 +1,4 @@
-/** The `localfit prequential` command, run as users run it: a child process of bin/localfit.mjs. */
+/** The `localfit prequential` command, run as users run it: a child process of server/bin/localfit.mjs. */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { Prequential, prequential } from '../../../src/cli/prequential.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = fileURLToPath(new URL('../../../bin/localfit.mjs', import.meta.url));
+const bin = fileURLToPath(new URL('../../../server/bin/localfit.mjs', import.meta.url));
 const elec = fileURLToPath(new URL('../../../../shared/data/streams/elec.csv', import.meta.url));
 
 interface Result {

@@ -1,6 +1,6 @@
 /**
  * `npx localfit prequential --drift-policy on`, run as users run it (a child process of
- * bin/localfit.mjs) on the electricity stream: the policy's alarms are reported, and the
+ * server/bin/localfit.mjs) on the electricity stream: the policy's alarms are reported, and the
  * accuracy is no lower than without it (issue 7's floor), and equals evaluate.ts's figure.
  */
 import { execFile } from 'node:child_process';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = fileURLToPath(new URL('../../../bin/localfit.mjs', import.meta.url));
+const bin = fileURLToPath(new URL('../../../server/bin/localfit.mjs', import.meta.url));
 
 function localfit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

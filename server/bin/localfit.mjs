@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `localfit` command. tsx (a runtime dependency) compiles the TypeScript sources on the
+// The `localfit` command. tsx (a dependency of @localfit/server) compiles the TypeScript sources on the
 // fly, so `npx localfit …` works in the repository without a build step.
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/cli/main.ts');
+const { main } = await import('../../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
