@@ -209,7 +209,7 @@ export async function qualityElec(quick: boolean): Promise<Section> {
   };
   if (!quick) {
     // The figure above must be the one `npx localfit prequential elec.csv` prints.
-    const cli = await runPrequential({ file: ELEC, optimizer: 'sgd', batch: 1, json: false });
+    const cli = await runPrequential({ file: ELEC, optimizer: 'mixture', batch: 1, json: false });
     if (cli.report.accuracy !== perEvent.accuracy || cli.report.n !== stream.ys.length) {
       throw new Error(
         `elec: the CLI's accuracy ${cli.report.accuracy} (n ${cli.report.n}) differs from the bench's ${perEvent.accuracy} (n ${stream.ys.length})`,

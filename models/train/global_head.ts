@@ -117,7 +117,8 @@ export function fitGlobalHead(
     loss += counts.positives[i] * softplus(-z) + (n - counts.positives[i]) * softplus(z);
   }
 
-  const state = createHead({ task: 'binary', dim }).exportState();
+  // One optimizer (SGD, scikit-learn's schedule): the device seeds its default mixture with it.
+  const state = createHead({ task: 'binary', dim, optimizer: { kind: 'sgd' } }).exportState();
   state.weights.set(w.subarray(0, dim));
   state.intercepts[0] = w[dim];
   state.t = total;

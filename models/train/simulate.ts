@@ -1,11 +1,11 @@
 /**
  * Prequential replay of users against a head, exactly as a device does it with scale off:
  * each interaction is first scored (test), then learned (train), by a fresh copy of the
- * version's initial head per user, with the library's default head settings. The trainer
+ * version's initial head per user, seeding the library's default head (as `Pipeline` does). The trainer
  * uses it on the held-out end of the history to choose the embedding's scales; the MovieLens
  * replay runs the real worker code instead (`models/movielens/replay.ts`).
  */
-import { restoreHead } from '../../src/learn/index.ts';
+import { restoreHead, seedHead } from '../../src/learn/index.ts';
 import type { HeadState } from '../../src/learn/types.ts';
 import type { UserTrace } from './metrics.ts';
 
@@ -44,7 +44,8 @@ export function simulateUsers(
   const frozen = restoreHead(head);
   const x = new Float64Array(dim);
   return sequences.map((sequence) => {
-    const learner = restoreHead(head);
+    // What the device runs: the version's head seeding the default head (src/learn/mixture/).
+    const learner = seedHead(head);
     const trace: UserTrace = { user: sequence.user, labels: [], static: [], ondevice: [] };
     for (let t = 0; t < sequence.items.length; t++) {
       const i = sequence.items[t];

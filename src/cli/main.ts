@@ -3,7 +3,7 @@
  * TypeScript sources run without a build step:
  *
  *   npx localfit prequential data.csv [--target COLUMN] [--task binary|multiclass|regression]
- *     [--optimizer sgd|adagrad|ftrl] [--lr X] [--schedule constant|invscaling|optimal]
+ *     [--optimizer mixture|sgd|adagrad|ftrl] [--lr X] [--schedule constant|invscaling|optimal]
  *     [--l2 X] [--l1 X] [--batch N] [--drift adwin|ph|kswin] [--drift-policy on|off]
  *     [--json]
  *
@@ -33,10 +33,12 @@ options:
   --task TASK         binary | multiclass | regression (default: inferred from the target:
                       2 values → binary; ≤ 20 integers or ≤ 50 labels → multiclass;
                       otherwise numeric → regression)
-  --optimizer NAME    sgd | adagrad | ftrl (default: sgd)
+  --optimizer NAME    mixture | sgd | adagrad | ftrl (default: mixture, SGD and AdaGrad
+                      candidates mixed by exponential weights on their losses; the report
+                      names the leading candidate)
   --schedule NAME     sgd only: constant | invscaling | optimal (default: optimal for
                       classification, invscaling for regression, as scikit-learn)
-  --lr X              learning rate: sgd eta0 (constant/invscaling), adagrad eta0, ftrl alpha
+  --lr X              single optimizers: sgd eta0 (constant/invscaling), adagrad eta0, ftrl alpha
   --l2 X              L2 strength (default 1e-4)
   --l1 X              L1 strength (default 0)
   --batch N           learn in batches of N rows, each predicted before its batch is learned
@@ -55,7 +57,7 @@ interface Options {
   file: string;
   target?: string;
   task?: Task;
-  optimizer: 'sgd' | 'adagrad' | 'ftrl';
+  optimizer: 'mixture' | 'sgd' | 'adagrad' | 'ftrl';
   schedule?: Schedule;
   lr?: number;
   l2?: number;
@@ -92,7 +94,7 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
     optimizer: Options['optimizer'];
     batch: number;
     json: boolean;
-  } = { optimizer: 'sgd', batch: 1, json: false };
+  } = { optimizer: 'mixture', batch: 1, json: false };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (!arg.startsWith('--')) {
@@ -136,7 +138,7 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
         options.task = oneOf(flag, value, ['binary', 'multiclass', 'regression'] as const);
         break;
       case '--optimizer':
-        options.optimizer = oneOf(flag, value, ['sgd', 'adagrad', 'ftrl'] as const);
+        options.optimizer = oneOf(flag, value, ['mixture', 'sgd', 'adagrad', 'ftrl'] as const);
         break;
       case '--schedule':
         options.schedule = oneOf(flag, value, ['constant', 'invscaling', 'optimal'] as const);
@@ -169,6 +171,11 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
     }
   }
   if (options.file === undefined) usage('missing <file.csv>');
+  if (options.optimizer === 'mixture' && options.lr !== undefined) {
+    usage(
+      '--lr applies to a single optimizer (--optimizer sgd|adagrad|ftrl); the mixture needs none',
+    );
+  }
   if (options.schedule !== undefined && options.optimizer !== 'sgd') {
     usage(`--schedule applies to sgd only, not ${options.optimizer}`);
   }
@@ -185,6 +192,8 @@ export function parseArgs(argv: readonly string[]): Options | 'help' {
 
 function optimizerConfig(options: Options): OptimizerConfig {
   switch (options.optimizer) {
+    case 'mixture':
+      return { kind: 'mixture' };
     case 'sgd':
       return { kind: 'sgd', schedule: options.schedule, eta0: options.lr };
     case 'adagrad':
@@ -342,6 +351,10 @@ function describeRun(options: Options, result: RunResult): string {
   const rate = report.samples_per_s;
   const shown = rate === null ? '—' : Math.round(rate).toLocaleString('en-US');
   out.push(`learning  ${shown} samples/s (scaler + head updates, parsing excluded)`);
+  if (report.candidates.length > 1) {
+    const shares = report.candidates.map((c) => `${c.name} ${c.weight.toFixed(3)}`).join(', ');
+    out.push(`leader    ${report.candidates[0].name} (weights: ${shares})`);
+  }
   if (report.drifts) out.push(describeDrifts(options.drift!, report.drifts));
   if (report.policy) {
     const { alerts, byDetector, meanMultiplier } = report.policy;

@@ -80,6 +80,8 @@ export interface PrequentialReport {
   samples_per_s: number | null;
   /** Rows (0-based) where the drift detector fired; present only when one was given. */
   drifts?: number[];
+  /** The head's candidates by weight at the end, leader first (a single head: itself). */
+  candidates: { name: string; weight: number }[];
   /** With a policy: its alarms per detector, and the mean learning-rate multiplier. */
   policy?: { alerts: number; byDetector: Record<string, number>; meanMultiplier: number };
 }
@@ -179,6 +181,7 @@ export class Prequential {
       mae: classification ? null : this.mae.get(),
       n: this.rows,
       samples_per_s: this.learnMs > 0 ? (this.learned / this.learnMs) * 1000 : null,
+      candidates: this.head.candidates(),
       ...(this.detector ? { drifts: this.drifts.slice() } : {}),
       ...(this.policy ? { policy: this.policyReport() } : {}),
     };

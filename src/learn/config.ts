@@ -2,8 +2,10 @@
  * Fills in and checks a {@link HeadConfig}. The defaults are scikit-learn's, so a head works
  * without tuning and behaves like the library most people already know:
  *
- * - binary / multiclass: SGD, schedule 'optimal', l2 = 1e-4 (`SGDClassifier`'s defaults);
- * - regression: SGD, schedule 'invscaling', eta0 = 0.01, powerT = 0.25, l2 = 1e-4
+ * - the optimizer: a mixture (`mixture/`) of the task's scikit-learn SGD and AdaGrad, fixed
+ *   share 0.001, smoothing 0.03; a single optimizer by `optimizer: { kind: 'sgd' | 'adagrad' | 'ftrl' }`;
+ * - binary / multiclass SGD: schedule 'optimal', l2 = 1e-4 (`SGDClassifier`'s defaults);
+ * - regression SGD: schedule 'invscaling', eta0 = 0.01, powerT = 0.25, l2 = 1e-4
  *   (`SGDRegressor`'s defaults);
  * - l1 = 0, fitIntercept = true; binary classes = [0, 1];
  * - SGD eta0 = 0.01 when a schedule that needs it is chosen, powerT = 0.5 for classifiers;
@@ -11,17 +13,44 @@
  *
  * ```ts
  * import { resolveConfig } from './config.ts';
- * resolveConfig({ task: 'regression', dim: 3 }).optimizer;
+ * resolveConfig({ task: 'regression', dim: 3, optimizer: { kind: 'sgd' } }).optimizer;
  * // { kind: 'sgd', schedule: 'invscaling', eta0: 0.01, powerT: 0.25 }
  * ```
  */
 import { LearnerError } from '../errors.ts';
-import type { HeadConfig, HeadState, OptimizerConfig } from './types.ts';
+import type { HeadConfig, HeadState, OptimizerConfig, SingleOptimizerConfig } from './types.ts';
+
+/** A single optimizer's settings with every default filled in. */
+export type ResolvedOptimizer = Required<SingleOptimizerConfig>;
+
+/** A mixture's settings with every default filled in. */
+export interface ResolvedMixture {
+  kind: 'mixture';
+  candidates: ResolvedOptimizer[];
+  share: number;
+  smoothing: number;
+}
 
 /** A config with every default filled in; what `HeadState.config` holds. */
 export type ResolvedConfig = Omit<HeadState['config'], 'optimizer'> & {
-  optimizer: Required<OptimizerConfig>;
+  optimizer: ResolvedOptimizer | ResolvedMixture;
 };
+
+/** A resolved config of one linear head (one optimizer): what a mixture's candidates are. */
+export type SingleConfig = ResolvedConfig & { optimizer: ResolvedOptimizer };
+
+/**
+ * The default candidates of a mixture: the task's scikit-learn SGD (right on Elec2 and on
+ * slowly drifting multiclass data) and AdaGrad (right on a fresh head, on unscaled or
+ * drifting features). Measured in bench/quality_streams.ts.
+ */
+export const DEFAULT_CANDIDATES: readonly SingleOptimizerConfig[] = [
+  { kind: 'sgd' },
+  { kind: 'adagrad' },
+];
+
+const DEFAULT_SHARE = 0.001;
+const DEFAULT_SMOOTHING = 0.03;
 
 function fail(message: string): never {
   throw new LearnerError('BAD_CONFIG', message);
@@ -50,8 +79,11 @@ export function resolveConfig(config: HeadConfig): ResolvedConfig {
   const fitIntercept = config.fitIntercept ?? true;
   if (typeof fitIntercept !== 'boolean') fail('fitIntercept must be a boolean');
   const optimizer = resolveOptimizer(config.optimizer, task === 'regression');
-  if (optimizer.kind === 'sgd' && optimizer.schedule === 'optimal' && !(l1 + l2 > 0)) {
-    fail("the 'optimal' schedule needs a positive regularisation strength (l2 + l1 > 0)");
+  const singles = optimizer.kind === 'mixture' ? optimizer.candidates : [optimizer];
+  for (const single of singles) {
+    if (single.kind === 'sgd' && single.schedule === 'optimal' && !(l1 + l2 > 0)) {
+      fail("the 'optimal' schedule needs a positive regularisation strength (l2 + l1 > 0)");
+    }
   }
   return { task, dim: config.dim, classes, optimizer, l2, l1, fitIntercept };
 }
@@ -85,8 +117,30 @@ function resolveClasses(config: HeadConfig): (string | number)[] {
 function resolveOptimizer(
   given: OptimizerConfig | undefined,
   regression: boolean,
-): Required<OptimizerConfig> {
-  const config = given ?? { kind: 'sgd' };
+): ResolvedOptimizer | ResolvedMixture {
+  const config = given ?? { kind: 'mixture' };
+  if (typeof config !== 'object' || config === null) fail('optimizer must be an object');
+  if (config.kind !== 'mixture') return resolveSingle(config, regression);
+  const candidates = config.candidates ?? DEFAULT_CANDIDATES;
+  if (!Array.isArray(candidates) || candidates.length < 1 || candidates.length > 8) {
+    fail('a mixture needs 1 to 8 candidates');
+  }
+  const share = number(config.share, DEFAULT_SHARE, 'share', 0, false);
+  if (share >= 1) fail(`share must be < 1, got ${share}`);
+  const smoothing = number(config.smoothing, DEFAULT_SMOOTHING, 'smoothing', 0, false);
+  if (smoothing >= 1) fail(`smoothing must be < 1, got ${smoothing}`);
+  return {
+    kind: 'mixture',
+    candidates: candidates.map((candidate) => {
+      if ((candidate as { kind?: unknown })?.kind === 'mixture') fail('a mixture cannot nest');
+      return resolveSingle(candidate, regression);
+    }),
+    share,
+    smoothing,
+  };
+}
+
+function resolveSingle(config: SingleOptimizerConfig, regression: boolean): ResolvedOptimizer {
   if (typeof config !== 'object' || config === null) fail('optimizer must be an object');
   switch (config.kind) {
     case 'sgd': {
@@ -115,7 +169,7 @@ function resolveOptimizer(
       };
     default:
       fail(
-        `optimizer.kind must be 'sgd', 'adagrad' or 'ftrl', got ${String((config as { kind?: unknown }).kind)}`,
+        `optimizer.kind must be 'mixture', 'sgd', 'adagrad' or 'ftrl', got ${String((config as { kind?: unknown }).kind)}`,
       );
   }
 }

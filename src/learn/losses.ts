@@ -29,6 +29,11 @@ export interface Loss {
   gradient(scores: Float64Array, target: number, grad: Float64Array): void;
   /** The loss of one example (log loss, or squared error (s − y)² for regression). */
   value(scores: Float64Array, target: number): number;
+  /**
+   * {@link value} written into `out[0]`: the update path's form (a double returned from a
+   * call V8 does not inline is boxed, i.e. allocated; one stored in a typed array is not).
+   */
+  valueInto(scores: Float64Array, target: number, out: Float64Array): void;
 }
 
 /** log(1 + e^z) without overflow for large z or loss of precision for very negative z. */
@@ -57,6 +62,10 @@ export const LogLoss: Loss = {
   value(scores, target) {
     return softplus(target === 1 ? -scores[0] : scores[0]);
   },
+  valueInto(scores, target, out) {
+    const z = target === 1 ? -scores[0] : scores[0];
+    out[0] = z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+  },
 };
 
 export const CrossEntropy: Loss = {
@@ -79,6 +88,13 @@ export const CrossEntropy: Loss = {
   value(scores, target) {
     return logSumExp(scores) - scores[target];
   },
+  valueInto(scores, target, out) {
+    let max = scores[0];
+    for (let i = 1; i < scores.length; i++) if (scores[i] > max) max = scores[i];
+    let sum = 0;
+    for (let i = 0; i < scores.length; i++) sum += Math.exp(scores[i] - max);
+    out[0] = max + Math.log(sum) - scores[target];
+  },
 };
 
 export const SquaredLoss: Loss = {
@@ -91,6 +107,10 @@ export const SquaredLoss: Loss = {
   value(scores, target) {
     const r = scores[0] - target;
     return r * r;
+  },
+  valueInto(scores, target, out) {
+    const r = scores[0] - target;
+    out[0] = r * r;
   },
 };
 

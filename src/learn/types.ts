@@ -13,7 +13,8 @@ export type Vector = ArrayLike<number>;
 
 export type Schedule = 'constant' | 'invscaling' | 'optimal';
 
-export type OptimizerConfig =
+/** One optimizer driving one linear head. */
+export type SingleOptimizerConfig =
   | {
       kind: 'sgd';
       /** Learning-rate schedule, as in scikit-learn's `SGDClassifier(learning_rate=…)`. */
@@ -31,6 +32,29 @@ export type OptimizerConfig =
       /** Per-coordinate learning-rate smoothing (β). */
       beta?: number;
     };
+
+/**
+ * The default: several candidate heads (each a single optimizer) on the same features, whose
+ * predictions are mixed by exponential weights on their losses (`src/learn/mixture/`).
+ */
+export interface MixtureConfig {
+  kind: 'mixture';
+  /** The candidates (default: SGD with the task's scikit-learn schedule, and AdaGrad). */
+  candidates?: SingleOptimizerConfig[];
+  /**
+   * Fixed share α (Herbster & Warmuth 1998): the share of weight spread back over every
+   * candidate after each update, so a candidate that fell behind can lead again after a
+   * change. Default 0.001.
+   */
+  share?: number;
+  /**
+   * ε: the weights learn from each candidate's class probabilities mixed with ε of uniform,
+   * which bounds the cost of one confident mistake at ln(classes/ε). Default 0.03.
+   */
+  smoothing?: number;
+}
+
+export type OptimizerConfig = SingleOptimizerConfig | MixtureConfig;
 
 export interface HeadConfig {
   task: Task;
@@ -84,6 +108,12 @@ export interface Head {
    * the next update throw NON_FINITE and roll back).
    */
   readonly learningRateScale: Float64Array;
+
+  /**
+   * Mixture heads: the candidates by name (e.g. 'sgd', 'adagrad') and their current weights,
+   * leader first; single heads: their optimizer with weight 1.
+   */
+  candidates(): { name: string; weight: number }[];
 
   /** Learns from one example. Allocates nothing. Throws LearnerError and changes nothing on bad input. */
   partialFit(x: Vector, y: Label): void;

@@ -6,13 +6,17 @@ import type { PackedBatch } from '../backbone/features.ts';
 import { allFinite, checkPackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { ScalerState } from '../learn/index.ts';
-import { createHead, restoreHead, StandardScaler } from '../learn/index.ts';
+import { createHead, restoreHead, StandardScaler, seedHead } from '../learn/index.ts';
 import type { Head, HeadConfig, HeadState, Label } from '../learn/types.ts';
 
 /** Head settings an app may choose; the task, classes and width come from the feature spec. */
 export type HeadOptions = Omit<HeadConfig, 'task' | 'dim' | 'classes'>;
 
-/** How a version's head starts: fresh with settings, or trained elsewhere (its state). */
+/**
+ * How a version's head starts: fresh with settings, or trained elsewhere (its state). A single
+ * optimizer's state (a version's server-trained `head.json`) seeds the default mixture
+ * (`src/learn/mixture/seed.ts`); a mixture's state (the device's own) is restored as it is.
+ */
 export type HeadStart = HeadOptions | HeadState;
 
 /** Standardise the head's input (default true), or start from a trained scaler's state. */
@@ -85,7 +89,7 @@ export class Pipeline {
     const dim = headDimension(spec);
     const built =
       'weights' in head && 'config' in head
-        ? restoreMatchingHead(head, spec)
+        ? matchSpec(seedHead(head), spec)
         : createHead({ ...head, task: spec.task, dim, classes: spec.classes });
     const scaler =
       typeof scale === 'object'
@@ -239,7 +243,10 @@ export class Pipeline {
 
 /** A head trained elsewhere (the version's initial head, a snapshot) must fit this spec. */
 function restoreMatchingHead(state: HeadState, spec: FeatureSpec): Head {
-  const head = restoreHead(state);
+  return matchSpec(restoreHead(state), spec);
+}
+
+function matchSpec(head: Head, spec: FeatureSpec): Head {
   const dim = headDimension(spec);
   if (head.task !== spec.task || head.dim !== dim) {
     throw new LearnerError(

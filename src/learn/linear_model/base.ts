@@ -34,7 +34,7 @@
  * ```
  */
 import { LearnerError } from '../../errors.ts';
-import type { ResolvedConfig } from '../config.ts';
+import type { SingleConfig } from '../config.ts';
 import type { Loss } from '../losses.ts';
 import { createOptimizer } from '../optim/index.ts';
 import { type Optimizer, type Params, SAFE_BOUND } from '../optim/optimizer.ts';
@@ -95,19 +95,25 @@ export abstract class LinearModel implements Head, Params {
   /** Raw scores of the last forward pass; read by subclasses right after {@link computeScores}. */
   protected readonly scores: Float64Array;
   private readonly grad: Float64Array;
-  private readonly config: ResolvedConfig;
+  private readonly config: SingleConfig;
   private readonly lossFn: Loss;
   private readonly optimizer: Optimizer;
   private t = 0;
   /** Internal: ‖x‖₂ of the last forward pass, read by SGD's health bound (see Params). */
   inputNorm = 0;
+  /**
+   * Internal, for a mixture (`../mixture/`): when set, every update leaves the loss of the
+   * model *before* it in `lastLoss[0]` (a typed array, not a return value: no boxed double).
+   */
+  trackLoss = false;
+  readonly lastLoss = new Float64Array(1);
 
   private readonly savedWeights: Float64Array;
   private readonly savedIntercepts: Float64Array;
   private savedT = 0;
   private sinceCheckpoint = 0;
 
-  protected constructor(config: ResolvedConfig, loss: Loss, outputs: number) {
+  protected constructor(config: SingleConfig, loss: Loss, outputs: number) {
     this.config = config;
     this.task = config.task;
     this.dim = config.dim;
@@ -190,6 +196,10 @@ export abstract class LinearModel implements Head, Params {
     if (this.sinceCheckpoint >= CHECKPOINT_EVERY) this.checkpoint();
   }
 
+  candidates(): { name: string; weight: number }[] {
+    return [{ name: this.config.optimizer.kind, weight: 1 }];
+  }
+
   loss(x: Vector, y: Label): number {
     const target = this.encode(y);
     if (Number.isNaN(target)) throw this.badLabel(y, '');
@@ -260,6 +270,7 @@ export abstract class LinearModel implements Head, Params {
   /** One update, or a status saying why not. Writes nothing unless it returns OK or DIVERGED. */
   private learnRow(x: Vector, offset: number, target: number): number {
     if (!this.forward(x, offset) && firstBadFeature(x, offset, this.dim) >= 0) return BAD_FEATURES;
+    if (this.trackLoss) this.lossFn.valueInto(this.scores, target, this.lastLoss);
     this.lossFn.gradient(this.scores, target, this.grad);
     const t = this.t + 1;
     this.optimizer.step(this, x, offset, this.grad, t);

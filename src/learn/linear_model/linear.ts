@@ -13,13 +13,13 @@
  * ```
  */
 import { LearnerError } from '../../errors.ts';
-import type { ResolvedConfig } from '../config.ts';
+import type { SingleConfig } from '../config.ts';
 import { SquaredLoss } from '../losses.ts';
 import type { Label, Vector } from '../types.ts';
 import { LinearModel } from './base.ts';
 
 export class LinearRegression extends LinearModel {
-  constructor(config: ResolvedConfig) {
+  constructor(config: SingleConfig) {
     super(config, SquaredLoss, 1);
   }
 

@@ -16,7 +16,7 @@
  * ```
  */
 import { LearnerError } from '../../errors.ts';
-import type { ResolvedConfig } from '../config.ts';
+import type { SingleConfig } from '../config.ts';
 import { ClassIndex } from '../labels.ts';
 import { LogLoss, sigmoid } from '../losses.ts';
 import type { Label, Vector } from '../types.ts';
@@ -25,7 +25,7 @@ import { LinearModel } from './base.ts';
 export class LogisticRegression extends LinearModel {
   private readonly index: ClassIndex;
 
-  constructor(config: ResolvedConfig) {
+  constructor(config: SingleConfig) {
     super(config, LogLoss, 1);
     this.index = new ClassIndex(config.classes, true);
   }

@@ -8,7 +8,7 @@
  * ```
  */
 import { LearnerError } from '../../errors.ts';
-import type { OptimizerConfig } from '../types.ts';
+import type { SingleOptimizerConfig } from '../types.ts';
 import { AdaGrad } from './adagrad.ts';
 import { FTRL } from './ftrl.ts';
 import type { Optimizer } from './optimizer.ts';
@@ -22,7 +22,7 @@ export { SGD } from './sgd.ts';
 
 /** `size` = outputs × dim weights. */
 export function createOptimizer(
-  config: Required<OptimizerConfig>,
+  config: Required<SingleOptimizerConfig>,
   l2: number,
   l1: number,
   size: number,

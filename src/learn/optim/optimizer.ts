@@ -14,7 +14,7 @@
  * ```
  */
 import { LearnerError } from '../../errors.ts';
-import type { OptimizerConfig, Vector } from '../types.ts';
+import type { SingleOptimizerConfig, Vector } from '../types.ts';
 
 /** The parameters an optimizer updates in place (a head's weights, row-major outputs × dim). */
 export interface Params {
@@ -35,7 +35,7 @@ export const SAFE_BOUND = 1e300;
 
 export abstract class Optimizer {
   /** The optimizer's settings with every default filled in (goes into `HeadState.config`). */
-  abstract readonly config: Required<OptimizerConfig>;
+  abstract readonly config: Required<SingleOptimizerConfig>;
   private readonly names: string[];
   private readonly live: Float64Array[];
   private readonly backup: Float64Array[];

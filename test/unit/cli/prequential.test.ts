@@ -40,7 +40,7 @@ function csv(name: string, text: string): string {
   return path;
 }
 
-const KEYS = ['accuracy', 'auc', 'logloss', 'mae', 'n', 'rmse', 'samples_per_s'];
+const KEYS = ['accuracy', 'auc', 'candidates', 'logloss', 'mae', 'n', 'rmse', 'samples_per_s'];
 
 describe('on the Elec2 stream', () => {
   test('the data set is where design.md says (../shared/data beside the checkout)', () => {

@@ -25,11 +25,19 @@ const d = 64;
 const xs = new Float64Array(256 * d).map((_, i) => Math.sin(i * 1.3));
 const rows = Array.from({ length: 256 }, (_, i) => xs.subarray(i * d, (i + 1) * d));
 
+const sgd = { kind: 'sgd' } as const;
 const cases: [string, HeadConfig, Label[]][] = [
-  ['binary sgd', { task: 'binary', dim: d }, [0, 1, true]],
-  ['binary sgd + l1', { task: 'binary', dim: d, l1: 1e-5 }, [0, 1]],
-  ['multiclass sgd', { task: 'multiclass', dim: d, classes: ['a', 'b', 'c'] }, ['a', 'b', 'c']],
-  ['regression sgd', { task: 'regression', dim: d }, [0.5, -1.5, 2.25]],
+  ['binary mixture (default)', { task: 'binary', dim: d }, [0, 1, true]],
+  ['multiclass mixture', { task: 'multiclass', dim: d, classes: ['a', 'b', 'c'] }, ['a', 'b', 'c']],
+  ['regression mixture', { task: 'regression', dim: d }, [0.5, -1.5, 2.25]],
+  ['binary sgd', { task: 'binary', dim: d, optimizer: sgd }, [0, 1, true]],
+  ['binary sgd + l1', { task: 'binary', dim: d, l1: 1e-5, optimizer: sgd }, [0, 1]],
+  [
+    'multiclass sgd',
+    { task: 'multiclass', dim: d, classes: ['a', 'b', 'c'], optimizer: sgd },
+    ['a', 'b', 'c'],
+  ],
+  ['regression sgd', { task: 'regression', dim: d, optimizer: sgd }, [0.5, -1.5, 2.25]],
   ['binary adagrad', { task: 'binary', dim: d, optimizer: { kind: 'adagrad' } }, [0, 1]],
   ['binary ftrl', { task: 'binary', dim: d, optimizer: { kind: 'ftrl' } }, [0, 1]],
 ];

@@ -5,7 +5,20 @@ import type { HeadConfig, HeadState, Label } from '../../../src/learn/types.ts';
 import { blobs, linear, separable } from './helpers.ts';
 
 const configs: [string, HeadConfig][] = [
-  ['binary sgd optimal', { task: 'binary', dim: 3 }],
+  ['binary mixture (default)', { task: 'binary', dim: 3 }],
+  ['binary sgd optimal', { task: 'binary', dim: 3, optimizer: { kind: 'sgd' } }],
+  [
+    'binary mixture of three',
+    {
+      task: 'binary',
+      dim: 3,
+      l1: 1e-3,
+      optimizer: {
+        kind: 'mixture',
+        candidates: [{ kind: 'sgd' }, { kind: 'adagrad' }, { kind: 'ftrl' }],
+      },
+    },
+  ],
   [
     'binary sgd invscaling + l1',
     {
@@ -17,7 +30,7 @@ const configs: [string, HeadConfig][] = [
   ],
   ['binary adagrad + l1', { task: 'binary', dim: 3, l1: 1e-3, optimizer: { kind: 'adagrad' } }],
   ['binary ftrl + l1', { task: 'binary', dim: 3, l1: 1, l2: 0.1, optimizer: { kind: 'ftrl' } }],
-  ['multiclass sgd + l1', { task: 'multiclass', dim: 2, classes: ['a', 'b', 'c'], l1: 1e-4 }],
+  ['multiclass mixture + l1', { task: 'multiclass', dim: 2, classes: ['a', 'b', 'c'], l1: 1e-4 }],
   [
     'multiclass adagrad',
     { task: 'multiclass', dim: 2, classes: ['a', 'b', 'c'], optimizer: { kind: 'adagrad' } },
@@ -26,7 +39,8 @@ const configs: [string, HeadConfig][] = [
     'multiclass ftrl',
     { task: 'multiclass', dim: 2, classes: ['a', 'b', 'c'], optimizer: { kind: 'ftrl' } },
   ],
-  ['regression sgd', { task: 'regression', dim: 3 }],
+  ['regression mixture', { task: 'regression', dim: 3 }],
+  ['regression sgd', { task: 'regression', dim: 3, optimizer: { kind: 'sgd' } }],
   ['regression ftrl', { task: 'regression', dim: 3, optimizer: { kind: 'ftrl' } }],
 ];
 
@@ -83,8 +97,11 @@ describe.each(configs)('%s', (_name, config) => {
   });
 });
 
-describe('restoreHead refuses corrupt states with BAD_CONFIG', () => {
-  const head = createHead({ task: 'binary', dim: 3, l1: 1e-3 });
+describe.each([
+  ['mixture (the default)', undefined],
+  ['sgd', { kind: 'sgd' } as const],
+])('restoreHead refuses corrupt %s states with BAD_CONFIG', (_kind, optimizer) => {
+  const head = createHead({ task: 'binary', dim: 3, l1: 1e-3, optimizer });
   head.partialFit([1, 2, 3], 1);
   const good = head.exportState();
   const corrupt: [string, (s: HeadState) => unknown][] = [
