@@ -48,7 +48,7 @@ export class Adaptation {
       this.guard = new ForgettingGuard(options.forgettingGuard ?? {});
       const { initial, pipeline } = version;
       // Shares the backbone and never releases it: the version's pipeline owns it.
-      this.baseline = Pipeline.create(
+      this.baseline = Pipeline.resume(
         pipeline.backbone,
         initial.head,
         initial.scaler ?? false,

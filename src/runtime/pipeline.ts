@@ -100,6 +100,21 @@ export class Pipeline {
     return new Pipeline(versionId, backbone, built, scaler);
   }
 
+  /**
+   * A pipeline exactly as a state left it (a version's stored initial state, the forgetting
+   * guard's baseline): unlike {@link create}, a single optimizer's head stays one.
+   */
+  static resume(
+    backbone: Backbone,
+    head: HeadState,
+    scale: ScalerStart,
+    versionId = backbone.sha256,
+  ): Pipeline {
+    const pipeline = Pipeline.create(backbone, {}, scale, versionId);
+    pipeline.head = restoreMatchingHead(head, backbone.spec);
+    return pipeline;
+  }
+
   get spec(): FeatureSpec {
     return this.backbone.spec;
   }
@@ -110,6 +125,16 @@ export class Pipeline {
 
   get dim(): number {
     return this.head.dim;
+  }
+
+  /** The head's classes (none for regression). */
+  get classes(): readonly (string | number)[] {
+    return this.head.classes;
+  }
+
+  /** The head's candidates by weight, leader first (a single optimizer: itself). */
+  candidates(): { name: string; weight: number }[] {
+    return this.head.candidates();
   }
 
   async predict(batch: PackedBatch): Promise<PredictionBatch> {

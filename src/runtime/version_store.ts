@@ -61,7 +61,7 @@ export async function loadStoredVersion(
     bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes),
     version.featureSpec,
   );
-  const pipeline = Pipeline.create(backbone, initial.head, initial.scaler ?? false, version.id);
+  const pipeline = Pipeline.resume(backbone, initial.head, initial.scaler ?? false, version.id);
   return new RunningVersion(pipeline, initial);
 }
 

@@ -68,7 +68,12 @@ function expectedScores(batch: Example[], weights: Float64Array, intercept: numb
 describe('predict', () => {
   test('matches a plain TypeScript forward pass of the same model (≤ 1e-5)', async () => {
     const random = mulberry32(3);
-    const state = createHead({ task: 'binary', dim: embeddingSize + rawSize }).exportState();
+    // A server head (one optimizer): it seeds the default mixture, which predicts as it does.
+    const state = createHead({
+      task: 'binary',
+      dim: embeddingSize + rawSize,
+      optimizer: { kind: 'sgd' },
+    }).exportState();
     state.weights = Float64Array.from(state.weights, () => random() * 4 - 2);
     state.intercepts[0] = 0.3;
     const learner = await start({ head: state, scale: false });

@@ -82,7 +82,14 @@ export function seedMixture(
   const single = restore(state); // checks the state, whatever it holds
   if (state.config.optimizer.kind === 'mixture') return single;
   const { optimizer: given, ...rest } = state.config;
-  const fresh = create({ ...rest, optimizer: options }).exportState();
+  let fresh: HeadState;
+  try {
+    fresh = create({ ...rest, optimizer: options }).exportState();
+  } catch {
+    // Settings the mixture's candidates cannot take (e.g. l2 = 0, which SGD's 'optimal'
+    // schedule needs > 0): the server head runs as it is, a single optimizer.
+    return single;
+  }
   const candidates =
     fresh.config.optimizer.kind === 'mixture' ? (fresh.config.optimizer.candidates ?? []) : [];
   const size = state.weights.length;
