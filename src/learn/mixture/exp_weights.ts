@@ -40,10 +40,12 @@ export class ExponentialWeights {
    */
   readonly rate = Float64Array.of(1);
 
-  constructor(
-    readonly k: number,
-    readonly share: number,
-  ) {
+  readonly k: number;
+  readonly share: number;
+
+  constructor(k: number, share: number) {
+    this.k = k;
+    this.share = share;
     this.weights = new Float64Array(k).fill(1 / k);
   }
 

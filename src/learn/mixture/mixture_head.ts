@@ -89,10 +89,12 @@ export class MixtureHead implements Head {
   /** Regression: the targets' range so far [low, high]; NaN before the first. */
   private readonly range = Float64Array.of(Number.NaN, Number.NaN);
 
-  constructor(
-    private readonly config: MixtureConfig,
-    private readonly factory: CandidateFactory,
-  ) {
+  private readonly config: MixtureConfig;
+  private readonly factory: CandidateFactory;
+
+  constructor(config: MixtureConfig, factory: CandidateFactory) {
+    this.config = config;
+    this.factory = factory;
     this.task = config.task;
     this.dim = config.dim;
     this.classes = Object.freeze([...config.classes]);
