@@ -141,11 +141,21 @@ function toJob(row: JobRow): Job {
   };
 }
 
+/**
+ * The counters only grow: windows sent for a version id before it was published are taken out
+ * of the totals when it is (rollout/epochs.ts, purgeBeforeStaging) and kept as rejections, so
+ * they are added back here; otherwise a purge would make "new samples" negative.
+ */
 export async function fleetCounters(db: Queryable): Promise<FleetCounters> {
   const { rows } = await db.query<{ samples: number; windows: number; alerts: number }>(
-    `select coalesce(sum(samples), 0)::float8 as samples, coalesce(sum(windows), 0)::float8 as windows,
-       coalesce(sum(drift_alerts), 0)::float8 as alerts
-     from version_install_totals`,
+    `select t.samples + r.samples as samples, t.windows + r.windows as windows, t.alerts
+     from (select coalesce(sum(samples), 0)::float8 as samples,
+             coalesce(sum(windows), 0)::float8 as windows,
+             coalesce(sum(drift_alerts), 0)::float8 as alerts
+           from version_install_totals) t,
+          (select coalesce(sum(outcomes), 0)::float8 as samples,
+             coalesce(sum(windows), 0)::float8 as windows
+           from evidence_rejections where reason = 'before_staging') r`,
   );
   return rows[0];
 }
