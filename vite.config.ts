@@ -1,5 +1,4 @@
 import { playwright } from '@vitest/browser-playwright';
-import { defaultClientConditions } from 'vite';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, findChromium } from './test/support/chromium.mjs';
 
@@ -21,10 +20,8 @@ const browser = () => ({
 export default defineConfig({
   // onnxruntime-web locates its wasm next to its own module; pre-bundling would move it.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
-  // onnxruntime-web's "extern wasm" build: its Emscripten loader stays a file of its own beside
-  // the .wasm (the worker points at both, see workers/learner.worker.ts) instead of being
-  // inlined into the worker's bundle.
-  resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
+  // No custom export conditions: onnxruntime-web resolves as in an app's build (its default
+  // build, which finds its wasm with `new URL(…, import.meta.url)`; see configure_ort.ts).
   worker: { format: 'es' },
   server: { fs: { allow: ['.', '../shared/data'] } },
   test: {

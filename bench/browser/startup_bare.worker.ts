@@ -5,14 +5,12 @@
 // once — with `database`, also opening an IndexedDB database and reading one key, at the same
 // time as the model loads (what a careful hand-written worker would do).
 import { openDB } from 'idb';
-import loaderUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url';
-import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { InferenceSession, Tensor } from 'onnxruntime-web/wasm';
 import { configureOrt } from '../../src/backbone/configure_ort.ts';
 
 const epochNow = () => performance.timeOrigin + performance.now();
 const evaluatedAt = epochNow();
-configureOrt(wasmUrl, loaderUrl);
+configureOrt();
 
 interface Phase {
   name: string;

@@ -10,7 +10,8 @@ import { build } from 'vite';
 import { injectManifest } from 'workbox-build';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const DEFAULT_OUT_DIR = join(REPO_ROOT, 'dist');
+// Not dist/: that is the published package (`npm run build`).
+export const DEFAULT_OUT_DIR = join(REPO_ROOT, 'dist-demo');
 
 export interface BuildResult {
   outDir: string;

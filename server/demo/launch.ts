@@ -31,7 +31,7 @@ export interface LaunchOptions {
   memory?: boolean;
   /** Build the page and the service worker first (default true). */
   build?: boolean;
-  /** Where the build goes / is read from (default `dist/`). */
+  /** Where the build goes / is read from (default `dist-demo/`). */
   outDir?: string;
   /** Passed to the sync server (tests use it for tokens, policy, …). */
   server?: Omit<ServerOptions, 'port' | 'host' | 'dataDir' | 'memory'>;

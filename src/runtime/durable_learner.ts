@@ -94,6 +94,14 @@ export interface LearnerInit {
    * at `observe` either way; buffered ones are learned when the buffer is released.
    */
   cadence?: CadenceOptions;
+  /**
+   * Where onnxruntime-web's runtime files are fetched from, when not from the app's own build:
+   * a URL prefix ending in `/` that serves `ort-wasm-simd-threaded.wasm` and
+   * `ort-wasm-simd-threaded.mjs` (copied from `node_modules/onnxruntime-web/dist/`, with CORS
+   * headers if on another origin), or the URL of the `.wasm` alone. By default the bundler's
+   * copy is used (see "Installing" in the README).
+   */
+  wasmPaths?: string;
 }
 
 /** How the app says what an outcome was (see `Learner.observe`). */

@@ -1,4 +1,5 @@
 import { transfer } from 'comlink';
+import { configureOrt } from '../backbone/configure_ort.ts';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
@@ -92,6 +93,8 @@ export function createWorkerApi(): WorkerApi {
     async init(init) {
       if (channel || learner)
         throw new LearnerError('BAD_CONFIG', 'the learner is already initialised');
+      // Before anything loads onnxruntime-web's wasm: it reads the paths once, at first use.
+      if (init.wasmPaths !== undefined) configureOrt(init.wasmPaths);
       const name = init.store?.name ?? 'localfit';
       if (name === false) {
         learner = await DurableLearner.open(init, emit);
