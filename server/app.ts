@@ -2,13 +2,15 @@
  * The HTTP application: the `/v1` routes on a Hono app (web-standard Request → Response, so
  * the same app could run on an edge runtime given other storage), CORS for apps served from
  * other origins, and one error policy: refusals (ApiError, ValidationError) become their 4xx
- * JSON body; anything else is a server fault, logged, and answered 500 INTERNAL (503
- * UNAVAILABLE when storage is unreachable) without internals.
+ * JSON body; a StorageUnavailableError (the database is unreachable) is 503 UNAVAILABLE with
+ * Retry-After; anything else is a server fault, logged, and answered 500 INTERNAL without
+ * internals.
  */
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { SIGNATURE_HEADER } from '../src/sync/protocol.ts';
 import type { AppContext } from './context.ts';
+import { StorageUnavailableError } from './db/database.ts';
 import { ApiError, notFound } from './http/errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { deviceRoutes } from './routes/device.ts';
@@ -36,18 +38,6 @@ const ROUTES: [string, string[]][] = [
   ['/v1/admin/audit', ['GET', 'HEAD']],
   ['/v1/admin/status', ['GET', 'HEAD']],
 ];
-
-/**
- * SQLSTATEs and driver errors that mean "storage unavailable right now": connection
- * failures (08), shutdown (57P0x), out of resources (53), and conflicts that persisted through
- * the retries (40001, 40P01).
- */
-function isStorageDown(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^(08|57P0|53|40001|40P01)/.test(code)) return true;
-  const message = error instanceof Error ? error.message : '';
-  return /ECONNREFUSED|ECONNRESET|Connection terminated|PGlite is closed|closed/i.test(message);
-}
 
 export interface AppOptions {
   /** Access-Control-Allow-Origin for browser apps: '*' (default) or a list of origins. */
@@ -95,10 +85,12 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Hono {
       return new ApiError(400, 'INVALID_BODY', error.message, {
         path: error.path || undefined,
       }).toResponse();
-    if (isStorageDown(error)) {
-      ctx.logError('storage unavailable', error);
+    // The storage layer classifies its failures (server/db/database.ts); this is the one
+    // place a lost connection becomes an answer.
+    if (error instanceof StorageUnavailableError) {
+      ctx.logError('storage unavailable', error.cause);
       return new ApiError(503, 'UNAVAILABLE', 'storage is unavailable; retry later', {
-        headers: { 'retry-after': '5' },
+        headers: { 'retry-after': String(error.retryAfterSeconds) },
       }).toResponse();
     }
     ctx.logError('internal error', error);

@@ -37,3 +37,49 @@ export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/**
+ * The database cannot be reached right now (connection refused or dropped, server shutting
+ * down, out of connections, or a conflict that outlasted the retries). Both back-ends turn
+ * such failures into this one type, so the HTTP layer maps it to 503 + Retry-After in one
+ * place (server/app.ts) instead of guessing from driver messages. Nothing the failed
+ * statement or transaction was doing is assumed to have happened: a transaction that lost
+ * its connection before COMMIT was answered is rolled back by PostgreSQL, and one that lost
+ * it during COMMIT is made safe to repeat by the routes' idempotency keys.
+ */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+  readonly code = 'STORAGE_UNAVAILABLE';
+  /** What the server tells clients to wait before retrying. */
+  readonly retryAfterSeconds: number;
+  constructor(cause: unknown, retryAfterSeconds = 2) {
+    super(
+      `storage is unavailable (${cause instanceof Error ? cause.message : String(cause)}); retry later`,
+      { cause },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * SQLSTATEs and driver errors that mean "storage unavailable right now": connection
+ * exceptions (class 08), shutdown and termination (57P01–57P03), insufficient resources
+ * (class 53), socket errors, and the drivers' own "connection is gone" messages.
+ */
+const UNAVAILABLE_STATE = /^(08|57P0[1-3]|53)/;
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const GONE_MESSAGE =
+  /Connection terminated|not queryable|Client was closed|Cannot use a pool after calling end|PGlite is closed|ECONNREFUSED|ECONNRESET/i;
+
+export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof StorageUnavailableError) return true;
+  const code = sqlState(error);
+  if (code !== undefined && (UNAVAILABLE_STATE.test(code) || SOCKET_CODES.has(code))) return true;
+  return error instanceof Error && GONE_MESSAGE.test(error.message);
+}
+
+/** `error` as a StorageUnavailableError when it is a connection failure, else unchanged. */
+export function storageError(error: unknown): unknown {
+  if (error instanceof StorageUnavailableError || !isConnectionFailure(error)) return error;
+  return new StorageUnavailableError(error);
+}

@@ -3,17 +3,22 @@
  * its files in a data directory, or in memory when there is none. Nothing to install.
  */
 import { PGlite } from '@electric-sql/pglite';
-import type { Database, Queryable, QueryResult } from './database.ts';
+import { type Database, type Queryable, type QueryResult, storageError } from './database.ts';
 
 type PGliteQueryable = Pick<PGlite, 'query'>;
 
 function wrap(target: PGliteQueryable): Queryable {
   return {
     async query<Row>(sql: string, params: unknown[] = []): Promise<QueryResult<Row>> {
-      const result = await target.query<Row>(sql, params);
-      // affectedRows counts writes only (it is 0 for a SELECT); rows returned count too.
-      const rowCount = result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0);
-      return { rows: result.rows, rowCount };
+      try {
+        const result = await target.query<Row>(sql, params);
+        // affectedRows counts writes only (it is 0 for a SELECT); rows returned count too.
+        const rowCount = result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0);
+        return { rows: result.rows, rowCount };
+      } catch (error) {
+        // A closed database (shutdown) is "unavailable", like a dropped PostgreSQL connection.
+        throw storageError(error);
+      }
     },
   };
 }
@@ -45,7 +50,12 @@ export async function openPglite(
   return {
     kind: 'pglite',
     query: plain.query,
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    transaction: (fn) =>
+      db
+        .transaction((tx) => fn(wrap(tx)))
+        .catch((error: unknown) => {
+          throw storageError(error);
+        }),
     close: () => db.close(),
     dump: () => db.dumpDataDir('none'),
   };

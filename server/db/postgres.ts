@@ -1,9 +1,23 @@
 /**
  * The PostgreSQL back-end (`DATABASE_URL`), through a `pg` connection pool: for production
  * and for several server processes sharing one database.
+ *
+ * Connections die: an operator terminates a backend, PostgreSQL restarts, a network drops.
+ * `pg` reports that as an 'error' event on the client, and an EventEmitter 'error' without a
+ * listener throws, which would end the whole process. So every client has a listener, both
+ * while idle in the pool (the pool's own) and while checked out for a transaction (ours), and
+ * every failure that means "the database is not reachable" leaves this module as one typed
+ * error, StorageUnavailableError, which the HTTP layer answers with 503 and Retry-After.
  */
 import pg from 'pg';
-import { type Database, type Queryable, type QueryResult, sqlState } from './database.ts';
+import {
+  type Database,
+  type Queryable,
+  type QueryResult,
+  StorageUnavailableError,
+  sqlState,
+  storageError,
+} from './database.ts';
 
 /** serialization_failure, deadlock_detected. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -34,8 +48,12 @@ function toPg(params: unknown[]): unknown[] {
 function wrap(target: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<Row>(sql: string, params: unknown[] = []): Promise<QueryResult<Row>> {
-      const result = await target.query(sql, toPg(params));
-      return { rows: result.rows as Row[], rowCount: result.rowCount ?? result.rows.length };
+      try {
+        const result = await target.query(sql, toPg(params));
+        return { rows: result.rows as Row[], rowCount: result.rowCount ?? result.rows.length };
+      } catch (error) {
+        throw storageError(error);
+      }
     },
   };
 }
@@ -47,8 +65,8 @@ export interface PostgresOptions {
 
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types });
-  // An idle client that loses its connection emits 'error' on the pool; without a listener
-  // that would crash the process. The next query simply gets a fresh connection.
+  // An idle client that loses its connection is dropped by the pool, which then emits 'error';
+  // without a listener that would crash the process. The next query gets a fresh connection.
   pool.on('error', () => {});
   // Fail fast on a wrong URL rather than at the first request.
   try {
@@ -68,7 +86,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         try {
           return await runTransaction(fn);
         } catch (error) {
-          if (attempt >= 3 || !RETRYABLE.has(sqlState(error) ?? '')) throw error;
+          const retryable = RETRYABLE.has(sqlState(error) ?? '');
+          // A conflict that outlasts the retries is load, not a bug in the request.
+          if (retryable && attempt >= 3) throw new StorageUnavailableError(error);
+          if (!retryable) throw storageError(error);
         }
       }
     },
@@ -76,8 +97,20 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   };
 
   async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw storageError(error);
+    }
     let broken: Error | undefined;
+    // While checked out, the pool no longer listens on this client; a terminated backend
+    // would emit an unhandled 'error'. Note it instead: the statement in flight fails on its
+    // own, and the client is dropped rather than handed to the next transaction.
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
       const result = await fn(wrap(client));
@@ -89,6 +122,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       });
       throw error;
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }

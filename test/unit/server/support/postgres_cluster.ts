@@ -21,6 +21,12 @@ export interface PostgresCluster {
   adminUrl: string;
   /** A new, empty database on the cluster; its URL. */
   createDatabase(): Promise<string>;
+  /**
+   * Stops PostgreSQL (fast shutdown: open connections are terminated, committed work is
+   * kept), runs `whileDown` while nothing listens, and starts it again on the same port.
+   * Only for a cluster this helper started.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,8 +67,13 @@ async function userIds(name: string): Promise<{ uid: number; gid: number }> {
 
 let databaseCounter = 0;
 
-function clusterFor(adminUrl: string, stop: () => Promise<void>): PostgresCluster {
+function clusterFor(
+  adminUrl: string,
+  stop: () => Promise<void>,
+  restart: (whileDown?: () => Promise<void>) => Promise<void>,
+): PostgresCluster {
   return {
+    restart,
     adminUrl,
     async createDatabase() {
       const name = `localfit_test_${process.pid}_${Date.now()}_${databaseCounter++}`;
@@ -83,7 +94,14 @@ function clusterFor(adminUrl: string, stop: () => Promise<void>): PostgresCluste
 
 export async function startPostgresCluster(binDir: string): Promise<PostgresCluster> {
   const external = process.env.LOCALFIT_TEST_DATABASE_URL;
-  if (external) return clusterFor(external, async () => {});
+  if (external)
+    return clusterFor(
+      external,
+      async () => {},
+      async () => {
+        throw new Error('LOCALFIT_TEST_DATABASE_URL is a server this helper cannot restart');
+      },
+    );
 
   const asRoot = process.getuid?.() === 0;
   const root = await mkdtemp(join(tmpdir(), 'localfit-pg-'));
@@ -116,10 +134,20 @@ export async function startPostgresCluster(binDir: string): Promise<PostgresClus
     '-c full_page_writes=off',
     '-c max_connections=100',
   ].join(' ');
-  await asOwner('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(root, 'log'), '-w', 'start']);
+  const start = () =>
+    asOwner('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(root, 'log'), '-w', 'start']);
+  await start();
   const stop = async () => {
     await asOwner('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => {});
     await rm(root, { recursive: true, force: true });
   };
-  return clusterFor(`postgres://postgres@127.0.0.1:${port}/postgres`, stop);
+  const restart = async (whileDown?: () => Promise<void>) => {
+    await asOwner('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    try {
+      await whileDown?.();
+    } finally {
+      await start();
+    }
+  };
+  return clusterFor(`postgres://postgres@127.0.0.1:${port}/postgres`, stop, restart);
 }
