@@ -16,6 +16,7 @@ import { openBrowser } from './lib/browser.ts';
 import type { Section } from './lib/report.ts';
 import { writeReport } from './lib/report.ts';
 import { mainThread } from './main_thread.ts';
+import { memory } from './memory.ts';
 import { withMovielensPlot } from './movielens_plot.ts';
 import { observeDurable } from './observe_durable.ts';
 import { qualityElec } from './quality_elec.ts';
@@ -43,6 +44,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
   { key: 'main_thread', run: async (c) => mainThread(c.quick, await c.browser()) },
   { key: 'startup', run: async (c) => startup(c.quick, await c.browser()) },
   { key: 'idle', run: (c) => idle(c.quick) },
+  { key: 'memory', run: async (c) => memory(c.quick, await c.browser()) },
   { key: 'server.ingest', run: (c) => serverIngest(c.quick) },
   { key: 'size', run: () => bundleSize() },
 ];

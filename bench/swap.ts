@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
-import { startServer } from '../server/start.ts';
-import { passingBackbone } from '../test/browser/sync/rollout_models.ts';
 import type { BrowserSession } from './lib/browser.ts';
 import { runBenchPage } from './lib/browser.ts';
+import { startFleetServer } from './lib/fleet_server.ts';
 import type { Section } from './lib/report.ts';
 import { fmt, progress } from './lib/report.ts';
 import { quantile, summarise } from './lib/stats.ts';
@@ -31,27 +29,6 @@ interface SwapRun {
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 
-async function admin(
-  url: string,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  raw?: Uint8Array,
-) {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': raw ? 'application/octet-stream' : 'application/json',
-    },
-    body: raw ? Buffer.from(raw) : JSON.stringify(body ?? {}),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as { id: string; sha256: string };
-}
-
 /**
  * swap: staging a new version while predictions run continuously, in Chromium against a real
  * sync server on 127.0.0.1 (autopilot off: only this benchmark, acting as the operator, moves
@@ -61,46 +38,17 @@ async function admin(
 export async function swapUnderLoad(quick: boolean, browser: BrowserSession): Promise<Section> {
   const swaps = quick ? 2 : 8;
   progress(`swap under load: ${swaps} publish → stage → rollback cycles, Chromium…`);
-  const appKey = `bench-app-${crypto.randomUUID()}`;
-  const adminToken = `bench-admin-${crypto.randomUUID()}`;
-  const server = await startServer({
-    port: 0,
-    memory: true,
-    appKey,
-    adminToken,
-    policy: { enabled: false },
-    logError: (message, error) => console.error(`server: ${message}`, error),
-  });
+  const fleet = await startFleetServer();
   let run: SwapRun;
   try {
-    const v1 = passingBackbone(2);
-    const { sha256 } = await admin(
-      server.url,
-      adminToken,
-      'PUT',
-      `/v1/admin/models/${createHash('sha256').update(v1).digest('hex')}`,
-      undefined,
-      v1,
-    );
-    const { id } = await admin(server.url, adminToken, 'POST', '/v1/admin/versions', {
-      model: { sha256 },
-      weight: 0,
-      semver: '1.0.0',
-    });
-    await admin(server.url, adminToken, 'POST', `/v1/admin/versions/${id}/promote`);
-    const query = new URLSearchParams({
-      server: server.url,
-      appKey,
-      publicKey: server.publicKey.raw,
-      admin: adminToken,
-      swaps: String(swaps),
-      loops: '4',
-      batch: '16',
-      between: quick ? '60' : '150',
-    });
+    const query = new URLSearchParams(fleet.query);
+    query.set('swaps', String(swaps));
+    query.set('loops', '4');
+    query.set('batch', '16');
+    query.set('between', quick ? '60' : '150');
     run = await runBenchPage<SwapRun>(browser, `bench/browser/swap.html?${query}`, 600_000);
   } finally {
-    await server.close();
+    await fleet.close();
   }
 
   const { latency } = run;

@@ -6,24 +6,21 @@
 //
 // Query: server, appKey, publicKey (base64 raw Ed25519), admin (token), swaps, loops, batch.
 
-import type { Learner } from '../../src/client/index.ts';
 import { createLearner } from '../../src/client/index.ts';
-import type { LearnerEventMap } from '../../src/runtime/events.ts';
 import { deleteStore } from '../../src/store/index.ts';
 import { passingBackbone, world } from '../../test/browser/sync/rollout_models.ts';
+import { swapCycle } from './operator.ts';
 
 const params = new URLSearchParams(location.search);
 const server = params.get('server') ?? '';
 const appKey = params.get('appKey') ?? '';
 const publicKey = params.get('publicKey') ?? '';
-const adminToken = params.get('admin') ?? '';
+const operator = { server, adminToken: params.get('admin') ?? '' };
 const swaps = Number(params.get('swaps') ?? 5);
 const loops = Number(params.get('loops') ?? 4);
 const batch = Number(params.get('batch') ?? 16);
 /** Predictions completed between swaps (and before the first): the "outside" sample. */
 const between = Number(params.get('between') ?? 100);
-/** A device that never hears of a change within this long fails the run, not hangs it. */
-const WAIT_MS = 60_000;
 const w = window as unknown as { benchResult?: unknown; benchError?: string };
 
 interface Call {
@@ -36,50 +33,6 @@ interface Call {
 interface Window {
   from: number;
   to: number;
-}
-
-async function admin<T>(method: string, path: string, body?: unknown, raw?: Uint8Array) {
-  const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` };
-  if (raw) headers['content-type'] = 'application/octet-stream';
-  else if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${server}${path}`, {
-    method,
-    headers,
-    body: raw
-      ? (raw as Uint8Array<ArrayBuffer>)
-      : body === undefined
-        ? undefined
-        : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as T;
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/** The learner's next rollout event of this kind for a version `wanted`, or an error after WAIT_MS. */
-function next(
-  learner: Learner,
-  action: LearnerEventMap['rollout']['action'],
-  wanted: (versionId: string) => boolean,
-): Promise<{ event: LearnerEventMap['rollout']; at: number }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no '${action}' rollout event within ${WAIT_MS} ms`));
-    }, WAIT_MS);
-    const off = learner.on('rollout', (event) => {
-      if (event.action !== action || !wanted(event.versionId)) return;
-      const at = performance.now();
-      clearTimeout(timer);
-      off();
-      resolve({ event, at });
-    });
-  });
 }
 
 async function run() {
@@ -144,38 +97,13 @@ async function run() {
     const published: string[] = ['v1'];
     await completed(between);
     for (let k = 1; k <= swaps; k++) {
-      // Distinct bytes each time (a salt in one bias), so each version is a new download.
-      const bytes = passingBackbone(8, k);
-      const { sha256 } = await admin<{ sha256: string }>(
-        'PUT',
-        `/v1/admin/models/${await sha256Hex(bytes)}`,
-        undefined,
-        bytes,
-      );
-      // Listening before publishing: the live stream may announce it before the POST answers.
-      const known = [...published];
-      const staged = next(learner, 'staged', (versionId) => !known.includes(versionId));
-      const publishedAt = performance.now();
-      const { id } = await admin<{ id: string }>('POST', '/v1/admin/versions', {
-        model: { sha256 },
-        weight: 1,
-      });
-      published.push(id);
-      const { event, at: servingAt } = await staged;
-      if (event.versionId !== id) throw new Error(`staged ${event.versionId}, published ${id}`);
-      if (event.swapMs === undefined) throw new Error(`the staged event of ${id} has no swapMs`);
-      swapMs.push(event.swapMs);
-      stageMs.push(servingAt - publishedAt);
-      swapWindows.push({ from: servingAt - event.swapMs, to: servingAt });
-      updateWindows.push({ from: publishedAt, to: servingAt });
-      await completed(between);
-
-      const dropped = next(learner, 'rolled_back', (versionId) => versionId === id);
-      const rollbackAt = performance.now();
-      await admin('POST', `/v1/admin/versions/${id}/rollback`, {});
-      const { at: droppedAt } = await dropped;
-      dropMs.push(droppedAt - rollbackAt);
-      updateWindows.push({ from: rollbackAt, to: droppedAt });
+      const cycle = await swapCycle(operator, learner, k, published, () => completed(between));
+      swapMs.push(cycle.swapMs);
+      stageMs.push(cycle.servingAt - cycle.publishedAt);
+      swapWindows.push({ from: cycle.servingAt - cycle.swapMs, to: cycle.servingAt });
+      updateWindows.push({ from: cycle.publishedAt, to: cycle.servingAt });
+      dropMs.push(cycle.droppedAt - cycle.rollbackAt);
+      updateWindows.push({ from: cycle.rollbackAt, to: cycle.droppedAt });
       await completed(between);
     }
     running = false;

@@ -34,6 +34,7 @@
  * ```
  */
 import { LearnerError } from '../../errors.ts';
+import { batchRows } from '../batch.ts';
 import type { SingleConfig } from '../config.ts';
 import type { Loss } from '../losses.ts';
 import { createOptimizer } from '../optim/index.ts';
@@ -170,14 +171,8 @@ export abstract class LinearModel implements Head, Params {
   }
 
   partialFitMany(xs: Vector, ys: ArrayLike<Label>): void {
-    const n = ys?.length;
     const d = this.dim;
-    if (!Number.isInteger(n) || xs?.length !== n * d) {
-      throw new LearnerError(
-        'BAD_INPUT',
-        `expected ${n} rows of ${d} features (${n * d} numbers), got ${xs?.length}`,
-      );
-    }
+    const n = batchRows(xs, ys, d);
     for (let i = 0; i < n; i++) {
       const target = this.encode(ys[i]);
       if (Number.isNaN(target)) throw this.badLabel(ys[i], `row ${i}: `);

@@ -39,6 +39,7 @@
  * ```
  */
 import { isLearnerError, LearnerError } from '../../errors.ts';
+import { batchRows } from '../batch.ts';
 import type {
   ResolvedConfig,
   ResolvedMixture,
@@ -197,14 +198,8 @@ export class MixtureHead implements Head {
   }
 
   partialFitMany(xs: Vector, ys: ArrayLike<Label>): void {
-    const n = ys?.length;
     const d = this.dim;
-    if (!Number.isInteger(n) || xs?.length !== n * d) {
-      throw new LearnerError(
-        'BAD_INPUT',
-        `expected ${n} rows of ${d} features (${n * d} numbers), got ${xs?.length}`,
-      );
-    }
+    const n = batchRows(xs, ys, d);
     // Atomic: a bad row anywhere puts every candidate back as it was before the batch.
     const before = this.exportState();
     const row = new Float64Array(d);
