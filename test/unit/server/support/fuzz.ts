@@ -386,6 +386,28 @@ export function defineFuzzTests(h: Harness): void {
     );
     const headers = fc.dictionary(header, headerValue, { maxKeys: 4 });
     const body = fc.option(fc.string({ maxLength: 100 }), { nil: undefined });
+    // Fixed cases first: percent-encoded bytes that are not UTF-8 text (overlong, a lone
+    // surrogate, a truncated sequence, bytes no UTF-8 has) and one CI once reported as a
+    // reset connection (U+108CEE, valid UTF-8 but a code point nothing assigns), under every
+    // prefix a router might try to decode them in. Each must be a plain 4xx answer.
+    const oddSegments = [
+      'l%F4%88%B3%AE',
+      '%C0%80',
+      '%ED%A0%80',
+      '%E0%A4%A',
+      '%FF%FE',
+      '%',
+      '%F4%90%80%80',
+    ];
+    const prefixes = ['/audit/', '/v1/', '/v1/admin/audit/', '/v1/admin/versions/', '/v1/models/'];
+    for (const prefix of prefixes)
+      for (const odd of oddSegments)
+        for (const m of ['GET', 'POST']) {
+          const status = await send(m, `${prefix}${odd}`, {
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          });
+          expect([400, 401, 403, 404, 405, 415], `${m} ${prefix}${odd}`).toContain(status);
+        }
     await fc.assert(
       fc.asyncProperty(method, path, query, headers, body, async (m, p, q, hs, b) => {
         // Never a real admin change by chance: only refs no version has.
