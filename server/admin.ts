@@ -49,7 +49,7 @@ import {
 
 const intentShape = {
   actor: optional(string({ min: 1, max: 100 })),
-  why: optional(string({ max: 1000 })),
+  why: optional(string({ max: 1000, controls: 'whitespace' })),
 };
 
 const weight = number({ min: 0, max: 1 });

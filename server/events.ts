@@ -14,11 +14,19 @@ export interface EventOptions {
   pollMs: number;
   /** Open streams allowed at once; more are refused with 429. */
   maxStreams: number;
+  /**
+   * Open streams one client address may hold, so that one client cannot take every slot
+   * and lock the rest of the fleet out of push (they would fall back to polling).
+   */
+  maxStreamsPerClient: number;
   /** Reconnection delay suggested to EventSource (the `retry:` field). */
   retryMs: number;
 }
 
 type Listener = (event: ManifestEvent) => void;
+
+/** Why a stream was not opened: the server's cap, or this client's share of it. */
+export type StreamRefusal = 'server' | 'client';
 
 function frame<K extends keyof SyncEventMap>(event: K, data: SyncEventMap[K]): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -28,6 +36,10 @@ export class ManifestEvents {
   private readonly listeners = new Set<Listener>();
   /** Open streams and what ends each one. */
   private readonly streams = new Map<ReadableStreamDefaultController<Uint8Array>, () => void>();
+  /** Slots held per client address: open streams plus streams being opened. */
+  private readonly perClient = new Map<string, number>();
+  /** Slots held in all: open streams plus streams being opened. */
+  private held = 0;
   private last: ManifestEvent | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private checking: Promise<void> | undefined;
@@ -85,11 +97,39 @@ export class ManifestEvents {
     };
   }
 
-  /** The SSE response body of one client, or null when too many streams are open. */
-  async openStream(): Promise<ReadableStream<Uint8Array> | null> {
-    if (this.closed || this.streams.size >= this.options.maxStreams) return null;
-    const { manifest, etag } = await this.source.get();
-    const fetched: ManifestEvent = { revision: manifest.revision, rollout: manifest.rollout, etag };
+  /**
+   * The SSE response body for a client at `client` (its address), or why not. The slot is
+   * taken before the first await, so concurrent requests cannot overshoot either cap.
+   */
+  async openStream(
+    client: string,
+  ): Promise<{ stream: ReadableStream<Uint8Array> } | { refused: StreamRefusal }> {
+    if (this.closed || this.held >= this.options.maxStreams) return { refused: 'server' };
+    const mine = this.perClient.get(client) ?? 0;
+    if (mine >= this.options.maxStreamsPerClient) return { refused: 'client' };
+    this.held++;
+    this.perClient.set(client, mine + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.held--;
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client, left);
+      else this.perClient.delete(client);
+    };
+    let fetched: ManifestEvent;
+    try {
+      const { manifest, etag } = await this.source.get();
+      fetched = { revision: manifest.revision, rollout: manifest.rollout, etag };
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return { stream: this.stream(fetched, release) };
+  }
+
+  private stream(fetched: ManifestEvent, release: () => void): ReadableStream<Uint8Array> {
     const encoder = new TextEncoder();
     let cleanup = () => {};
     return new ReadableStream<Uint8Array>({
@@ -113,6 +153,7 @@ export class ManifestEvents {
           clearInterval(heartbeat);
           unsubscribe();
           this.streams.delete(controller);
+          release();
         };
         this.streams.set(controller, cleanup);
         const first = this.last && this.last.revision > fetched.revision ? this.last : fetched;

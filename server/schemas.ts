@@ -136,7 +136,7 @@ const pairedComparison = object<PairedComparison>({
 const versionEvent = object<VersionEvent>({
   kind: oneOf(['staged', 'refused', 'rolled_back', 'promoted']),
   at: epochMs,
-  reason: optional(string({ max: 500 })),
+  reason: optional(string({ max: 500, controls: 'whitespace' })),
 });
 
 export const metricWindow: Check<MetricWindow> = refine(

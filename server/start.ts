@@ -60,6 +60,17 @@ export interface ServerOptions {
   pollMs?: number;
   /** Open event streams allowed at once. Default 10,000. */
   maxStreams?: number;
+  /** Open event streams one client address may hold. Default a quarter of `maxStreams`. */
+  maxStreamsPerClient?: number;
+  /**
+   * How long a client may take to send a whole request, headers and body (Node's
+   * `requestTimeout`; its default is 300 s). Past it the server answers 408 and closes the
+   * connection, so slow senders cannot hold sockets. Model uploads must arrive within it.
+   * Default 30 s.
+   */
+  requestTimeoutMs?: number;
+  /** How long a client may take to send the request headers. Default 20 s (≤ requestTimeoutMs). */
+  headersTimeoutMs?: number;
   /** JSON bodies. Default 1 MiB. */
   maxBodyBytes?: number;
   /** Model uploads. Default 256 MiB. */
@@ -110,6 +121,23 @@ export interface RunningServer {
 }
 
 const SIGNING_KEY_SETTING = 'signing_key_ed25519_pkcs8';
+
+/**
+ * Node's timeouts for receiving a request. Node checks them only every
+ * `connectionsCheckingInterval` (default 30 s, which would let a 30 s limit stretch to 60 s),
+ * so the check runs at a quarter of the headers timeout, at most once a second.
+ */
+function requestTimeouts(options: ServerOptions) {
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? 20_000, requestTimeout);
+  if (!(requestTimeout > 0) || !(headersTimeout > 0))
+    throw new RangeError('requestTimeoutMs and headersTimeoutMs must be positive');
+  return {
+    requestTimeout,
+    headersTimeout,
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headersTimeout / 4))),
+  };
+}
 
 function listen(
   options: Parameters<typeof serve>[0],
@@ -170,10 +198,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       maxModelBytes: options.maxModelBytes ?? 256 * 1024 * 1024,
     };
     const manifests = new ManifestSource(db, key);
+    const maxStreams = options.maxStreams ?? 10_000;
     const events = new ManifestEvents(manifests, {
       heartbeatMs: options.heartbeatMs ?? 15_000,
       pollMs: options.pollMs ?? 2_000,
-      maxStreams: options.maxStreams ?? 10_000,
+      maxStreams,
+      maxStreamsPerClient: options.maxStreamsPerClient ?? Math.max(1, Math.ceil(maxStreams / 4)),
       retryMs: 3_000,
     });
     cleanups.push(() => events.close());
@@ -214,6 +244,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       fetch: app.fetch,
       port: options.port ?? 8787,
       hostname: host,
+      serverOptions: requestTimeouts(options),
     });
     cleanups.push(() => closeServer(server));
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -41,6 +41,13 @@ export interface StringRules {
   pattern?: RegExp;
   /** Said in the error when the pattern does not match. */
   patternName?: string;
+  /**
+   * Control characters (U+0000–U+001F) allowed: none (the default: names, ids, versions),
+   * or tab, line feed and carriage return (`'whitespace'`: free text such as a reason). NUL is
+   * never allowed (PostgreSQL cannot store it), nor is anything that would let a stored value
+   * drive a terminal (ESC) when the CLI prints it.
+   */
+  controls?: 'none' | 'whitespace';
 }
 
 /**
@@ -52,12 +59,28 @@ export function isStorableText(value: string): boolean {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const ANY_CONTROL = /[\u0000-\u001f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const NON_WHITESPACE_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
+/** The one text rule every string in a body meets (plain fields and inside free JSON). */
+function checkText(value: string, path: string, controls: 'none' | 'whitespace'): void {
+  if (!isStorableText(value)) fail(path, 'must be text without NUL or unpaired surrogates');
+  if ((controls === 'none' ? ANY_CONTROL : NON_WHITESPACE_CONTROL).test(value))
+    fail(
+      path,
+      controls === 'none'
+        ? 'must not contain control characters (U+0000–U+001F)'
+        : 'must not contain control characters other than tab and line breaks',
+    );
+}
 
 export function string(rules: StringRules): Check<string> {
   const min = rules.min ?? 0;
   return (value, path) => {
     if (typeof value !== 'string') fail(path, `must be a string, not ${describe(value)}`);
-    if (!isStorableText(value)) fail(path, 'must be text without NUL or unpaired surrogates');
+    checkText(value, path, rules.controls ?? 'none');
     if (value.length < min) fail(path, `must have at least ${min} characters`);
     if (value.length > rules.max) fail(path, `must have at most ${rules.max} characters`);
     if (rules.pattern && !rules.pattern.test(value))
@@ -178,22 +201,27 @@ export interface JsonRules {
 }
 
 /**
- * Any JSON object (free-form, e.g. a head or a feature spec) of bounded depth and size.
+ * Any JSON object (free-form, e.g. a head or a feature spec) of bounded depth and size, whose
+ * keys and string values are text as `string({ controls: 'whitespace' })` wants it.
  * Walks iteratively, so depth is checked before anything recursive touches the value.
  */
 export function jsonObject(rules: JsonRules): Check<Record<string, unknown>> {
   return (value, path) => {
     if (!isPlainObject(value)) fail(path, `must be an object, not ${describe(value)}`);
-    const stack: [unknown, number][] = [[value, 1]];
+    const stack: [unknown, number, string][] = [[value, 1, path]];
     while (stack.length > 0) {
-      const [node, depth] = stack.pop()!;
+      const [node, depth, at] = stack.pop()!;
+      if (typeof node === 'string') checkText(node, at, 'whitespace');
       if (typeof node !== 'object' || node === null) {
-        if (typeof node === 'number' && !Number.isFinite(node))
-          fail(path, 'has a non-finite number');
+        if (typeof node === 'number' && !Number.isFinite(node)) fail(at, 'has a non-finite number');
         continue;
       }
       if (depth > rules.maxDepth) fail(path, `is nested deeper than ${rules.maxDepth} levels`);
-      for (const child of Object.values(node)) stack.push([child, depth + 1]);
+      for (const [key, child] of Object.entries(node)) {
+        const childPath = Array.isArray(node) ? `${at}[${key}]` : join(at, key);
+        if (!Array.isArray(node)) checkText(key, `${childPath} (key)`, 'whitespace');
+        stack.push([child, depth + 1, childPath]);
+      }
     }
     if (new TextEncoder().encode(JSON.stringify(value)).length > rules.maxBytes)
       fail(path, `is larger than ${rules.maxBytes} bytes of JSON`);

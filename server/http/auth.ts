@@ -6,7 +6,8 @@
 import { secretMatches } from '../tokens.ts';
 import { ApiError } from './errors.ts';
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+/** The scheme is case-insensitive (RFC 9110 §11.1); the token is not. */
+const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
 
 export function bearerToken(request: Request): string {
   const header = request.headers.get('authorization');

@@ -16,11 +16,16 @@ export function eventRoutes(app: Hono, ctx: AppContext): void {
     // it would leak a subscription per request.
     if (c.req.method === 'HEAD')
       return new Response(null, { status: 200, headers: STREAM_HEADERS });
-    const stream = await ctx.events.openStream();
-    if (!stream)
-      throw new ApiError(429, 'RATE_LIMITED', 'too many open event streams; poll instead', {
-        headers: { 'retry-after': '30' },
-      });
-    return new Response(stream, { status: 200, headers: STREAM_HEADERS });
+    const opened = await ctx.events.openStream(ctx.clientAddress(c));
+    if ('refused' in opened)
+      throw new ApiError(
+        429,
+        'RATE_LIMITED',
+        opened.refused === 'client'
+          ? 'this address holds its share of open event streams; close one or poll instead'
+          : 'too many open event streams; poll instead',
+        { headers: { 'retry-after': '30' } },
+      );
+    return new Response(opened.stream, { status: 200, headers: STREAM_HEADERS });
   });
 }
