@@ -1,21 +1,62 @@
 import { playwright } from '@vitest/browser-playwright';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, findChromium } from './test/support/chromium.mjs';
+import { type EngineName, findFirefox, findWebKit } from './test/support/engines.mjs';
+import { firefox } from './test/support/firefox_provider.ts';
+import { webkit } from './test/support/webkit_provider.ts';
+
+// Which engine the browser projects run in: Chromium for `npm test`, Firefox or WebKitGTK for
+// `npm run test:firefox` / `npm run test:webkit` (which set LOCALFIT_ENGINE).
+const engine = (process.env.LOCALFIT_ENGINE ?? 'chromium') as EngineName;
+if (!['chromium', 'firefox', 'webkit'].includes(engine)) {
+  throw new Error(`LOCALFIT_ENGINE=${engine}: use chromium, firefox or webkit`);
+}
+
+// How much slower than Chromium an engine runs the suite on the same machine (measured: Firefox
+// about twice, WebKitGTK's MiniBrowser under Xvfb about four times). Timeouts scale with it;
+// what the tests assert does not.
+const TIME_SCALE: Record<EngineName, number> = { chromium: 1, firefox: 2, webkit: 4 };
+const timeScale = TIME_SCALE[engine];
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The engine the browser tests run in. */
+    engine: EngineName;
+    /** Multiplies a test's own timeout (see TIME_SCALE in vite.config.ts). */
+    timeScale: number;
+  }
+}
+
+// `npm test` and the two scripts run engines.mjs --ensure first, so these find one; a config
+// loaded for the unit tests alone must not fail for want of a browser, hence `?? ''`.
+function provider() {
+  switch (engine) {
+    case 'firefox':
+      return firefox({ executablePath: findFirefox() ?? '' });
+    case 'webkit':
+      return webkit({ parts: findWebKit() });
+    default:
+      return playwright({
+        launchOptions: { executablePath: findChromium(), args: CHROMIUM_ARGS },
+      });
+  }
+}
 
 // A fresh object per project: vitest names each project's browser instances in place.
 const browser = () => ({
   enabled: true,
-  headless: true,
+  // MiniBrowser has no headless mode: the WebKit provider runs it in its own Xvfb display.
+  headless: engine !== 'webkit',
   screenshotFailures: false,
-  provider: playwright({
-    launchOptions: {
-      // `npm test` runs test/support/chromium.mjs --ensure first, so this finds one.
-      executablePath: findChromium(),
-      args: CHROMIUM_ARGS,
-    },
-  }),
-  instances: [{ browser: 'chromium' as const }],
+  provider: provider(),
+  instances: [{ browser: engine === 'chromium' ? ('chromium' as const) : engine }],
 });
+
+const browserTimeouts = {
+  testTimeout: 60_000 * timeScale,
+  hookTimeout: 10_000 * timeScale,
+  provide: { engine, timeScale },
+};
 
 export default defineConfig({
   // onnxruntime-web locates its wasm next to its own module; pre-bundling would move it.
@@ -41,7 +82,7 @@ export default defineConfig({
           include: ['test/browser/**/*.test.ts'],
           // The sync tests need the server and the fault proxy: the next project starts them.
           exclude: [...configDefaults.exclude, 'test/browser/sync/**'],
-          testTimeout: 60_000,
+          ...browserTimeouts,
           // Test files share the page's main thread: one at a time, so one file's work (say,
           // compiling onnxruntime's wasm) is never measured as another's long task.
           fileParallelism: false,
@@ -55,7 +96,7 @@ export default defineConfig({
           include: ['test/browser/sync/**/*.test.ts'],
           // The real sync server (embedded PGlite) and the fault lab in front of it, in Node.
           globalSetup: ['test/support/sync_global_setup.ts'],
-          testTimeout: 60_000,
+          ...browserTimeouts,
           fileParallelism: false,
           // After the other projects: a fleet of 20 learners in a second Chromium would starve
           // the browser project's page, whose main thread a test watches for long tasks.
