@@ -68,7 +68,11 @@ export interface Learner {
   flush(): Promise<void>;
   /** With `rollout` configured: checks the server's manifest now and acts on it. */
   checkForUpdates(): Promise<void>;
-  /** Subscribes to an event; returns the function that unsubscribes. */
+  /**
+   * Subscribes to an event; returns the function that unsubscribes. An event a call causes
+   * (a refusal during `checkForUpdates`, a recovery during a call) reaches the listener before
+   * that call resolves.
+   */
   on<K extends keyof LearnerEventMap>(
     type: K,
     listener: (event: LearnerEventMap[K]) => void,

@@ -13,7 +13,12 @@
 import { isLearnerError } from '../errors.ts';
 
 export interface GuardrailOptions {
-  /** A staged predict call slower than this (milliseconds, whole call) counts as slow (default 250). */
+  /**
+   * A staged predict call that takes this long or longer (milliseconds, whole call) counts as
+   * slow (default 250). "Or longer": Firefox and WebKit coarsen `performance.now()` outside
+   * cross-origin isolation, so a fast call can read 0 ms, and a budget of 0 must still mean
+   * every call is too slow.
+   */
   latencyBudgetMs?: number;
   /** This many slow calls in a row roll the staged version back (default 3); one is noise. */
   slowCallsInARow?: number;
@@ -39,10 +44,10 @@ export class Guardrails {
   checkPrediction(scores: ArrayLike<number>, elapsedMs: number): GuardrailReason | undefined {
     const nonFinite = firstNonFinite(scores);
     if (nonFinite !== undefined) return `non_finite: score ${nonFinite} is ${scores[nonFinite]}`;
-    if (elapsedMs > this.options.latencyBudgetMs) {
+    if (elapsedMs >= this.options.latencyBudgetMs) {
       this.slowInARow++;
       if (this.slowInARow >= this.options.slowCallsInARow) {
-        return `latency: ${this.slowInARow} calls in a row over ${this.options.latencyBudgetMs} ms (last ${elapsedMs.toFixed(1)} ms)`;
+        return `latency: ${this.slowInARow} calls in a row at or over ${this.options.latencyBudgetMs} ms (last ${elapsedMs.toFixed(1)} ms)`;
       }
     } else {
       this.slowInARow = 0;

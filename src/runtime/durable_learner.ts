@@ -1153,7 +1153,9 @@ function outcomeQuality(
  */
 async function openOrReport(name: string, emit: (event: LearnerEvent) => void) {
   try {
-    return await openStore(name);
+    const store = await openStore(name);
+    for (const message of store.recoveries) emit({ type: 'error', code: 'STORAGE', message });
+    return store;
   } catch (error) {
     const why = isStoreError(error) ? `${error.code}: ${error.message}` : describe(error);
     emit({ type: 'error', code: 'STORAGE', message: `running in memory: ${why}` });

@@ -77,16 +77,33 @@ export function createWorkerApi(): WorkerApi {
   let release = () => {};
   let closed = false;
   const listeners: ((event: LearnerEvent) => void)[] = [];
+  // Events reach the page over the listener's own MessagePort, results over the worker's: two
+  // ports, whose messages no browser has to keep in order (Firefox does not). A call therefore
+  // resolves only once the events emitted before its result were delivered, so that an app
+  // (or a test) sees a call's events before the call returns, in every engine.
+  const delivering = new Set<Promise<unknown>>();
   const emit = (event: LearnerEvent) => {
-    for (const listener of listeners) listener(event);
+    for (const listener of listeners) {
+      // Over comlink the listener is a proxy: its promise settles once the page has run it.
+      const delivered = Promise.resolve(listener(event) as unknown).catch(() => undefined);
+      delivering.add(delivered);
+      delivered.then(() => delivering.delete(delivered));
+    }
+  };
+  const afterEvents = async <T>(result: Promise<T>): Promise<T> => {
+    try {
+      return await result;
+    } finally {
+      if (delivering.size > 0) await Promise.all([...delivering]);
+    }
   };
 
   const call = <T>(method: Method, ...args: unknown[]): Promise<T> => {
     if (closed) return Promise.reject(new LearnerError('CLOSED', 'the learner is closed'));
-    if (learner) return dispatch(learner, method, args) as Promise<T>;
+    if (learner) return afterEvents(dispatch(learner, method, args) as Promise<T>);
     if (!channel)
       return Promise.reject(new LearnerError('BAD_CONFIG', 'the learner is not initialised'));
-    return channel.call(method, args) as Promise<T>;
+    return afterEvents(channel.call(method, args) as Promise<T>);
   };
 
   return {

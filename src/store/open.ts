@@ -10,6 +10,7 @@ import { ModelRepository } from './models.ts';
 import { Outbox } from './outbox.ts';
 import { OutcomeLog } from './outcomes.ts';
 import { withQuota } from './quota.ts';
+import { finishInterruptedRebuild, rebuildDatabase } from './rebuild.ts';
 import type { RetentionResult } from './retention.ts';
 import { applyRetention } from './retention.ts';
 import type { LocalfitDB, Usage } from './schema.ts';
@@ -59,12 +60,37 @@ export interface StoreStats {
  * - SCHEMA_TOO_NEW: newer code wrote this database (`details.found` > `details.supported`). It
  *   was not touched; run in memory and keep serving.
  * - UPGRADE_FAILED: an upgrade step failed; the database stayed at its old version, unchanged.
+ *   When the engine itself refused the upgrade (a DOMException: WebKit after an aborted upgrade,
+ *   see rebuild.ts), the database is rebuilt with the same records and the upgrade tried once
+ *   more; `store.recoveries` says so.
  * - BLOCKED: another connection kept an older version open for `blockedTimeoutMs`.
  * - UNAVAILABLE: no IndexedDB here, or the browser refused to open it.
  */
 export async function openStore(name: string, options: OpenOptions = {}): Promise<Store> {
   if (!globalThis.indexedDB) throw new StoreError('UNAVAILABLE', 'IndexedDB is not available');
+  const recoveries: string[] = [];
+  const finished = await finishInterruptedRebuild(name);
+  if (finished) recoveries.push(finished);
+  let store: Store;
+  try {
+    store = await openOnce(name, options);
+  } catch (error) {
+    if (!isStoreError(error, 'UPGRADE_FAILED')) throw error;
+    const { cause, fromVersion } = error.details;
+    if (!(cause instanceof DOMException) || !fromVersion) throw error;
+    const records = await rebuildDatabase(name);
+    store = await openOnce(name, options);
+    recoveries.push(
+      `database "${name}" rebuilt (${records} records kept): the browser refused its upgrade from version ${fromVersion} (${String(cause)})`,
+    );
+  }
+  store.recoveries.push(...recoveries);
+  return store;
+}
+
+async function openOnce(name: string, options: OpenOptions): Promise<Store> {
   let upgradeFailure: unknown;
+  let fromVersion = 0;
   let store: Store | undefined;
   let blockedTimer: ReturnType<typeof setTimeout> | undefined;
   let rejectBlocked: (error: StoreError) => void = () => {};
@@ -74,6 +100,7 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
 
   const opening = openDB<LocalfitDB>(name, SCHEMA_VERSION, {
     upgrade(db, oldVersion, newVersion, tx) {
+      fromVersion = oldVersion;
       runUpgrades(db, tx, oldVersion, newVersion ?? SCHEMA_VERSION).catch((error: unknown) => {
         upgradeFailure = error;
       });
@@ -115,7 +142,7 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
       );
       throw error;
     }
-    throw await openFailure(name, error, upgradeFailure);
+    throw await openFailure(name, error, upgradeFailure, fromVersion);
   } finally {
     clearTimeout(blockedTimer);
   }
@@ -123,7 +150,12 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
   return store;
 }
 
-async function openFailure(name: string, error: unknown, upgradeFailure: unknown) {
+async function openFailure(
+  name: string,
+  error: unknown,
+  upgradeFailure: unknown,
+  fromVersion: number,
+) {
   if ((error as Error)?.name === 'VersionError') {
     // The requested version is lower than the stored one: the browser refused without
     // touching anything. Say which version we found, if the browser tells us.
@@ -138,9 +170,7 @@ async function openFailure(name: string, error: unknown, upgradeFailure: unknown
     return new StoreError(
       'UPGRADE_FAILED',
       `upgrading "${name}" failed: ${String(upgradeFailure)}`,
-      {
-        cause: upgradeFailure,
-      },
+      { cause: upgradeFailure, fromVersion },
     );
   }
   return new StoreError('UNAVAILABLE', `cannot open "${name}": ${String(error)}`, { cause: error });
@@ -175,6 +205,8 @@ export class Store {
   readonly snapshots: SnapshotRepository;
   readonly outbox: Outbox;
   readonly meta: MetaRepository;
+  /** What opening had to repair (a rebuilt database, an interrupted rebuild finished). */
+  readonly recoveries: string[] = [];
   private connection: IDBPDatabase<LocalfitDB> | undefined;
   private closedBecause: string | undefined;
 

@@ -1,6 +1,6 @@
 // The demo's committed version in Chromium: the replay check that `npm run models` computed in
 // Node (public/models/demo/check.json) must come out of the real learner worker to 1e-6.
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, inject, test } from 'vitest';
 import type { DemoCatalogJson, DemoCheckJson } from '../../../models/demo/build.ts';
 import { catalogExample } from '../../../models/train/examples.ts';
 import type { ItemCatalog } from '../../../models/train/types.ts';
@@ -17,7 +17,7 @@ async function fetchJson<T>(path: string): Promise<T> {
 
 describe('demo version in the real worker', () => {
   test('scores agree with the Node replay recorded at build time (≤ 1e-6)', {
-    timeout: 120_000,
+    timeout: 120_000 * inject('timeScale'),
   }, async () => {
     const bytes = new Uint8Array(await (await fetch('/models/demo/model.onnx')).arrayBuffer());
     const head = headFromJson(await fetchJson('/models/demo/head.json'));

@@ -6,7 +6,7 @@
 // the function the Node replay runs, here on onnxruntime-web in the page — and through the
 // real learner worker via createLearner. The two must agree to 1e-6.
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
-import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, test } from 'vitest';
 import moviesCsv from '../../../../shared/data/movielens-small/movies.csv?raw';
 import ratingsCsv from '../../../../shared/data/movielens-small/ratings.csv?raw';
 import { qualifies, splitMovielens } from '../../../models/movielens/dataset.ts';
@@ -24,7 +24,7 @@ const SAMPLE_USERS = 6;
 const MAX_RATINGS = 60;
 
 describe('MovieLens replay: Node code path vs. the real worker', () => {
-  test('sampled users agree to 1e-6', { timeout: 300_000 }, async () => {
+  test('sampled users agree to 1e-6', { timeout: 300_000 * inject('timeScale') }, async () => {
     const split = splitMovielens(parseRatings(ratingsCsv), parseMovies(moviesCsv));
     const version = await trainVersion(split.history, split.catalog, {
       sweeps: 4,

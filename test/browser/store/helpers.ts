@@ -17,6 +17,12 @@ export function uniqueName(label: string): string {
   return name;
 }
 
+/** Deletes the database `name` after the test too (one a test made under its own name). */
+export function track(name: string): string {
+  names.add(name);
+  return name;
+}
+
 /** Opens a store that is closed and deleted after the test. */
 export async function open(name: string, options: OpenOptions = {}): Promise<Store> {
   names.add(name);

@@ -1,17 +1,29 @@
-// Opening, upgrading and refusing databases, in real Chromium IndexedDB.
+// Opening, upgrading, rebuilding and refusing databases, in each engine's real IndexedDB.
 import type { IDBPDatabase, IDBPTransaction } from 'idb';
 import { openDB } from 'idb';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, inject, test } from 'vitest';
 import {
   checksum,
+  deleteStore,
   isStoreError,
   openStore,
   SCHEMA_VERSION,
   type Store,
   type StoreError,
 } from '../../../src/store/index.ts';
+import { makeRebuildCopy, REBUILD_SUFFIX } from '../../../src/store/rebuild.ts';
 import { runUpgrades, UPGRADES } from '../../../src/store/schema.ts';
-import { cleanup, example, head, modelBytes, open, outcome, spec, uniqueName } from './helpers.ts';
+import {
+  cleanup,
+  example,
+  head,
+  modelBytes,
+  open,
+  outcome,
+  spec,
+  track,
+  uniqueName,
+} from './helpers.ts';
 
 afterEach(cleanup);
 
@@ -170,9 +182,52 @@ describe('schema', () => {
     expect(await after.count('outcomes')).toBe(3);
     expect(await after.get('meta', 'installId')).toBe(installId);
     after.close();
-    // The real code then upgrades it fine.
+    // The real code then upgrades it, keeping every record. Chromium and Firefox roll the
+    // aborted upgrade back entirely; WebKit keeps the aborted upgrade's new stores in its
+    // backing store and refuses every later upgrade (ConstraintError), so the store rebuilds
+    // the database (src/store/rebuild.ts) and says so.
     const store = await open(name);
     expect(await store.outcomes.count()).toBe(3);
+    expect(await store.meta.installId()).toBe(installId);
+    if (inject('engine') === 'webkit') {
+      expect(store.recoveries).toEqual([expect.stringMatching(/rebuilt \(\d+ records kept\)/)]);
+    } else {
+      expect(store.recoveries).toEqual([]);
+    }
+  });
+
+  test('a rebuild interrupted after its copy was complete is finished from the copy', async () => {
+    const name = uniqueName('rebuild-interrupted');
+    const first = await open(name);
+    await first.outcomes.append(outcome(1));
+    await first.outcomes.append(outcome(2));
+    const installId = await first.meta.installId();
+    first.close();
+    // What rebuildDatabase does up to its delete: a complete copy, then the database gone.
+    const copy = track(name + REBUILD_SUFFIX);
+    await makeRebuildCopy(name);
+    await deleteStore(name);
+
+    const store = await open(name);
+    expect(await store.outcomes.count()).toBe(2);
+    expect(await store.meta.installId()).toBe(installId);
+    expect(store.recoveries).toEqual([expect.stringContaining('interrupted rebuild')]);
+    expect((await indexedDB.databases()).map((d) => d.name)).not.toContain(copy);
+  });
+
+  test('a rebuild interrupted while copying leaves the database as it was', async () => {
+    const name = uniqueName('rebuild-half-copied');
+    const first = await open(name);
+    await first.outcomes.append(outcome(1));
+    first.close();
+    // The copy exists, with the schema, but its records and completeness mark never came.
+    const copy = track(name + REBUILD_SUFFIX);
+    (await createAtVersion(copy, SCHEMA_VERSION)).close();
+
+    const store = await open(name);
+    expect(await store.outcomes.count()).toBe(1);
+    expect(store.recoveries).toEqual([]);
+    expect((await indexedDB.databases()).map((d) => d.name)).not.toContain(copy);
   });
 
   test('reopening at the current version runs no step again', async () => {
