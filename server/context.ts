@@ -34,9 +34,11 @@ export interface AppContext {
   limits: Limits;
   /** Per install, on device routes. */
   deviceLimiter: RateLimiter;
-  /** Per client address, on registration. */
+  /** Per client address prefix, on registration. */
   registerLimiter: RateLimiter;
-  /** Key for per-client limits on unauthenticated routes. */
+  /** Per client address prefix, failed device authentications. */
+  authFailureLimiter: RateLimiter;
+  /** The client's address (X-Forwarded-For believed only from trusted proxies). */
   clientAddress: (c: Context) => string;
   /** The rollout policy's runner: scheduled after ingest, evaluated on demand. */
   autopilot: Autopilot;

@@ -20,6 +20,7 @@ import {
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { ManifestEvents } from './events.ts';
+import { clientAddressResolver } from './http/client_address.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { ManifestSource } from './manifest.ts';
 import { Autopilot } from './rollout/autopilot.ts';
@@ -77,10 +78,30 @@ export interface ServerOptions {
   maxModelBytes?: number;
   /** Model bytes kept in memory. Default 512 MiB. */
   modelCacheBytes?: number;
-  /** Per install on device routes. Default burst 60, 10/s. */
+  /**
+   * Rate limits, kept in the database so that they hold across every server process on it
+   * (server/http/rate_limit.ts): `burst` requests per window of `burst / perSecond` s.
+   * Per install on device routes. Default 60 per 6 s.
+   */
   rateLimit?: RateLimitOptions;
-  /** Per client address on /v1/register. Default burst 20, 1/s. */
+  /** Per client address prefix (IPv4 /24, IPv6 /64) on /v1/register. Default 30 per minute. */
   registerRateLimit?: RateLimitOptions;
+  /**
+   * Failed device authentications per client address prefix; past it, requests with a
+   * device token are refused (429) before the tokens table is read. Default 30 per minute.
+   */
+  authFailureRateLimit?: RateLimitOptions;
+  /**
+   * Proxies in front of the server whose `X-Forwarded-For` is believed: addresses or CIDR
+   * ranges, e.g. `['127.0.0.1']` for a reverse proxy on the same host. Default none: the
+   * header is ignored and the socket's peer is the client.
+   */
+  trustProxy?: string[];
+  /**
+   * Installs that have not authenticated for this many days expire: their token is refused
+   * (401, so the device registers again). Default 180.
+   */
+  inactiveInstallDays?: number;
   /** Access-Control-Allow-Origin. Default '*' (tokens are bearer headers, not cookies). */
   corsOrigin?: string | string[];
   /** Where server faults are reported. Default: stderr. */
@@ -160,6 +181,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const host = options.host ?? '127.0.0.1';
   // Before anything opens: a bad option is a typed error (PolicyConfigError), not a half start.
   const policy = resolvePolicy(options.policy);
+  const resolveClient = clientAddressResolver({ trustProxy: options.trustProxy });
+  const inactiveDays = options.inactiveInstallDays ?? 180;
+  if (!(inactiveDays > 0)) throw new RangeError('inactiveInstallDays must be a positive number');
+  const serverTimeouts = requestTimeouts(options);
   const needsDir = !options.database && !options.databaseUrl && !options.memory;
   const dirOption = options.dataDir ?? (needsDir ? DEFAULT_DATA_DIR : undefined);
   const dataDir: DataDir | undefined = dirOption ? await ensureDataDir(dirOption) : undefined;
@@ -216,20 +241,37 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       db,
       manifests,
       events,
-      installs: new InstallAuthenticator(db),
+      installs: new InstallAuthenticator(db, {
+        inactiveMs: inactiveDays * 24 * 3600 * 1000,
+      }),
       models: new ModelCache(db, options.modelCacheBytes ?? 512 * 1024 * 1024),
       publicKey: describePublicKey(key),
       appKey: secrets.appKey,
       adminTokenHash: secrets.adminTokenHash,
       limits,
-      deviceLimiter: new RateLimiter(options.rateLimit ?? { burst: 60, perSecond: 10 }),
-      registerLimiter: new RateLimiter(options.registerRateLimit ?? { burst: 20, perSecond: 1 }),
+      deviceLimiter: new RateLimiter(
+        db,
+        'device',
+        options.rateLimit ?? { burst: 60, perSecond: 10 },
+      ),
+      registerLimiter: new RateLimiter(
+        db,
+        'register',
+        options.registerRateLimit ?? { burst: 30, perSecond: 0.5 },
+      ),
+      authFailureLimiter: new RateLimiter(
+        db,
+        'auth_failure',
+        options.authFailureRateLimit ?? { burst: 30, perSecond: 0.5 },
+      ),
       clientAddress: (c) => {
+        let peer: string | undefined;
         try {
-          return getConnInfo(c).remote.address ?? 'unknown';
+          peer = getConnInfo(c).remote.address;
         } catch {
-          return 'unknown';
+          peer = undefined;
         }
+        return resolveClient(peer, c.req.header('x-forwarded-for'));
       },
       autopilot,
       logError,
@@ -244,7 +286,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       fetch: app.fetch,
       port: options.port ?? 8787,
       hostname: host,
-      serverOptions: requestTimeouts(options),
+      serverOptions: serverTimeouts,
     });
     cleanups.push(() => closeServer(server));
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

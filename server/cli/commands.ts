@@ -7,6 +7,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { PublishRequest } from '../admin_types.ts';
 import { DEFAULT_DATA_DIR } from '../data_dir.ts';
+import { ProxyConfigError } from '../http/client_address.ts';
 import { PolicyConfigError, type PolicyOptions } from '../rollout/policy.ts';
 import { resolveSchedulerConfig } from '../scheduler/config.ts';
 import type { SchedulerOptions } from '../scheduler/start.ts';
@@ -20,9 +21,12 @@ import { formatStatus, formatVerdicts } from './status_table.ts';
 export const USAGE = `Usage: npm run server -- <command> [options]
 
 Commands:
-  serve [--port N] [--host H] [--data DIR] [policy options]
+  serve [--port N] [--host H] [--data DIR] [--trust-proxy A,B] [--inactive-install-days N]
+        [policy options]
       Start the sync server (default 127.0.0.1:8787). Storage: PostgreSQL when DATABASE_URL
-      is set, else PGlite in DIR/pglite. LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
+      is set, else PGlite in DIR/pglite. --trust-proxy: proxies (addresses or CIDR ranges)
+      whose X-Forwarded-For is believed; --inactive-install-days: idle installs expire
+      (default 180). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
       admin token and app key; otherwise they are made on first start (the admin token is
       written to DIR/admin-token). Prints the URL, the public key and the app key.
       Rollout policy (the autopilot that promotes, rolls back and ramps staged versions from
@@ -160,7 +164,21 @@ function policyFrom(args: ParsedArgs): PolicyOptions {
 }
 
 async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
-  onlyFlags(args, ['port', 'host', 'data', 'scheduler', 'training-data', ...POLICY_FLAGS]);
+  onlyFlags(args, [
+    'port',
+    'host',
+    'data',
+    'scheduler',
+    'training-data',
+    'trust-proxy',
+    'inactive-install-days',
+    ...POLICY_FLAGS,
+  ]);
+  const trustProxy = flag(args, 'trust-proxy')
+    ?.split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const inactiveInstallDays = numberFlag(args, 'inactive-install-days');
   const scheduler = await schedulerFrom(args);
   const port = numberFlag(args, 'port') ?? 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -176,10 +194,14 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
       adminToken: io.env.LOCALFIT_ADMIN_TOKEN || undefined,
       appKey: io.env.LOCALFIT_APP_KEY || undefined,
       policy: policyFrom(args),
+      ...(trustProxy ? { trustProxy } : {}),
+      ...(inactiveInstallDays !== undefined ? { inactiveInstallDays } : {}),
       ...(scheduler ? { scheduler } : {}),
     });
   } catch (error) {
-    if (error instanceof PolicyConfigError) throw new UsageError(error.message);
+    if (error instanceof PolicyConfigError || error instanceof ProxyConfigError)
+      throw new UsageError(error.message);
+    if (error instanceof RangeError) throw new UsageError(error.message);
     if (error instanceof ValidationError)
       throw new UsageError(`scheduler configuration: ${error.message}`);
     throw error;

@@ -281,6 +281,26 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    id: 6,
+    name: 'rate limits in the database; install activity',
+    statements: [
+      // One fixed-window counter per (scope, key) (server/http/rate_limit.ts): shared by
+      // every server process on this database. until_epoch: when the window ends (seconds).
+      `create table rate_limits (
+        scope text not null,
+        key text not null,
+        window_index bigint not null,
+        hits integer not null,
+        until_epoch float8 not null,
+        primary key (scope, key)
+      )`,
+      `create index rate_limits_by_end on rate_limits (until_epoch)`,
+      // When an install last authenticated (refreshed at most hourly per process); installs
+      // idle longer than the server's inactiveInstallDays no longer authenticate.
+      `alter table installs add column last_seen_at timestamptz not null default now()`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -1,63 +1,115 @@
 /**
- * Per-key token buckets (per install for device routes, per client address for
- * registration): `burst` requests at once, refilled at `perSecond`. A refused request learns
- * when a token will be there (Retry-After). State is per process and in memory: with several
- * processes each enforces its own share, which is the point of a limit against floods.
+ * Rate limits kept in the database, so that they hold however many server processes share
+ * it: a limit of 20 per minute is 20 per minute for the fleet's database, not per process.
+ *
+ * Each (scope, key) has one row in `rate_limits`: a fixed window of `burst / perSecond`
+ * seconds, numbered on the database's clock (so processes agree on where windows start), and
+ * the hits in the current window. One statement counts a hit and answers how many there
+ * were: `burst` requests per window pass, the rest get 429 and Retry-After until the window
+ * ends. (Across a window boundary up to twice `burst` may pass back to back; over time the
+ * rate is `perSecond`.)
+ *
+ * A refusal is also remembered in this process until its window ends (`blocked`), so a key
+ * that is over its limit costs no database work at all: that is what lets failed device
+ * authentications be refused before the tokens table is consulted.
  */
+import type { Queryable } from '../db/database.ts';
+import { ApiError } from './errors.ts';
+
 export interface RateLimitOptions {
-  /** Bucket size: requests allowed back to back. */
+  /** Requests allowed per window (and so back to back). */
   burst: number;
-  /** Refill rate, tokens per second. */
+  /** The long-run rate: the window is `burst / perSecond` seconds. */
   perSecond: number;
-  /** Keys tracked at most; beyond it the fullest (idlest) buckets are forgotten first. */
-  maxKeys?: number;
-  now?: () => number;
 }
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
+/** Scopes in use, one per limit: the table's first key column. */
+export type RateScope = 'device' | 'register' | 'auth_failure';
+
+/** Refusals remembered in memory at most; beyond, the oldest are forgotten (and re-read). */
+const MAX_REMEMBERED = 100_000;
+/** Windows that ended this long ago are deleted (at most once per this interval). */
+const PURGE_AFTER_SECONDS = 600;
 
 export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly now: () => number;
-  private readonly maxKeys: number;
+  private readonly windowSeconds: number;
+  /** key → performance.now() until which it is refused. */
+  private readonly refusedUntil = new Map<string, number>();
+  private lastPurge = Number.NEGATIVE_INFINITY;
 
+  private readonly db: Queryable;
+  private readonly scope: RateScope;
   private readonly options: RateLimitOptions;
-  constructor(options: RateLimitOptions) {
+  constructor(db: Queryable, scope: RateScope, options: RateLimitOptions) {
+    if (!(options.burst >= 1) || !(options.perSecond > 0))
+      throw new RangeError(`rate limit ${scope}: burst must be ≥ 1 and perSecond > 0`);
+    this.db = db;
+    this.scope = scope;
     this.options = options;
-    this.now = options.now ?? (() => performance.now());
-    this.maxKeys = options.maxKeys ?? 100_000;
+    this.windowSeconds = options.burst / options.perSecond;
   }
 
-  take(key: string): RateDecision {
-    const now = this.now();
-    const { burst, perSecond } = this.options;
-    const bucket = this.buckets.get(key) ?? { tokens: burst, at: now };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
-    bucket.at = now;
-    // Re-insert: Map order is then least recently used first, for eviction.
-    this.buckets.delete(key);
-    this.buckets.set(key, bucket);
-    if (this.buckets.size > this.maxKeys) this.evict();
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+  /** Is `key` known (in this process) to be over its limit? No database work. */
+  blocked(key: string): RateDecision {
+    const until = this.refusedUntil.get(key);
+    if (until === undefined) return { ok: true };
+    const left = until - performance.now();
+    if (left <= 0) {
+      this.refusedUntil.delete(key);
       return { ok: true };
     }
-    const seconds = (1 - bucket.tokens) / perSecond;
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(seconds)) };
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(left / 1000)) };
   }
 
-  private evict(): void {
-    // The least recently used tenth; an evicted key starts again with a full bucket, which is
-    // no more than it would have had after idling.
-    let drop = Math.ceil(this.maxKeys / 10);
-    for (const key of this.buckets.keys()) {
-      if (drop-- <= 0) break;
-      this.buckets.delete(key);
+  /** Counts one request for `key` (unless it is already known to be refused). */
+  async take(key: string): Promise<RateDecision> {
+    const known = this.blocked(key);
+    if (!known.ok) return known;
+    const { rows } = await this.db.query<{ hits: number; left_seconds: number }>(
+      `insert into rate_limits as r (scope, key, window_index, hits, until_epoch)
+       select $1, $2, w, 1, (w + 1) * $3::float8
+       from (select floor(extract(epoch from now()) / $3::float8)::bigint as w) win
+       on conflict (scope, key) do update set
+         hits = case when r.window_index = excluded.window_index
+                     then least(r.hits + 1, 2147483647) else 1 end,
+         window_index = excluded.window_index,
+         until_epoch = excluded.until_epoch
+       returning hits, until_epoch - extract(epoch from now())::float8 as left_seconds`,
+      [this.scope, key, this.windowSeconds],
+    );
+    this.purgeNowAndThen();
+    const { hits, left_seconds } = rows[0];
+    if (hits <= this.options.burst) return { ok: true };
+    const left = Math.max(0, Number(left_seconds));
+    if (this.refusedUntil.size >= MAX_REMEMBERED) {
+      const oldest = this.refusedUntil.keys().next().value;
+      if (oldest !== undefined) this.refusedUntil.delete(oldest);
     }
+    this.refusedUntil.set(key, performance.now() + left * 1000);
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(left)) };
   }
+
+  private purgeNowAndThen(): void {
+    const now = performance.now();
+    if (now - this.lastPurge < PURGE_AFTER_SECONDS * 1000) return;
+    this.lastPurge = now;
+    // Best effort and off the request's path: a failed purge is retried next interval.
+    this.db
+      .query(
+        `delete from rate_limits
+         where scope = $1 and until_epoch < extract(epoch from now())::float8 - $2`,
+        [this.scope, PURGE_AFTER_SECONDS],
+      )
+      .catch(() => {});
+  }
+}
+
+/** A refusal as the answer: 429 RATE_LIMITED with Retry-After. */
+export function enforce(decision: RateDecision): void {
+  if (!decision.ok)
+    throw new ApiError(429, 'RATE_LIMITED', 'too many requests; retry later', {
+      headers: { 'retry-after': String(decision.retryAfterSeconds) },
+    });
 }

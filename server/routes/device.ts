@@ -8,20 +8,13 @@ import { PROTOCOL_VERSION, SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
 import type { AppContext } from '../context.ts';
 import { requireDevice } from '../http/auth.ts';
 import { readJson } from '../http/body.ts';
+import { addressPrefix } from '../http/client_address.ts';
 import { ApiError } from '../http/errors.ts';
-import type { RateLimiter } from '../http/rate_limit.ts';
+import { enforce } from '../http/rate_limit.ts';
 import { metricsBatch, registerRequest } from '../schemas.ts';
 import { registerInstall } from '../store/installs.ts';
 import { ingestBatch } from '../store/metrics.ts';
 import { secretMatches, sha256Hex } from '../tokens.ts';
-
-export function limit(limiter: RateLimiter, key: string): void {
-  const decision = limiter.take(key);
-  if (!decision.ok)
-    throw new ApiError(429, 'RATE_LIMITED', 'too many requests; retry later', {
-      headers: { 'retry-after': String(decision.retryAfterSeconds) },
-    });
-}
 
 /** Does an If-None-Match header name this (strong) ETag? */
 export function etagMatches(header: string | undefined, etag: string): boolean {
@@ -39,7 +32,7 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
   });
 
   app.post('/v1/register', async (c) => {
-    limit(ctx.registerLimiter, ctx.clientAddress(c));
+    enforce(await ctx.registerLimiter.take(addressPrefix(ctx.clientAddress(c))));
     const request = registerRequest(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
     if (!secretMatches(request.appKey, sha256Hex(ctx.appKey)))
       throw new ApiError(401, 'INVALID_APP_KEY', 'unknown app key');
@@ -66,8 +59,11 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
   });
 
   app.post('/v1/metrics', async (c) => {
-    const installId = await requireDevice(c.req.raw, (token) => ctx.installs.authenticate(token));
-    limit(ctx.deviceLimiter, installId);
+    const installId = await requireDevice(c.req.raw, (token) => ctx.installs.authenticate(token), {
+      limiter: ctx.authFailureLimiter,
+      key: addressPrefix(ctx.clientAddress(c)),
+    });
+    enforce(await ctx.deviceLimiter.take(installId));
     const batch = metricsBatch(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
     const result = await ingestBatch(ctx.db, installId, batch);
     // What the rollout policy reads arrived: evaluate soon (never before answering).

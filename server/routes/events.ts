@@ -1,6 +1,7 @@
 /** `GET /v1/events`: the server-sent event stream (server/events.ts). */
 import type { Hono } from 'hono';
 import type { AppContext } from '../context.ts';
+import { addressPrefix } from '../http/client_address.ts';
 import { ApiError } from '../http/errors.ts';
 
 const STREAM_HEADERS = {
@@ -16,7 +17,10 @@ export function eventRoutes(app: Hono, ctx: AppContext): void {
     // it would leak a subscription per request.
     if (c.req.method === 'HEAD')
       return new Response(null, { status: 200, headers: STREAM_HEADERS });
-    const opened = await ctx.events.openStream(ctx.clientAddress(c));
+    // Per address for IPv4 (a NAT's neighbours keep their streams), per /64 for IPv6.
+    const address = ctx.clientAddress(c);
+    const client = address.includes(':') ? addressPrefix(address) : address;
+    const opened = await ctx.events.openStream(client);
     if ('refused' in opened)
       throw new ApiError(
         429,

@@ -1,7 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { canonicalJson } from '../../../server/canonical_json.ts';
+import {
+  addressPrefix,
+  clientAddressResolver,
+  ProxyConfigError,
+} from '../../../server/http/client_address.ts';
 import { parseRange } from '../../../server/http/range.ts';
-import { RateLimiter } from '../../../server/http/rate_limit.ts';
 import { rolloutId } from '../../../server/rollout/epochs.ts';
 
 describe('byte ranges', () => {
@@ -23,26 +27,39 @@ describe('byte ranges', () => {
   });
 });
 
-describe('rate limiter', () => {
-  test('a burst, then Retry-After until the bucket refills; keys are independent', () => {
-    let now = 0;
-    const limiter = new RateLimiter({ burst: 2, perSecond: 0.5, now: () => now });
-    expect(limiter.take('a')).toEqual({ ok: true });
-    expect(limiter.take('a')).toEqual({ ok: true });
-    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 2 });
-    expect(limiter.take('b')).toEqual({ ok: true });
-    now = 1000;
-    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 1 });
-    now = 3000;
-    expect(limiter.take('a')).toEqual({ ok: true });
+describe('client addresses', () => {
+  test.each([
+    ['203.0.113.77', '203.0.113.0/24'],
+    ['::ffff:203.0.113.77', '203.0.113.0/24'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['2001:db8:1:2::ffff:1.2.3.4', '2001:db8:1:2::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['unknown', 'unknown'],
+  ])('%s keys on %s', (address, prefix) => {
+    expect(addressPrefix(address)).toBe(prefix);
   });
 
-  test('memory stays bounded', () => {
-    const limiter = new RateLimiter({ burst: 1, perSecond: 1, maxKeys: 100 });
-    for (let i = 0; i < 10_000; i++) limiter.take(`k${i}`);
-    expect(
-      (limiter as unknown as { buckets: Map<string, unknown> }).buckets.size,
-    ).toBeLessThanOrEqual(100);
+  test('X-Forwarded-For is ignored unless the peer is a trusted proxy', () => {
+    const none = clientAddressResolver();
+    expect(none('127.0.0.1', '198.51.100.1')).toBe('127.0.0.1');
+    const trusting = clientAddressResolver({ trustProxy: ['127.0.0.1', '10.0.0.0/8'] });
+    expect(trusting('::ffff:127.0.0.1', '198.51.100.1')).toBe('198.51.100.1');
+    // Read from the right: the client is the first hop that is not a trusted proxy, so what
+    // the client wrote itself (the left part) cannot choose its key.
+    expect(trusting('127.0.0.1', '6.6.6.6, 198.51.100.1, 10.1.2.3')).toBe('198.51.100.1');
+    expect(trusting('127.0.0.1', 'garbage, 198.51.100.1')).toBe('198.51.100.1');
+    expect(trusting('127.0.0.1', 'garbage')).toBe('127.0.0.1');
+    expect(trusting('127.0.0.1', undefined)).toBe('127.0.0.1');
+    // An untrusted peer's header means nothing.
+    expect(trusting('192.0.2.9', '198.51.100.1')).toBe('192.0.2.9');
+  });
+
+  test('a trustProxy entry that is not an address is a typed error', () => {
+    expect(() => clientAddressResolver({ trustProxy: ['localhost'] })).toThrow(ProxyConfigError);
+    expect(() => clientAddressResolver({ trustProxy: ['10.0.0.0/33'] })).toThrow(
+      /not an IP address or CIDR/,
+    );
   });
 });
 
