@@ -61,7 +61,7 @@ export function clientAddressResolver(
   const trusted = options.trustProxy?.length ? trustList(options.trustProxy) : undefined;
   const isTrusted = (address: string) => {
     const kind = family(address);
-    return kind !== undefined && trusted !== undefined && trusted.check(address, kind);
+    return kind !== undefined && trusted?.check(address, kind) === true;
   };
   return (peer, forwardedFor) => {
     let client = peer === undefined ? 'unknown' : unmap(peer);
