@@ -1,9 +1,11 @@
 // The package as an app gets it: `npm pack`, the tarball installed into a fresh app in a
 // temporary directory outside this repository (its own package.json and lock; create-vite's
 // `vanilla-ts` tsconfig made stricter: exactOptionalPropertyTypes, noUncheckedIndexedAccess,
-// skipLibCheck false), type-checked by tsc, built by Vite and by webpack 5, each build served
-// from a plain static server on 127.0.0.1 and run in Chromium: createLearner → predict →
-// observe 200 → reload → the state is restored from IndexedDB.
+// skipLibCheck false), type-checked by tsc, built by Vite (also under --base=/sub/) and by
+// webpack 5, each build served from a plain static server on 127.0.0.1, and run under vite dev;
+// in Chromium each time: createLearner → predict → observe 200 → reload → the state is restored
+// from IndexedDB. Once more with onnxruntime-web's files from a second origin (an own CDN,
+// `wasmPaths`).
 //
 // The app (test/consumer/app/) imports nothing but `localfit`; its model is the demo's ONNX
 // file, copied as data. Vite, TypeScript and webpack come from the npm registry (or npm's
@@ -11,7 +13,7 @@
 //
 // Run: `npm run test:consumer` (node's test runner through tsx).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
@@ -135,17 +137,30 @@ test('a strict app type-checks against the published declarations', () => {
   npx(['tsc', '--noEmit']);
 });
 
-/** Serves `dir` on 127.0.0.1 (a plain static server) and returns its origin. */
-async function serve(dir: string): Promise<string> {
+interface Served {
+  origin: string;
+  /** Paths requested, in order. */
+  requests: string[];
+}
+
+/**
+ * Serves `dir` on 127.0.0.1 (a plain static server: server/demo/static.ts) under `base`; with
+ * `cors`, to pages of any origin, as a CDN does.
+ */
+async function serve(dir: string, { base = '/', cors = false } = {}): Promise<Served> {
+  const requests: string[] = [];
   const server = createServer((request, response) => {
     const { pathname } = new URL(request.url ?? '/', 'http://127.0.0.1');
-    void serveStatic(dir, request, response, pathname).then((served) => {
+    requests.push(pathname);
+    if (cors) response.setHeader('access-control-allow-origin', '*');
+    if (!pathname.startsWith(base)) return void response.writeHead(404).end();
+    void serveStatic(dir, request, response, `/${pathname.slice(base.length)}`).then((served) => {
       if (!served) response.writeHead(404).end();
     });
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
 }
 
 interface AppResult {
@@ -156,9 +171,8 @@ interface AppResult {
   last: number;
 }
 
-/** Runs the built app in a fresh Chromium profile: learns, reloads, finds what it learned. */
-async function learnsAndRestores(dir: string): Promise<void> {
-  const origin = await serve(dir);
+/** Opens the app at `url` in a fresh Chromium profile: it learns, reloads, finds what it learned. */
+async function learnsAndRestores(url: string): Promise<void> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors: string[] = [];
@@ -177,7 +191,7 @@ async function learnsAndRestores(dir: string): Promise<void> {
     return JSON.parse(text) as AppResult;
   };
   try {
-    await page.goto(`${origin}/`);
+    await page.goto(url);
     const learned = await result();
     assert.equal(learned.fresh, true);
     assert.equal(learned.storage, 'indexeddb');
@@ -195,12 +209,64 @@ async function learnsAndRestores(dir: string): Promise<void> {
   }
 }
 
-test('built by Vite, it learns and restores in Chromium', async () => {
+const wasmRequests = (served: Served) => served.requests.filter((path) => path.endsWith('.wasm'));
+
+test('built by Vite, served statically, it learns and restores in Chromium', async () => {
   npx(['vite', 'build']);
-  await learnsAndRestores(join(app, 'dist'));
+  const site = await serve(join(app, 'dist'));
+  await learnsAndRestores(`${site.origin}/`);
+  assert.ok(wasmRequests(site).length > 0, 'the wasm came from the build');
 });
 
-test('built by webpack 5, it learns and restores in Chromium', async () => {
+test('built by Vite with --base=/sub/, served under /sub/', async () => {
+  npx(['vite', 'build', '--base=/sub/', '--outDir', 'dist-sub']);
+  const site = await serve(join(app, 'dist-sub'), { base: '/sub/' });
+  await learnsAndRestores(`${site.origin}/sub/`);
+});
+
+test('with wasmPaths, onnxruntime-web comes from the app’s own CDN', async () => {
+  const site = await serve(join(app, 'dist'));
+  const cdn = await serve(join(app, 'node_modules/onnxruntime-web/dist'), { cors: true });
+  await learnsAndRestores(`${site.origin}/?wasm=${encodeURIComponent(`${cdn.origin}/`)}`);
+  assert.ok(wasmRequests(cdn).length > 0, 'the wasm came from the CDN');
+  assert.deepEqual(wasmRequests(site), [], 'and not from the build');
+});
+
+test('under vite dev, it learns and restores in Chromium', async () => {
+  // Vite's own script, not through npm exec: the process killed at the end is the server.
+  const vite = spawn(
+    process.execPath,
+    [
+      join(app, 'node_modules/vite/bin/vite.js'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--clearScreen',
+      'false',
+    ],
+    { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let output = '';
+      vite.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: Vite colours its banner
+        const local = output.replace(/\u001b\[[0-9;]*m/g, '').match(/Local:\s+(http\S+)/);
+        if (local?.[1]) resolve(local[1]);
+      });
+      vite.once('exit', (code) => reject(new Error(`vite exited (${code}): ${output}`)));
+    });
+    await learnsAndRestores(url);
+  } finally {
+    const exited = new Promise((resolve) => vite.once('exit', resolve));
+    vite.kill();
+    await exited;
+  }
+});
+
+test('built by webpack 5, served statically, it learns and restores in Chromium', async () => {
   // webpack takes JavaScript: tsc emits the app's one module first.
   npx([
     'tsc',
@@ -212,5 +278,7 @@ test('built by webpack 5, it learns and restores in Chromium', async () => {
     'build/tsc',
   ]);
   run(process.execPath, ['build-webpack.mjs'], app);
-  await learnsAndRestores(join(app, 'dist-webpack'));
+  const site = await serve(join(app, 'dist-webpack'));
+  await learnsAndRestores(`${site.origin}/`);
+  assert.ok(wasmRequests(site).length > 0, 'the wasm came from the build');
 });

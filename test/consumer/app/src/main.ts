@@ -5,10 +5,14 @@ import { createLearner, isLearnerError } from 'localfit';
 
 const out = document.querySelector<HTMLOutputElement>('#result');
 
+// `?wasm=<prefix>`: onnxruntime-web's files from a CDN of the app's own instead of its build.
+const wasm = new URLSearchParams(location.search).get('wasm');
+
 async function main(): Promise<void> {
   const learner = await createLearner({
     model: { url: new URL('model.onnx', document.baseURI).href },
     store: { name: 'consumer-app' },
+    ...(wasm ? { wasmPaths: wasm } : {}),
   });
   const example: Record<string, Float32Array> = {};
   for (const input of [...learner.spec.inputs, ...(learner.spec.raw ?? [])]) {
