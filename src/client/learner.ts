@@ -17,8 +17,9 @@ import type { WorkerApi, WorkerStats } from '../runtime/worker_api.ts';
 
 export interface LearnerOptions extends LearnerInit {
   /**
-   * The worker to run in. By default the bundled `workers/learner.worker.ts`; pass your own when
-   * your bundler needs to know about it.
+   * The worker to run in. By default the package's `workers/learner.worker` (its URL is the
+   * `new Worker(new URL(…, import.meta.url))` pattern Vite and webpack 5 bundle); pass your own
+   * when your bundler does not recognise that pattern.
    */
   worker?: Worker;
 }
