@@ -67,22 +67,22 @@ async function sklearnAll(quick: boolean): Promise<SklearnAt[]> {
 
 function envTable(results: readonly EnvThroughput[]): string {
   return [
-    '| d | localfit head | bare loop | head time / bare time | TF.js per event | TF.js per 50 | localfit / TF.js per event |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| d | localfit head (SGD) | default head (mixture) | bare loop | head time / bare time | TF.js per event | TF.js per 50 | localfit / TF.js per event |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
-        `| ${r.d} | ${fmt.figure(r.head, fmt.rate)} | ${fmt.figure(r.bare, fmt.rate)} | ${fmt.figure(r.slowdown, fmt.ratio)} | ${fmt.figure(r.tfjs.per_event, fmt.rate)} | ${fmt.figure(r.tfjs.batch_50, fmt.rate)} | ${fmt.ratio(times(r.head, r.tfjs.per_event))} |`,
+        `| ${r.d} | ${fmt.figure(r.head, fmt.rate)} | ${fmt.figure(r.defaultHead, fmt.rate)} | ${fmt.figure(r.bare, fmt.rate)} | ${fmt.figure(r.slowdown, fmt.ratio)} | ${fmt.figure(r.tfjs.per_event, fmt.rate)} | ${fmt.figure(r.tfjs.batch_50, fmt.rate)} | ${fmt.ratio(times(r.head, r.tfjs.per_event))} |`,
     ),
   ].join('\n');
 }
 
 function sklearnTable(node: readonly EnvThroughput[], sklearn: readonly SklearnAt[]): string {
   return [
-    '| d | scikit-learn per event | scikit-learn per 50 | localfit (Node) / scikit-learn per event | localfit (Node) / scikit-learn per 50 |',
-    '| --- | --- | --- | --- | --- |',
+    '| d | scikit-learn per event | scikit-learn per 50 | localfit SGD (Node) / scikit-learn per event | localfit SGD (Node) / scikit-learn per 50 | default head (Node) / scikit-learn per event |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...sklearn.map((s) => {
-      const head = node.find((r) => r.d === s.d)!.head;
-      return `| ${s.d} | ${fmt.figure(s.per_event, fmt.rate)} | ${fmt.figure(s.batch_50, fmt.rate)} | ${fmt.ratio(times(head, s.per_event))} | ${fmt.ratio(times(head, s.batch_50))} |`;
+      const { head, defaultHead } = node.find((r) => r.d === s.d)!;
+      return `| ${s.d} | ${fmt.figure(s.per_event, fmt.rate)} | ${fmt.figure(s.batch_50, fmt.rate)} | ${fmt.ratio(times(head, s.per_event))} | ${fmt.ratio(times(head, s.batch_50))} | ${fmt.ratio(times(defaultHead, s.per_event))} |`;
     }),
   ].join('\n');
 }
@@ -106,6 +106,7 @@ function plot(
   const series: Series[] = [
     line('localfit, Node', node, (r: EnvThroughput) => r.head),
     line('localfit, Chromium worker', chromium, (r: EnvThroughput) => r.head),
+    line('default head (mixture), Node', node, (r: EnvThroughput) => r.defaultHead),
     line('bare loop, Node', node, (r: EnvThroughput) => r.bare, true),
     line('TF.js per event, Node', node, (r: EnvThroughput) => r.tfjs.per_event),
     line('TF.js per 50, Node', node, (r: EnvThroughput) => r.tfjs.batch_50),
@@ -183,6 +184,16 @@ export async function headThroughput(quick: boolean, browser: BrowserSession): P
       measured: sk64 ? fmt.ratio(times(at64.head, sk64.per_event)) : 'skipped: scikit-learn',
     },
     {
+      name: 'default head d=64 (Node) ≥ 250,000 events/s',
+      pass: at64.defaultHead.median >= 250_000,
+      measured: fmt.rate(at64.defaultHead.median),
+    },
+    {
+      name: 'default head d=64 (Node) ≥ 100× scikit-learn per event',
+      pass: sk64 !== undefined && times(at64.defaultHead, sk64.per_event) >= 100,
+      measured: sk64 ? fmt.ratio(times(at64.defaultHead, sk64.per_event)) : 'skipped: scikit-learn',
+    },
+    {
       name: 'head d=64 (Node) ≥ 10× TensorFlow.js per event',
       pass: times(at64.head, at64.tfjs.per_event) >= 10,
       measured: fmt.ratio(times(at64.head, at64.tfjs.per_event)),
@@ -209,7 +220,9 @@ export async function headThroughput(quick: boolean, browser: BrowserSession): P
     'How many labelled examples per second each learner takes in, one at a time (per event) or',
     'in batches of 50, for the same model: logistic regression with L2 = 1e-4 on a synthetic',
     'stream of d features. localfit is `createHead({ task: "binary", dim: d })` with SGD and',
-    'the "optimal" schedule, calling `partialFit` per example. The **bare loop** does the same',
+    'the "optimal" schedule, calling `partialFit` per example; the **default head** is',
+    '`createHead({ task: "binary", dim: d })` with nothing else: the mixture of SGD and AdaGrad',
+    '(src/learn/mixture/), twice the arithmetic plus the weighing. The **bare loop** does the same',
     'arithmetic as one flat typed-array loop with nothing around it (no validation, no label',
     'mapping, no guard): the limit for JavaScript. **TensorFlow.js** is tfjs-core',
     `${TFJS_VERSION} on its CPU backend (the one every browser and worker has), one SGD step per`,

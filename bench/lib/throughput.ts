@@ -6,13 +6,17 @@ import { summarise } from './stats.ts';
 /**
  * Per-event learning throughput of the logistic head (SGD, scikit-learn's "optimal" schedule,
  * L2) against a bare typed-array loop doing the same arithmetic: the practical limit for any
- * JavaScript implementation. Runs alternate between the two so drift in the machine's speed
- * affects both alike. Shared by the Node benchmark and the one in a Chromium worker.
+ * JavaScript implementation. Also the default head (`createHead({ task, dim })`: the mixture
+ * of SGD and AdaGrad, src/learn/mixture/), which does about twice the arithmetic and weighs
+ * the two. Runs alternate between the three so drift in the machine's speed affects all alike.
+ * Shared by the Node benchmark and the one in a Chromium worker.
  */
 export interface ThroughputResult {
   d: number;
   samples: number;
   head: Figure;
+  /** The default head (no optimizer given): the mixture. */
+  defaultHead: Figure;
   bare: Figure;
   /** Median of per-run bare/head time ratios: 1.0 means as fast as the bare loop. */
   slowdown: Figure;
@@ -61,13 +65,20 @@ function bareLoop(xs: Float64Array, ys: Float64Array, d: number): number {
 }
 
 /** Row views are made before timing: the loop measures the head, not view allocation. */
-function headLoop(rows: readonly Float64Array[], ys: Float64Array, d: number): number {
-  const head = createHead({
-    task: 'binary',
-    dim: d,
-    optimizer: { kind: 'sgd', schedule: 'optimal' },
-    l2: ALPHA,
-  });
+function headLoop(
+  rows: readonly Float64Array[],
+  ys: Float64Array,
+  d: number,
+  single = true,
+): number {
+  const head = single
+    ? createHead({
+        task: 'binary',
+        dim: d,
+        optimizer: { kind: 'sgd', schedule: 'optimal' },
+        l2: ALPHA,
+      })
+    : createHead({ task: 'binary', dim: d });
   const n = rows.length;
   for (let row = 0; row < n; row++) head.partialFit(rows[row], ys[row]);
   return head.updates;
@@ -80,7 +91,9 @@ export function measureThroughput(d: number, samples: number, runs: number): Thr
   const warm = Math.min(samples, 20_000);
   sink += bareLoop(xs.subarray(0, warm * d), ys.subarray(0, warm), d);
   sink += headLoop(rows.slice(0, warm), ys, d);
+  sink += headLoop(rows.slice(0, warm), ys, d, false);
   const head: number[] = [];
+  const defaultHead: number[] = [];
   const bare: number[] = [];
   const slowdown: number[] = [];
   for (let run = 0; run < runs; run++) {
@@ -90,6 +103,9 @@ export function measureThroughput(d: number, samples: number, runs: number): Thr
     start = performance.now();
     sink += headLoop(rows, ys, d);
     const headMs = performance.now() - start;
+    start = performance.now();
+    sink += headLoop(rows, ys, d, false);
+    defaultHead.push((samples / (performance.now() - start)) * 1000);
     bare.push((samples / bareMs) * 1000);
     head.push((samples / headMs) * 1000);
     slowdown.push(headMs / bareMs);
@@ -99,6 +115,7 @@ export function measureThroughput(d: number, samples: number, runs: number): Thr
     d,
     samples,
     head: summarise(head),
+    defaultHead: summarise(defaultHead),
     bare: summarise(bare),
     slowdown: summarise(slowdown),
   };
