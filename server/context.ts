@@ -9,6 +9,7 @@ import type { Database } from './db/database.ts';
 import type { ManifestEvents } from './events.ts';
 import type { RateLimiter } from './http/rate_limit.ts';
 import type { ManifestSource } from './manifest.ts';
+import type { RegisterVerifier } from './register_verify.ts';
 import type { Autopilot } from './rollout/autopilot.ts';
 import type { InstallAuthenticator } from './store/installs.ts';
 import type { ModelCache } from './store/models.ts';
@@ -36,6 +37,8 @@ export interface AppContext {
   deviceLimiter: RateLimiter;
   /** Per client address prefix, on registration. */
   registerLimiter: RateLimiter;
+  /** The registration check beyond the app key, if configured, and its per-subject limit. */
+  register: { verify?: RegisterVerifier; perSubject: RateLimiter };
   /** Per client address prefix, failed device authentications. */
   authFailureLimiter: RateLimiter;
   /** The client's address (X-Forwarded-For believed only from trusted proxies). */

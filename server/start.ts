@@ -23,6 +23,7 @@ import { ManifestEvents } from './events.ts';
 import { clientAddressResolver } from './http/client_address.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { ManifestSource } from './manifest.ts';
+import type { RegisterOptions } from './register_verify.ts';
 import { Autopilot } from './rollout/autopilot.ts';
 import { ensureEpoch } from './rollout/epochs.ts';
 import { type PolicyOptions, resolvePolicy } from './rollout/policy.ts';
@@ -111,6 +112,12 @@ export interface ServerOptions {
    * to keep the autopilot from acting at all. Default: on, with the defaults there.
    */
   policy?: PolicyOptions;
+  /**
+   * Registration beyond the app key (server/register_verify.ts): `verify` checks a credential
+   * from the app's backend, e.g. `jwtVerifier({ jwksUrl, issuer, audience })`, and names the
+   * subject stored with the install; `perSubject` limits registrations per subject.
+   */
+  register?: RegisterOptions;
   /** Retraining schedules and their job queue (server/scheduler/); default: none run. */
   scheduler?: SchedulerOptions;
 }
@@ -259,6 +266,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         'register',
         options.registerRateLimit ?? { burst: 30, perSecond: 0.5 },
       ),
+      register: {
+        verify: options.register?.verify,
+        perSubject: new RateLimiter(
+          db,
+          'register_subject',
+          options.register?.perSubject ?? { burst: 10, perSecond: 10 / 86_400 },
+        ),
+      },
       authFailureLimiter: new RateLimiter(
         db,
         'auth_failure',

@@ -301,6 +301,16 @@ export const MIGRATIONS: Migration[] = [
       `alter table installs add column last_seen_at timestamptz not null default now()`,
     ],
   },
+  {
+    id: 7,
+    name: 'verified registration subjects',
+    statements: [
+      // Who a registration credential named (server/register_verify.ts), when the server
+      // checks one; null for installs registered with the app key alone.
+      `alter table installs add column subject text`,
+      `create index installs_by_subject on installs (subject) where subject is not null`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -26,7 +26,7 @@ export interface RateLimitOptions {
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 /** Scopes in use, one per limit: the table's first key column. */
-export type RateScope = 'device' | 'register' | 'auth_failure';
+export type RateScope = 'device' | 'register' | 'register_subject' | 'auth_failure';
 
 /** Refusals remembered in memory at most; beyond, the oldest are forgotten (and re-read). */
 const MAX_REMEMBERED = 100_000;

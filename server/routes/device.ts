@@ -6,7 +6,7 @@ import type { Context, Hono } from 'hono';
 import type { HealthResponse, MetricsResponse, RegisterResponse } from '../../src/sync/protocol.ts';
 import { PROTOCOL_VERSION, SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
 import type { AppContext } from '../context.ts';
-import { requireDevice } from '../http/auth.ts';
+import { bearerToken, requireDevice } from '../http/auth.ts';
 import { readJson } from '../http/body.ts';
 import { addressPrefix } from '../http/client_address.ts';
 import { ApiError } from '../http/errors.ts';
@@ -23,6 +23,25 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
 
+/**
+ * With `register.verify` configured, the subject the request's credential names (after the
+ * per-subject limit); without it, undefined (the app key alone registers).
+ */
+async function verifiedSubject(c: Context, ctx: AppContext): Promise<string | undefined> {
+  const { verify, perSubject } = ctx.register;
+  if (!verify) return undefined;
+  const credential = c.req.header('authorization') ? bearerToken(c.req.raw) : undefined;
+  const verdict = await verify({ credential, address: ctx.clientAddress(c) });
+  if ('refused' in verdict)
+    throw credential === undefined
+      ? new ApiError(401, 'UNAUTHORIZED', `registration needs a credential: ${verdict.refused}`, {
+          headers: { 'www-authenticate': 'Bearer' },
+        })
+      : new ApiError(403, 'FORBIDDEN', verdict.refused);
+  enforce(await perSubject.take(verdict.subject));
+  return verdict.subject;
+}
+
 export function deviceRoutes(app: Hono, ctx: AppContext): void {
   app.get('/v1/health', async (c) => {
     // Touch the database: healthy means able to serve, not merely running.
@@ -36,7 +55,8 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
     const request = registerRequest(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
     if (!secretMatches(request.appKey, sha256Hex(ctx.appKey)))
       throw new ApiError(401, 'INVALID_APP_KEY', 'unknown app key');
-    const body: RegisterResponse = await registerInstall(ctx.db, request.client);
+    const subject = await verifiedSubject(c, ctx);
+    const body: RegisterResponse = await registerInstall(ctx.db, request.client, subject);
     return c.json(body, 201, { 'cache-control': 'no-store' });
   });
 

@@ -17,14 +17,20 @@ import {
 export async function registerInstall(
   db: Database,
   client: RegisterRequest['client'],
+  /** Who a verified registration credential named (server/register_verify.ts). */
+  subject?: string,
 ): Promise<RegisterResponse> {
   const installId = newInstallId();
   const secret = randomSecret();
-  await db.query('insert into installs (id, token_hash, client) values ($1, $2, $3::jsonb)', [
-    installId,
-    hashSecret(secret),
-    client === undefined ? null : JSON.stringify(client),
-  ]);
+  await db.query(
+    'insert into installs (id, token_hash, client, subject) values ($1, $2, $3::jsonb, $4)',
+    [
+      installId,
+      hashSecret(secret),
+      client === undefined ? null : JSON.stringify(client),
+      subject ?? null,
+    ],
+  );
   return { installId, token: makeDeviceToken(installId, secret) };
 }
 
