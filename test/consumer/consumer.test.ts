@@ -134,7 +134,9 @@ test('the app installs none of the server stack', () => {
 });
 
 test('a strict app type-checks against the published declarations', () => {
+  // The page (localfit, localfit/learn), then the service worker (localfit/offline).
   npx(['tsc', '--noEmit']);
+  npx(['tsc', '--noEmit', '-p', 'tsconfig.sw.json']);
 });
 
 interface Served {
