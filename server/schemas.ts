@@ -7,6 +7,8 @@ import {
   type AucSketch,
   type CtrCounts,
   type DriftStats,
+  type HeadLeaders,
+  MAX_HEAD_CANDIDATES,
   MAX_VERSION_EVENTS,
   MAX_WINDOWS_PER_BATCH,
   type MetricsBatch,
@@ -139,6 +141,18 @@ const versionEvent = object<VersionEvent>({
   reason: optional(string({ max: 500, controls: 'whitespace' })),
 });
 
+const headLeaders = object<HeadLeaders>({
+  leaders: record(count, {
+    maxKeys: MAX_HEAD_CANDIDATES,
+    key: string({
+      min: 1,
+      max: 64,
+      pattern: /^[A-Za-z0-9._() -]+$/,
+      patternName: 'a candidate name',
+    }),
+  }),
+});
+
 export const metricWindow: Check<MetricWindow> = refine(
   object<MetricWindow>({
     windowId,
@@ -160,6 +174,7 @@ export const metricWindow: Check<MetricWindow> = refine(
     paired: optional(pairedComparison),
     // A window may carry only events (count 0): a refused version never scored anything.
     events: optional(array(versionEvent, { max: MAX_VERSION_EVENTS })),
+    head: optional(headLeaders),
   }),
   (w, path) => {
     if (w.end < w.start) invalid(`${path}.end`, 'must be >= start');
@@ -172,6 +187,8 @@ export const metricWindow: Check<MetricWindow> = refine(
       if (total > w.count) invalid(`${path}.auc`, 'holds more outcomes than count');
     }
     if (w.paired && w.paired.n > w.count) invalid(`${path}.paired.n`, 'must be <= count');
+    if (w.head && Object.values(w.head.leaders).reduce((a, b) => a + b, 0) > w.count)
+      invalid(`${path}.head.leaders`, 'lead more outcomes than count');
   },
 );
 

@@ -6,8 +6,9 @@
  * Features are named columns holding a number or a vector; a vector's components are named
  * `name[i]`. Names fit the sync protocol's limits (1–128 characters of storable text, at most
  * {@link MAX_FEATURES} per window): a longer name keeps its start and ends in a hash of the
- * whole name, so two long names that share a prefix still count apart; NUL characters and
- * unpaired surrogates become U+FFFD, with the hash too.
+ * whole name, so two long names that share a prefix still count apart; control characters
+ * (U+0000–U+001F, which the reference server refuses in every name) and unpaired surrogates
+ * become U+FFFD, with the hash too.
  *
  * The moments are kept as a plain array (in order of first appearance) so that they can be
  * stored with an open window and sent as they are; a lookup index beside it is rebuilt as
@@ -67,11 +68,14 @@ export function featureWireName(column: string, component?: number): string {
   return head + hash + suffix;
 }
 
+/** C0 control characters: the reference server refuses them in names (and NUL in any text). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const CONTROLS = /[\u0000-\u001f]/g;
 /** Unpaired UTF-16 surrogates, which (like NUL) a server's text columns refuse. */
 const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 function storable(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
+  return text.replace(CONTROLS, '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
 }
 
 function add(

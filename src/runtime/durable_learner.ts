@@ -145,6 +145,12 @@ export interface LearnerStats {
   task: FeatureSpec['task'];
   /** Width of the head's input (embedding + raw features). */
   headDimension: number;
+  /**
+   * The serving head's candidates by weight, leader first: the default mixture's SGD and
+   * AdaGrad with the share of belief each has earned on this device's outcomes (a single
+   * optimizer: itself, weight 1).
+   */
+  head: { candidates: { name: string; weight: number }[] };
   /** 'indexeddb', or 'memory' when persistence is off or IndexedDB failed. */
   storage: 'indexeddb' | 'memory';
   predictions: number;
@@ -602,6 +608,7 @@ export class DurableLearner {
       },
       task: this.production.pipeline.task,
       headDimension: this.serving.pipeline.dim,
+      head: { candidates: this.serving.pipeline.candidates() },
       storage: this.store ? 'indexeddb' : 'memory',
       ...counts,
       lastSeq: this.lastSeq,
@@ -847,6 +854,10 @@ export class DurableLearner {
   ): void {
     let failure: unknown;
     let alarms: string[] = [];
+    // Before learning: the candidate whose weight led when the outcome was scored.
+    const leader = (
+      scored.find((entry) => entry.version.id === servedBy) ?? scored[0]
+    )?.version.pipeline.leader();
     for (const { version, prepared } of scored) {
       try {
         const step = this.adaptationOf(version).beforeLearning(prepared);
@@ -891,6 +902,7 @@ export class DurableLearner {
         ? { paired: { baselineVersionId: baseline.version.id, diff: pairedDiff } }
         : {}),
       ...(alarms.length > 0 ? { alarms } : {}),
+      ...(leader !== undefined ? { leader } : {}),
       ...(report?.kind ? { kind: report.kind } : {}),
       ...(report?.slate ? { slate: report.slate } : {}),
       features: measurements(served.version.pipeline.spec, served.prepared.batch.columns),

@@ -137,6 +137,12 @@ export class Pipeline {
     return this.head.candidates();
   }
 
+  /** A mixture head's leading candidate by name; undefined for a single optimizer. */
+  leader(): string | undefined {
+    const candidates = this.head.candidates();
+    return candidates.length > 1 ? candidates[0].name : undefined;
+  }
+
   async predict(batch: PackedBatch): Promise<PredictionBatch> {
     // Shapes now; values only if a score comes out non-finite. Predicting changes nothing, the
     // client checked every value when packing, and a pass over every input of a large slate

@@ -18,6 +18,7 @@ import type {
   PairedComparison,
   RankingSums,
 } from './protocol.ts';
+import { MAX_HEAD_CANDIDATES } from './protocol.ts';
 import type { Measured } from './scored_outcome.ts';
 
 /**
@@ -63,6 +64,8 @@ export interface WindowSums {
   paired?: PairedComparison;
   /** Drift alarms by detector name (see `LearnedOutcome.alarms`). */
   alarms?: Record<string, number>;
+  /** Outcomes led by each head candidate (see `LearnedOutcome.leader`). */
+  leaders?: Record<string, number>;
   /**
    * Set on a window opened to hold slate results before any outcome of its version came
    * (count 0): what its id is made of, since it covers no log positions.
@@ -144,6 +147,10 @@ export function addToWindow(sums: WindowSums, seq: number, ts: number, m: Measur
     sums.alarms ??= {};
     for (const name of m.alarms) sums.alarms[name] = (sums.alarms[name] ?? 0) + 1;
   }
+  if (m.leader !== undefined) {
+    sums.leaders ??= {};
+    sums.leaders[m.leader] = (sums.leaders[m.leader] ?? 0) + 1;
+  }
   if (m.paired) {
     const { baselineVersionId, diff } = m.paired;
     sums.paired ??= { baselineVersionId, n: 0, diffSum: 0, diffSumSq: 0 };
@@ -170,6 +177,11 @@ export function addRankingToWindow(sums: WindowSums, ranking: RankingSums): bool
   sums.ranking.recallSum += ranking.recallSum;
   sums.ranking.ndcgSum += ranking.ndcgSum;
   return true;
+}
+
+/** A candidate's name as the protocol allows it (e.g. `adagrad(0.1)`): other characters as `_`. */
+function candidateTag(name: string): string {
+  return name.replace(/[^A-Za-z0-9._() -]/g, '_').slice(0, 64) || '_';
 }
 
 /** How a version id appears in window ids: the id's safe characters, at most 64 of them. */
@@ -229,6 +241,12 @@ export function finishWindow(sums: WindowSums, dropped = 0): MetricWindow {
   if (sums.paired && sums.paired.n > 0 && fitsWire(pairedMoments(sums.paired))) {
     window.paired = { ...sums.paired };
   }
+  const leaders: Record<string, number> = {};
+  for (const [name, count] of Object.entries(sums.leaders ?? {}).slice(0, MAX_HEAD_CANDIDATES)) {
+    const tag = candidateTag(name);
+    leaders[tag] = (leaders[tag] ?? 0) + count;
+  }
+  if (sums.leaders) window.head = { leaders };
   if (dropped > 0) window.dropped = dropped;
   return window;
 }

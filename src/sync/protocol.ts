@@ -240,9 +240,22 @@ export interface MetricWindow {
    * by a local guardrail, promoted. Such a window may have `count` 0.
    */
   events?: VersionEvent[];
+  /**
+   * A mixture head's candidates (the default head, src/learn/mixture/): for how many of the
+   * window's outcomes each one led, i.e. had the largest weight when the outcome was scored
+   * (at most {@link MAX_HEAD_CANDIDATES} names). Left out for single-optimizer heads.
+   */
+  head?: HeadLeaders;
 }
 
 export const MAX_VERSION_EVENTS = 16;
+export const MAX_HEAD_CANDIDATES = 16;
+
+/** Which head candidate led, outcome by outcome, over a window. */
+export interface HeadLeaders {
+  /** Outcomes led, by candidate name (e.g. `{ sgd: 180, adagrad: 20 }`); they sum to ≤ count. */
+  leaders: Record<string, number>;
+}
 
 /** One change of a version's state on a device, for the server's rollout policy and status. */
 export interface VersionEvent {

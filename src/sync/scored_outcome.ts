@@ -52,6 +52,8 @@ export interface LearnedOutcome {
    * `forgetting_guard`): a window counts them in `drift.alerts` and `drift.byDetector`.
    */
   alarms?: readonly string[];
+  /** A mixture head: the candidate with the largest weight when this outcome was scored. */
+  leader?: string;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface Measured {
   paired?: LearnedOutcome['paired'];
   /** Drift alarms, when any. */
   alarms?: readonly string[];
+  /** The leading head candidate, when the head is a mixture. */
+  leader?: string;
 }
 
 /** Is `label` the positive class of a binary head? (Booleans mean what they say.) */
@@ -176,6 +180,7 @@ function withExtras(measured: Measured, outcome: LearnedOutcome): Measured {
   if (outcome.alarms && outcome.alarms.length > 0) {
     measured.alarms = outcome.alarms.filter((name) => typeof name === 'string');
   }
+  if (typeof outcome.leader === 'string') measured.leader = outcome.leader;
   const { paired } = outcome;
   if (paired && typeof paired.baselineVersionId === 'string' && Number.isFinite(paired.diff)) {
     measured.paired = paired;

@@ -113,7 +113,13 @@ describe('observe', () => {
     const after = await learner.predict([liked, disliked]);
     expect(after.scores[0]).toBeGreaterThan(before.scores[0] + 0.1);
     expect(after.scores[1]).toBeLessThan(before.scores[1] - 0.1);
-    expect((await learner.stats()).observed).toBe(60);
+    const stats = await learner.stats();
+    expect(stats.observed).toBe(60);
+    // The default head is the mixture: both candidates, leader first, weights a distribution.
+    const { candidates } = stats.head;
+    expect(candidates.map((c) => c.name).sort()).toEqual(['adagrad', 'sgd']);
+    expect(candidates[0].weight).toBeGreaterThanOrEqual(candidates[1].weight);
+    expect(candidates[0].weight + candidates[1].weight).toBeCloseTo(1, 9);
   });
 
   test('learns a multiclass task with the spec’s class labels', async () => {

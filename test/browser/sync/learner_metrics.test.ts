@@ -110,6 +110,32 @@ describe.runIf(hasSyncServer)('what a learner reports', () => {
     expect(features.map((f) => f.name)).toContain('item[0]');
   });
 
+  test('the default head tells which of its candidates led, outcome by outcome', async () => {
+    const proxy = await newFaultProxy();
+    const device = await learner({
+      sync: {
+        url: proxy.url,
+        appKey: proxy.appKey,
+        window: { maxOutcomes: 50, maxAgeMs: 3_600_000 },
+        flushAtQueued: 10_000,
+        flushIntervalMs: 3_600_000,
+      },
+    });
+    for (const [i, { example, label }] of flippingStream(200, 21).entries())
+      await device.observe(example, label, { id: `h${i}` });
+    await device.flush();
+    const windows = (await proxy.stored()).map((row) => row.body as unknown as MetricWindow);
+    expect(windows.reduce((total, w) => total + w.count, 0)).toBe(200);
+    for (const w of windows) {
+      const leaders = w.head?.leaders ?? {};
+      expect(Object.keys(leaders).every((name) => name === 'sgd' || name === 'adagrad')).toBe(true);
+      expect(Object.values(leaders).reduce((a, b) => a + b, 0)).toBe(w.count);
+    }
+    // A device that reported a mixture head also says so in stats().
+    const { candidates } = (await device.stats()).head;
+    expect(candidates.map((c) => c.name).sort()).toEqual(['adagrad', 'sgd']);
+  });
+
   test('a buffered cadence stores every outcome at once and learns when its buffer is released', async () => {
     const device = await learner({
       cadence: { mode: 'buffered', maxItems: 5, maxDelayMs: 3_600_000 },

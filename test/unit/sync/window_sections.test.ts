@@ -201,3 +201,24 @@ describe('ranking sums in windows', () => {
     ]);
   });
 });
+
+describe('which head candidate led', () => {
+  test('a mixture head: outcomes counted by the candidate leading when each was scored', () => {
+    const w = finishWindow(
+      windowOf(binary, [
+        outcome(1, { leader: 'sgd' }),
+        outcome(2, { leader: 'sgd' }),
+        outcome(3, { leader: 'adagrad(0.1)' }),
+        outcome(4, { leader: 'sgd' }),
+      ]),
+    );
+    expect(w.head).toEqual({ leaders: { sgd: 3, 'adagrad(0.1)': 1 } });
+  });
+
+  test('names outside the protocol’s characters are sent as `_`; a single optimizer sends none', () => {
+    const odd = finishWindow(windowOf(binary, [outcome(1, { leader: 'ftrl\u0000α' })]));
+    expect(odd.head).toEqual({ leaders: { ftrl__: 1 } });
+    const single = finishWindow(windowOf(binary, [outcome(1), outcome(2)]));
+    expect(single).not.toHaveProperty('head');
+  });
+});

@@ -40,6 +40,10 @@ const step = fc.record({
     { nil: undefined },
   ),
   candidate: fc.nat(8),
+  leader: fc.option(
+    fc.oneof(fc.constantFrom('sgd', 'adagrad(0.1)', 'sgd(invscaling 0.01)'), utf16(0, 80)),
+    { nil: undefined },
+  ),
   closeAll: fc.boolean(),
   paired: fc.option(
     fc.record({ baselineVersionId: fc.constantFrom('v0', 'v2'), diff: fc.double() }),
@@ -79,6 +83,7 @@ test('every window built from any outcomes passes the server’s validation', ()
             features: s.features,
             slate: { id: `s${seq - (s.candidate % 3)}`, candidate: s.candidate },
             paired: s.paired,
+            leader: s.leader,
           };
           slates.mark(o.slate!.id, o.slate!.candidate, slateGain(info, o));
           closed.push(...windows.add('v1', task, seq, seq, measure(info, o)!));
