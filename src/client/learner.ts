@@ -116,9 +116,20 @@ async function atTheEdge<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+async function requestPersistence(): Promise<void> {
+  try {
+    await globalThis.navigator?.storage?.persist?.();
+  } catch {
+    // Refused or not here: best-effort storage still works, and stats().persistence says so.
+  }
+}
+
 async function startLearner(options: LearnerOptions): Promise<Learner> {
   installErrorTransfer();
   const { worker = defaultWorker(), ...init } = options;
+  // Only a page may ask (persist() is not exposed to workers); the worker reports the answer.
+  // Asked first, so that a browser that grants it keeps what the learner is about to write.
+  if (init.store?.persist && init.store.name !== false) await requestPersistence();
   const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
   const listeners = new Map<keyof LearnerEventMap, Set<(event: never) => void>>();
   let spec: FeatureSpec;

@@ -52,6 +52,24 @@ export interface PersistenceOptions {
   snapshotEvery?: number;
   /** …or this long after the first outcome not in a snapshot (default 10 s). */
   snapshotIntervalMs?: number;
+  /**
+   * Ask the browser to keep this origin's storage under pressure (`navigator.storage.persist()`,
+   * default false). Best-effort storage may be evicted, and Safari deletes script-written storage
+   * after 7 days without a visit; a persisted origin keeps it. The browser may say no (or ask the
+   * person); `stats().persistence` reports the answer either way.
+   */
+  persist?: boolean;
+}
+
+/** What the browser says about keeping this origin's storage (`stats().persistence`). */
+export interface PersistenceStats {
+  /** The app asked for persistent storage (`store: { persist: true }`). */
+  requested: boolean;
+  /** Whether the origin's storage is persistent now; null where the browser will not say. */
+  persisted: boolean | null;
+  /** The browser's estimate of the origin's quota and usage, in bytes; null if unknown. */
+  quota: number | null;
+  usage: number | null;
 }
 
 export interface LearnerInit {
@@ -153,6 +171,8 @@ export interface LearnerStats {
   head: { candidates: { name: string; weight: number }[] };
   /** 'indexeddb', or 'memory' when persistence is off or IndexedDB failed. */
   storage: 'indexeddb' | 'memory';
+  /** Persistent storage: asked for or not, granted or not, and the quota. */
+  persistence: PersistenceStats;
   predictions: number;
   /** Outcomes learned since this learner started (replayed ones included). */
   observed: number;
@@ -610,6 +630,7 @@ export class DurableLearner {
       headDimension: this.serving.pipeline.dim,
       head: { candidates: this.serving.pipeline.candidates() },
       storage: this.store ? 'indexeddb' : 'memory',
+      persistence: await persistenceStats(this.options.persist === true),
       ...counts,
       lastSeq: this.lastSeq,
       outcomesEvicted: storeStats?.outcomesEvicted ?? 0,
@@ -1157,6 +1178,21 @@ function outcomeQuality(
   if (task === 'regression') return { prediction: predicted as number };
   if (task === 'multiclass') return { correct: predicted === label };
   return {};
+}
+
+/** The browser's view of this origin's storage; what it cannot tell is null, never an error. */
+async function persistenceStats(requested: boolean): Promise<PersistenceStats> {
+  const storage = globalThis.navigator?.storage;
+  const [persisted, estimate] = await Promise.all([
+    storage?.persisted ? storage.persisted().catch(() => null) : null,
+    storage?.estimate ? storage.estimate().catch(() => undefined) : undefined,
+  ]);
+  return {
+    requested,
+    persisted,
+    quota: estimate?.quota ?? null,
+    usage: estimate?.usage ?? null,
+  };
 }
 
 /**

@@ -1,8 +1,8 @@
-// Invariant 1 in real Chromium: what observe acknowledged survives crashes and reloads, and is
+// Invariant 1 in each engine: what observe acknowledged survives crashes and reloads, and is
 // learned exactly once.
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, inject, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
-import { openStore } from '../../../src/store/index.ts';
+import { deleteStore, openStore } from '../../../src/store/index.ts';
 import {
   examples,
   Fixtures,
@@ -186,6 +186,47 @@ async function newerDatabase(): Promise<string> {
   });
   return name;
 }
+
+describe('storage a browser may take away', () => {
+  test('store: { persist: true } asks for persistent storage; stats() has the answer and the quota', async () => {
+    const plain = await fixtures.learner({ store: { name: fixtures.storeName() } });
+    expect((await plain.stats()).persistence.requested).toBe(false);
+
+    const learner = await fixtures.learner({
+      store: { name: fixtures.storeName(), persist: true },
+    });
+    const { persistence } = await learner.stats();
+    expect(persistence.requested).toBe(true);
+    // What the worker reports is what the page sees.
+    expect(persistence.persisted).toBe(await navigator.storage.persisted());
+    expect(persistence.quota).toBeGreaterThan(0);
+    expect(persistence.usage).toBeGreaterThanOrEqual(0);
+    // Firefox grants it here as a person clicking "Allow" would (the test profile's prefs).
+    if (inject('engine') === 'firefox') expect(persistence.persisted).toBe(true);
+  });
+
+  test('the database deleted between two runs: the next start is a fresh install from the version head', async () => {
+    const name = fixtures.storeName();
+    const first = await fixtures.learner({ store: { name } });
+    const stream = examples(8, 41);
+    for (const [i, example] of stream.entries()) await first.observe(example, i % 2);
+    await first.close();
+    await deleteStore(name); // what eviction, or Safari after 7 days unvisited, does
+
+    const second = await fixtures.learner({ store: { name } });
+    const stats = await second.stats();
+    expect(stats).toMatchObject({ storage: 'indexeddb', observed: 0, lastSeq: 0, recoveries: [] });
+    const untrained = await fixtures.learner({ store: { name: false } });
+    expect(Array.from((await second.predict(probe)).scores)).toEqual(
+      Array.from((await untrained.predict(probe)).scores),
+    );
+    // And it learns and keeps state again.
+    expect(await second.observe(stream[0], 1, { id: 'after' })).toEqual({
+      seq: 1,
+      duplicate: false,
+    });
+  });
+});
 
 describe('the log is the truth', () => {
   test('the head equals a fresh replay of the log', async () => {
