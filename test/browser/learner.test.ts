@@ -1,4 +1,4 @@
-// The learner end to end in real Chromium: a real Web Worker running onnxruntime-web (wasm) on
+// The learner end to end in each engine (README "Browsers"): a real Web Worker running onnxruntime-web (wasm) on
 // ONNX models the project builds itself, driven through the public client API.
 import { afterEach, describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../models/onnx/prng.ts';

@@ -1,4 +1,4 @@
-// The sync fault test (issue 5; `npm run test:sync-faults`): a real Chromium learner reports to
+// The sync fault test (issue 5; `npm run test:sync-faults`): a real learner (in each engine) reports to
 // the real reference server (127.0.0.1, embedded PGlite) through a fault proxy that in turn
 // answers 500 (before and after the server stored the batch), 429 with Retry-After, hangs past
 // the device's timeout (after the server stored the batch), and refuses connections — with the

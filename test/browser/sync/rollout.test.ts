@@ -1,4 +1,4 @@
-// Staged rollout end to end: real learners (workers, onnxruntime-web, IndexedDB) in Chromium
+// Staged rollout end to end: real learners (workers, onnxruntime-web, IndexedDB) in each engine
 // following a real sync server on 127.0.0.1 through the rollout lab's proxy (test/support/
 // rollout_lab.ts). The server publishes, ramps, promotes and rolls back; the devices find their
 // arm, stage verified versions, swap without a gap and refuse whatever fails verification.
