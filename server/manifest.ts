@@ -5,6 +5,12 @@
  *
  * Each request reads the one-row revision (a primary-key lookup) and rebuilds only when it
  * moved, so a change made by another process (or the CLI) is served at once.
+ *
+ * Every manifest expires (`expiresAt`, default 7 days after `issuedAt`) so that a device a
+ * network attacker feeds 304 forever finds out it is frozen. To re-sign without any state of
+ * its own, the server issues on a fixed grid: `issuedAt` is the later of the last change and
+ * the start of the current half-lifetime period. Every process therefore signs the same bytes
+ * at the same time, and a served manifest always has at least half its lifetime left.
  */
 import type { Manifest, ManifestVersion } from '../src/sync/protocol.ts';
 import { PROTOCOL_VERSION } from '../src/sync/protocol.ts';
@@ -48,10 +54,19 @@ function toManifestVersion(version: AdminVersion, productionWeight: number): Man
   };
 }
 
+export const DEFAULT_MANIFEST_LIFETIME_MS = 7 * 24 * 3600 * 1000;
+
+/** When a manifest of content changed at `changedAt` is issued if signed at `now`. */
+export function issueTime(changedAt: Date, now: number, lifetimeMs: number): Date {
+  const half = Math.max(1, Math.floor(lifetimeMs / 2));
+  return new Date(Math.max(changedAt.getTime(), Math.floor(now / half) * half));
+}
+
 export function buildManifest(
   versions: AdminVersion[],
   revision: number,
-  changedAt: Date,
+  issuedAt: Date,
+  lifetimeMs: number = DEFAULT_MANIFEST_LIFETIME_MS,
 ): Manifest {
   const staged = versions.filter((v) => v.status === 'staging');
   const stagedWeight = staged.reduce((sum, v) => sum + v.weight, 0);
@@ -61,7 +76,8 @@ export function buildManifest(
     protocol: PROTOCOL_VERSION,
     revision,
     rollout: rolloutId(staged.map((v) => v.id)),
-    issuedAt: changedAt.toISOString(),
+    issuedAt: issuedAt.toISOString(),
+    expiresAt: new Date(issuedAt.getTime() + lifetimeMs).toISOString(),
     versions: versions.map((v) => toManifestVersion(v, productionWeight)),
   };
 }
@@ -90,17 +106,33 @@ export class ManifestSource {
 
   private readonly db: Database;
   private readonly key: SigningKey;
-  constructor(db: Database, key: SigningKey) {
+  private readonly lifetimeMs: number;
+  private readonly now: () => number;
+  constructor(
+    db: Database,
+    key: SigningKey,
+    options: { lifetimeMs?: number; now?: () => number } = {},
+  ) {
     this.db = db;
     this.key = key;
+    this.lifetimeMs = options.lifetimeMs ?? DEFAULT_MANIFEST_LIFETIME_MS;
+    this.now = options.now ?? Date.now;
   }
 
   async get(): Promise<SignedManifest> {
-    const { revision } = await readRevision(this.db);
+    const { revision, changedAt } = await readRevision(this.db);
+    const issuedAt = issueTime(changedAt, this.now(), this.lifetimeMs).toISOString();
     // Concurrent requests after a change share one rebuild; a rebuild that began before the
-    // revision we saw may be older than it, so then build again.
+    // revision we saw may be older than it, so then build again. Same revision but a later
+    // issue time: the grid moved on, re-sign.
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (this.current && this.current.manifest.revision >= revision) return this.current;
+      const current = this.current?.manifest;
+      if (
+        current &&
+        (current.revision > revision ||
+          (current.revision === revision && current.issuedAt >= issuedAt))
+      )
+        return this.current!;
       this.building ??= this.rebuild().finally(() => {
         this.building = undefined;
       });
@@ -123,9 +155,19 @@ export class ManifestSource {
       );
       return { state: result.rows[0], versions: await liveVersions(tx) };
     });
-    const signed = sign(buildManifest(versions, state.revision, state.changed_at), this.key);
-    if (!this.current || signed.manifest.revision >= this.current.manifest.revision)
+    const issuedAt = issueTime(state.changed_at, this.now(), this.lifetimeMs);
+    const signed = sign(
+      buildManifest(versions, state.revision, issuedAt, this.lifetimeMs),
+      this.key,
+    );
+    const current = this.current?.manifest;
+    if (
+      !current ||
+      signed.manifest.revision > current.revision ||
+      (signed.manifest.revision === current.revision &&
+        signed.manifest.issuedAt >= current.issuedAt)
+    )
       this.current = signed;
-    return this.current;
+    return this.current ?? signed;
   }
 }

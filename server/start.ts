@@ -120,6 +120,12 @@ export interface ServerOptions {
   register?: RegisterOptions;
   /** Retraining schedules and their job queue (server/scheduler/); default: none run. */
   scheduler?: SchedulerOptions;
+  /**
+   * How long a signed manifest stays valid (`expiresAt − issuedAt`); the server re-signs when
+   * half of it has passed. Devices polling less often than half of it see expired manifests.
+   * Default 7 days.
+   */
+  manifestLifetimeMs?: number;
 }
 
 export interface RunningServer {
@@ -191,6 +197,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const resolveClient = clientAddressResolver({ trustProxy: options.trustProxy });
   const inactiveDays = options.inactiveInstallDays ?? 180;
   if (!(inactiveDays > 0)) throw new RangeError('inactiveInstallDays must be a positive number');
+  if (
+    options.manifestLifetimeMs !== undefined &&
+    !(Number.isSafeInteger(options.manifestLifetimeMs) && options.manifestLifetimeMs >= 1000)
+  )
+    throw new RangeError('manifestLifetimeMs must be an integer of at least 1000 (1 s)');
   const serverTimeouts = requestTimeouts(options);
   const needsDir = !options.database && !options.databaseUrl && !options.memory;
   const dirOption = options.dataDir ?? (needsDir ? DEFAULT_DATA_DIR : undefined);
@@ -229,7 +240,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
       maxModelBytes: options.maxModelBytes ?? 256 * 1024 * 1024,
     };
-    const manifests = new ManifestSource(db, key);
+    const manifests = new ManifestSource(db, key, {
+      ...(options.manifestLifetimeMs !== undefined
+        ? { lifetimeMs: options.manifestLifetimeMs }
+        : {}),
+    });
     const maxStreams = options.maxStreams ?? 10_000;
     const events = new ManifestEvents(manifests, {
       heartbeatMs: options.heartbeatMs ?? 15_000,

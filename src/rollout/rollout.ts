@@ -96,6 +96,7 @@ export class Rollout {
       },
       onManifest: (manifest) => rollout?.apply(manifest),
       onRefused: (reason) => learner.reportRollout('manifest', 'refused', reason),
+      onStale: (reason) => learner.reportRollout('manifest', 'stale_manifest', reason),
       // The plan is cheap and idempotent; acting on the held manifest after a reload picks up
       // whatever a crash interrupted.
       redeliverOnStart: true,

@@ -779,11 +779,16 @@ export class DurableLearner {
   /**
    * A refusal or a local rollback, told to the app and to the server. A refused manifest names
    * no version (`versionId` is 'manifest'): the app hears of it and `stats().rollout` counts
-   * it, but there is no version to report it under.
+   * it, but there is no version to report it under. So does a stale manifest (the held one
+   * expired and no newer one arrives).
    */
-  reportRollout(versionId: string, kind: 'refused' | 'rolled_back', reason: string): void {
+  reportRollout(
+    versionId: string,
+    kind: 'refused' | 'rolled_back' | 'stale_manifest',
+    reason: string,
+  ): void {
     this.emit({ type: 'rollout', action: kind, versionId, reason });
-    if (versionId !== 'manifest') {
+    if (versionId !== 'manifest' && kind !== 'stale_manifest') {
       this.reporter?.recordVersionEvent(versionId, { kind, at: Date.now(), reason });
     }
   }

@@ -9,9 +9,15 @@ export interface LearnerEventMap {
    * The rollout changed what runs here: a version was staged (it now serves), promoted, rolled
    * back (by the server, or on the device by a guardrail), installed as production, or refused
    * (its manifest or bytes failed verification: the device stays on what it runs).
+   *
+   * `stale_manifest` (versionId 'manifest'): the manifest the device holds has expired and no
+   * newer one could be had (the server is unreachable, or something between answers 304 or
+   * replays old manifests): the device keeps serving what it runs, but it may be frozen on
+   * versions the server has since rolled back. Sent once per held manifest; `reason` says which
+   * revision expired when.
    */
   rollout: {
-    action: 'staged' | 'promoted' | 'rolled_back' | 'installed' | 'refused';
+    action: 'staged' | 'promoted' | 'rolled_back' | 'installed' | 'refused' | 'stale_manifest';
     versionId: string;
     reason?: string;
     /**

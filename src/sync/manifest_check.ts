@@ -28,6 +28,15 @@ function text(value: unknown, path: string, max = 200): string {
   return value;
 }
 
+/** An ISO 8601 UTC instant as the server writes them (`Date.toISOString`). */
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+function instant(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !INSTANT.test(value) || Number.isNaN(Date.parse(value)))
+    fail(path, 'must be an ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SS.sssZ)');
+  return value;
+}
+
 function fraction(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1)
     fail(path, 'must be a number in [0, 1]');
@@ -85,7 +94,10 @@ export function checkManifest(value: unknown): Manifest | string {
     if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0)
       fail('revision', 'must be a non-negative integer');
     const rollout = text(value.rollout, 'rollout');
-    const issuedAt = text(value.issuedAt, 'issuedAt', 64);
+    const issuedAt = instant(value.issuedAt, 'issuedAt');
+    const expiresAt = instant(value.expiresAt, 'expiresAt');
+    if (Date.parse(expiresAt) <= Date.parse(issuedAt))
+      fail('expiresAt', `must be after issuedAt (${issuedAt})`);
     if (!Array.isArray(value.versions) || value.versions.length > MAX_VERSIONS)
       fail('versions', `must be an array of at most ${MAX_VERSIONS}`);
     const versions = value.versions.map((v, i) => version(v, `versions[${i}]`));
@@ -100,9 +112,44 @@ export function checkManifest(value: unknown): Manifest | string {
     }
     if (production > 1) fail('versions', 'more than one production version');
     if (staged > 1 + WEIGHT_SLACK) fail('versions', `staged weights sum to ${staged} (> 1)`);
-    return { protocol: PROTOCOL_VERSION, revision, rollout, issuedAt, versions };
+    return { protocol: PROTOCOL_VERSION, revision, rollout, issuedAt, expiresAt, versions };
   } catch (error) {
     if (error instanceof Malformed) return error.message;
     throw error;
   }
+}
+
+/** What a device remembers of the manifest it accepted last (ManifestState holds it). */
+export interface HeldManifest {
+  revision: number;
+  /** Absent in state saved before manifests expired. */
+  issuedAt?: string;
+  expiresAt?: string;
+}
+
+/**
+ * Whether a well-formed, verified manifest may replace what the device holds at time `now`
+ * (ms): undefined when it may, else the refusal (`<code>: <detail>`). Refused: an expired one
+ * (`expired_manifest`: a frozen or replayed copy, or a clock far ahead), a lower revision
+ * (`replayed_revision`), and one issued before the held one (`replayed_issued_at`: an older
+ * signature of the same content).
+ */
+export function checkFreshness(
+  manifest: Manifest,
+  held: HeldManifest | undefined,
+  now: number,
+): string | undefined {
+  if (Date.parse(manifest.expiresAt) <= now)
+    return `expired_manifest: revision ${manifest.revision} expired at ${manifest.expiresAt}`;
+  if (!held) return undefined;
+  if (manifest.revision < held.revision)
+    return `replayed_revision: ${manifest.revision} < ${held.revision}`;
+  if (held.issuedAt !== undefined && Date.parse(manifest.issuedAt) < Date.parse(held.issuedAt))
+    return `replayed_issued_at: issued ${manifest.issuedAt}, before the held ${held.issuedAt}`;
+  return undefined;
+}
+
+/** Whether the held manifest has expired at `now` (ms): the device is running on stale orders. */
+export function isStale(held: HeldManifest | undefined, now: number): boolean {
+  return held?.expiresAt !== undefined && Date.parse(held.expiresAt) <= now;
 }

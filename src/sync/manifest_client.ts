@@ -6,11 +6,16 @@
  * unchanged manifest costs a 304.
  *
  * A manifest is accepted only when (in this order) its signature verifies over the exact bytes
- * received, the bytes parse and have the protocol's shape, and its revision is not lower than
- * the last one accepted (an older, genuinely signed manifest replayed by an attacker or a stale
- * cache would otherwise roll the device back). Anything else is refused: the device keeps what
- * it has, and `onRefused` hears a reason that starts with a stable code
- * ({@link ManifestRefusalCode}).
+ * received, the bytes parse and have the protocol's shape, it has not expired, its revision is
+ * not lower than the last one accepted and it was not issued before it (an older, genuinely
+ * signed manifest replayed by an attacker or a stale cache would otherwise roll the device
+ * back). Anything else is refused: the device keeps what it has, and `onRefused` hears a reason
+ * that starts with a stable code ({@link ManifestRefusalCode}).
+ *
+ * A device that keeps getting 304 (or errors) past the held manifest's `expiresAt` is frozen:
+ * someone between it and the server may be holding back a rollback. It keeps serving what it
+ * has (nothing better is verified) and `onStale` hears it once per held manifest; a check is
+ * scheduled for the moment of expiry so this is known without waiting for the next poll.
  *
  * Accepted manifests go to `onManifest` one at a time, awaited; checks asked for meanwhile (a
  * burst of events, a poll) coalesce into one check after it. The revision and ETag are saved
@@ -19,7 +24,7 @@
  */
 import { LearnerError } from '../errors.ts';
 import { fullJitterDelay } from './backoff.ts';
-import { checkManifest } from './manifest_check.ts';
+import { checkFreshness, checkManifest, isStale } from './manifest_check.ts';
 import type { Manifest, ManifestEvent } from './protocol.ts';
 import { SIGNATURE_HEADER } from './protocol.ts';
 import type { ManifestVerifier } from './signature.ts';
@@ -30,6 +35,8 @@ export type ManifestRefusalCode =
   | 'missing_signature'
   | 'malformed'
   | 'replayed_revision'
+  | 'replayed_issued_at'
+  | 'expired_manifest'
   | `http_${number}`
   | 'network';
 
@@ -39,6 +46,9 @@ export interface ManifestState {
   revision: number;
   /** Its ETag (sent as If-None-Match), or null when the server sent none. */
   etag: string | null;
+  /** Its signed issue and expiry times (absent in state saved by older versions). */
+  issuedAt?: string;
+  expiresAt?: string;
 }
 
 /**
@@ -70,6 +80,11 @@ export interface ManifestClientOptions {
   onManifest: (manifest: Manifest) => Promise<void> | void;
   /** A manifest was refused: `<code>` or `<code>: <detail>`. */
   onRefused?: (reason: string) => void;
+  /**
+   * The held manifest expired and no newer one could be had: `stale_manifest: <detail>`. Called
+   * once per held manifest; the device keeps running what it has.
+   */
+  onStale?: (reason: string) => void;
   /** Default: in memory (a reload starts from scratch). */
   state?: ManifestStateStore;
   /** Poll interval while the event stream is up. Default 5 min. */
@@ -93,6 +108,8 @@ export interface ManifestClientOptions {
   events?: boolean;
   fetch?: typeof fetch;
   random?: () => number;
+  /** The clock expiry is judged by (ms since the epoch). Default Date.now. */
+  now?: () => number;
 }
 
 export type CheckOutcome =
@@ -119,6 +136,8 @@ export interface ManifestClientStats {
   revision: number | null;
   eventsConnected: boolean;
   lastRefusal: string | null;
+  /** The held manifest has expired (see `onStale`). */
+  stale: boolean;
 }
 
 const DEFAULTS = {
@@ -158,7 +177,10 @@ export class ManifestClient {
     revision: null,
     eventsConnected: false,
     lastRefusal: null,
+    stale: false,
   };
+  /** The `expiresAt` of the held manifest `onStale` was last told about. */
+  private staleReported: string | undefined;
 
   constructor(options: ManifestClientOptions) {
     this.options = {
@@ -166,6 +188,7 @@ export class ManifestClient {
       verifier: options.verifier,
       onManifest: options.onManifest,
       onRefused: options.onRefused ?? (() => {}),
+      onStale: options.onStale ?? (() => {}),
       state: options.state ?? memoryManifestState(),
       pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
       fallbackPollIntervalMs: options.fallbackPollIntervalMs ?? DEFAULTS.fallbackPollIntervalMs,
@@ -176,6 +199,7 @@ export class ManifestClient {
       events: options.events ?? typeof EventSource === 'function',
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
       random: options.random ?? Math.random,
+      now: options.now ?? Date.now,
     };
     this.base = checkOptions(this.options);
   }
@@ -206,6 +230,7 @@ export class ManifestClient {
         })
         .finally(() => {
           this.running = undefined;
+          this.noticeStale();
           this.schedulePoll();
         });
       return this.running;
@@ -261,12 +286,19 @@ export class ManifestClient {
     const manifest = checkManifest(json);
     if (typeof manifest === 'string') return this.refuse(`malformed: ${manifest}`);
     const held = this.held;
-    if (held && manifest.revision < held.revision)
-      return this.refuse(`replayed_revision: ${manifest.revision} < ${held.revision}`);
+    const stale = checkFreshness(manifest, held, this.options.now());
+    if (stale) return this.refuse(stale);
+    const next: ManifestState = {
+      revision: manifest.revision,
+      etag,
+      issuedAt: manifest.issuedAt,
+      expiresAt: manifest.expiresAt,
+    };
     const redeliver = this.options.redeliverOnStart && this.firstDelivery;
     if (held && manifest.revision === held.revision && !redeliver) {
-      // Same revision, same content (the server's bytes are a function of its state).
-      if (etag !== held.etag) await this.remember({ revision: held.revision, etag });
+      // Same revision, same content (the server's bytes are a function of its state), signed
+      // again later: keep the new expiry.
+      if (etag !== held.etag || manifest.expiresAt !== held.expiresAt) await this.remember(next);
       this.counters.notModified++;
       return { kind: 'not_modified' };
     }
@@ -278,7 +310,7 @@ export class ManifestClient {
       return { kind: 'failed', error };
     }
     this.firstDelivery = false;
-    await this.remember({ revision: manifest.revision, etag });
+    await this.remember(next);
     this.counters.accepted++;
     return { kind: 'accepted', revision: manifest.revision };
   }
@@ -287,6 +319,21 @@ export class ManifestClient {
     this.held = state;
     this.counters.revision = state.revision;
     await this.options.state.save(state);
+  }
+
+  /** Tells `onStale` once when the held manifest is past its expiry. */
+  private noticeStale(): void {
+    const held = this.held;
+    this.counters.stale = isStale(held, this.options.now());
+    if (!this.counters.stale || this.staleReported === held?.expiresAt) return;
+    this.staleReported = held?.expiresAt;
+    try {
+      this.options.onStale(
+        `stale_manifest: revision ${held?.revision} expired at ${held?.expiresAt}; no newer manifest could be had`,
+      );
+    } catch {
+      // As for onRefused.
+    }
   }
 
   private refuse(reason: string): CheckOutcome {
@@ -366,6 +413,10 @@ export class ManifestClient {
 
   private schedulePoll(delay = this.pollInterval()): void {
     if (this.stopping.signal.aborted || !this.started) return;
+    // Check again right after the held manifest expires, so a frozen device knows at once.
+    const expiresAt = Date.parse(this.held?.expiresAt ?? '');
+    const untilExpiry = expiresAt - this.options.now();
+    if (untilExpiry >= 0) delay = Math.min(delay, untilExpiry + 1);
     clearTimeout(this.pollTimer);
     this.pollAt = Date.now() + delay;
     this.pollTimer = setTimeout(() => void this.check(), delay);

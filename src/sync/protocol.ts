@@ -85,8 +85,19 @@ export interface Manifest {
    * only ever adds devices to an arm.
    */
   rollout: string;
-  /** When this content was issued (ISO 8601, UTC): the time of the last change. */
+  /**
+   * When these bytes were signed (ISO 8601, UTC): the time of the last change, or later when
+   * the server re-signed the same content before it expired. A device refuses a manifest
+   * issued before the one it holds (a replay of older, genuinely signed bytes).
+   */
   issuedAt: string;
+  /**
+   * After this instant (ISO 8601, UTC) the signature no longer vouches for the content: a device
+   * refuses the manifest, and one that only ever gets this manifest (a network answering 304
+   * forever) knows it is frozen (a `rollout` event `stale_manifest`). The server re-signs well
+   * before (at least half the lifetime remains on every manifest it serves).
+   */
+  expiresAt: string;
   /**
    * The production version (at most one) and the staged versions (any number, weights summing
    * to at most 1), staged ones in publish order, oldest first.

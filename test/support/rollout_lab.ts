@@ -68,6 +68,8 @@ export interface Tampering {
 export interface LabServerRequest {
   /** The rollout policy (server/rollout/policy.ts); default: the server's defaults. */
   policy?: PolicyOptions;
+  /** How long signed manifests stay valid (`startServer`'s `manifestLifetimeMs`). */
+  manifestLifetimeMs?: number;
 }
 
 export interface LabServerInfo {
@@ -355,6 +357,7 @@ export async function startRolloutLab(): Promise<RolloutLab> {
           adminToken,
           logError: () => {},
           ...(options.policy ? { policy: options.policy } : {}),
+          ...(options.manifestLifetimeMs ? { manifestLifetimeMs: options.manifestLifetimeMs } : {}),
         });
         const stored = await getSetting(server.database, SIGNING_KEY_SETTING);
         if (!stored) throw new Error('the server has no signing key');

@@ -24,5 +24,12 @@ export function manifestVersion(
 }
 
 export function manifestOf(rollout: string, versions: ManifestVersion[]): Manifest {
-  return { protocol: 1, revision: 1, rollout, issuedAt: '2026-01-01T00:00:00.000Z', versions };
+  return {
+    protocol: 1,
+    revision: 1,
+    rollout,
+    issuedAt: '2026-01-01T00:00:00.000Z',
+    expiresAt: '2026-01-08T00:00:00.000Z',
+    versions,
+  };
 }
