@@ -14,6 +14,7 @@
 import type { Backbone } from '../../src/backbone/backbone.ts';
 import { loadBackbone } from '../../src/backbone/backbone.ts';
 import { packExamples } from '../../src/backbone/features.ts';
+import { ConstantPredictor } from '../../src/drift/constant_predictor.ts';
 import type { ForgettingGuardOptions } from '../../src/drift/forgetting_guard.ts';
 import { ForgettingGuard } from '../../src/drift/forgetting_guard.ts';
 import type { ScalerState } from '../../src/learn/index.ts';
@@ -63,6 +64,7 @@ export async function replaySequences(
         ? {
             pipeline: Pipeline.create(backbone, version.head, version.scale),
             guard: new ForgettingGuard(guard),
+            constant: new ConstantPredictor(frozen.task, frozen.classes),
           }
         : undefined;
       if (guarded) trace.guarded = [];
@@ -76,7 +78,11 @@ export async function replaySequences(
         if (guarded) {
           trace.guarded?.push((await guarded.pipeline.predict(batch)).scores[0]);
           const prepared = await guarded.pipeline.prepare(batch, [label]);
-          const verdict = guarded.guard.observe(prepared.losses[0], frozen.lossesOn(prepared)[0]);
+          const verdict = guarded.guard.observe(
+            prepared.losses[0],
+            frozen.lossesOn(prepared)[0],
+            guarded.constant.loss(label),
+          );
           if (verdict) guarded.pipeline.restore(frozen.exportState());
           guarded.pipeline.learn(prepared);
         }

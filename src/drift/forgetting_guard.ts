@@ -2,50 +2,59 @@
  * The forgetting guard: online learning on a device can drift *away* from what works, e.g.
  * after a burst of unrepresentative outcomes or a learning rate raised too far (catastrophic
  * forgetting, in the sense of McCloskey & Cohen, 1989). The version's server head, the head
- * the device started from, is kept as a shadow baseline; every outcome is scored by both
- * heads (the caller computes the two losses, e.g. `head.loss(x, y)` and
- * `baseline.loss(x, y)`, *before* the on-device head learns the outcome), and the guard
- * watches their paired difference d = loss(device) − loss(baseline) over a sliding window.
+ * the device started from, is kept as a shadow baseline; every outcome is scored by the device
+ * head, by the baseline and by the constant predictor (src/drift/constant_predictor.ts), all
+ * *before* the device head learns it, and the guard resets the device head to the baseline
+ * only on evidence of two things at once:
  *
- * It calls for a reset to the baseline when, over the last `window` outcomes,
+ * 1. the device head is worse than the baseline: on the paired differences
+ *    d = loss(device) − loss(baseline) (both heads see the same outcomes, so the outcomes' own
+ *    noise cancels), the anytime-valid confidence sequence of src/rollout/confidence_sequence.ts
+ *    has its lower bound above `margin`;
+ * 2. the baseline is worth going back to: on e = loss(baseline) − loss(constant), the upper
+ *    bound is below 0. A baseline no better than the label frequencies (a fresh head, or a
+ *    server head for other users) is never reset to.
  *
- *   mean(d) − z · sd(d) / √n > margin,
- *
- * i.e. the device head is worse than the baseline by more than `margin` per outcome, with
- * one-sided confidence given by `z` (a paired comparison: both heads see the same outcomes,
- * so the noise of the outcomes themselves cancels). The verdict carries the numbers for the
- * report. After a verdict the window starts afresh (the caller resets its head to the
- * baseline, and the old differences no longer describe it).
+ * Why a confidence sequence: the guard looks after every outcome, for the whole life of the
+ * device. A fixed-n test checked that way fires far more often than its nominal level; the
+ * sequence's bound holds at every n at once. The guard restarts its sequences every `epoch`
+ * outcomes (so an old good stretch cannot mask a recent bad one) and after each reset, and
+ * gives the k-th sequence the level α / (k (k + 1)): these sum to α, so over the device's
+ * whole life the chance of any reset while the device head is no worse than the baseline by
+ * `margin` is at most α (for the guard's inputs as the sequence's validity conditions allow).
+ * What it learned carries over each restart and reset: the spent level (later verdicts need
+ * more evidence) and the pooled variance of d and e, a floor under a new sequence's short-run
+ * estimate (which underestimates a skewed loss's variance).
  *
  * Parameters:
- * - `window` (default 500): outcomes compared. Longer: a steadier mean (fewer spurious
- *   resets), slower to notice.
- * - `margin` (default 0.02): how much worse, in loss units per outcome (nats for log loss,
- *   squared units for squared error), the device head may be before a reset. 0 resets on
- *   any significant deficit; a positive margin tolerates small, temporary costs of adapting.
- * - `z` (default 1.645, one-sided 95%): how sure the deficit must be; 0 compares the plain
- *   mean with the margin.
- * - `minOutcomes` (default `window`): no verdict before this many outcomes in the window.
+ * - `alpha` (default 0.05): the lifetime chance of a needless reset, as above.
+ * - `margin` (default 0): how much worse per outcome (nats for log loss, squared units for
+ *   squared error) the device head may be before a reset counts as called for.
+ * - `epoch` (default 1,000): outcomes per sequence before it restarts; also where each
+ *   sequence is tightest (`rhoFor(epoch / 2, α_k)`).
+ * - `minOutcomes` (default 100): no verdict on fewer outcomes in the current sequence.
  *
- * Constant work per outcome (running sums over a ring buffer, recomputed exactly once per
- * window so rounding cannot accumulate) and no allocation except the verdict.
+ * Constant work per outcome, no allocation except the verdict, state of a few numbers.
  *
  * ```ts
  * import { ForgettingGuard } from './forgetting_guard.ts';
- * const guard = new ForgettingGuard({ window: 100, margin: 0.02 });
- * for (let i = 0; i < 200; i++) {
- *   const verdict = guard.observe(0.75, 0.6); // the device head is 0.15 nats worse
- *   if (verdict) console.log(`reset at ${verdict.at}: ${verdict.deviceMean} vs ${verdict.baselineMean}`);
+ * const guard = new ForgettingGuard({ epoch: 500 });
+ * let verdict = null;
+ * for (let i = 0; !verdict && i < 2000; i++) {
+ *   // The device head 0.3 nats worse than a baseline that beats the constant by 0.2.
+ *   verdict = guard.observe(0.7 + 0.1 * Math.sin(i), 0.4 + 0.1 * Math.cos(i), 0.6);
  * }
- * // reset at 99: 0.75 vs 0.6 (up to rounding), then at 199: each verdict starts a new window
+ * verdict?.difference; // ≈ 0.3, found within the first few hundred outcomes
  * ```
  */
 import { LearnerError } from '../errors.ts';
+import type { StreamMoments } from '../rollout/confidence_sequence.ts';
+import { confidenceSequence, rhoFor } from '../rollout/confidence_sequence.ts';
 
 export interface ForgettingGuardOptions {
-  window?: number;
+  alpha?: number;
   margin?: number;
-  z?: number;
+  epoch?: number;
   minOutcomes?: number;
 }
 
@@ -53,33 +62,41 @@ export interface ForgettingGuardOptions {
 export interface ForgettingVerdict {
   /** The outcome (0-based, counted since the guard was created) that completed the evidence. */
   at: number;
-  /** Outcomes compared. */
+  /** Outcomes compared in the sequence that decided. */
   n: number;
   deviceMean: number;
   baselineMean: number;
+  constantMean: number;
   /** deviceMean − baselineMean. */
   difference: number;
-  /** Standard error of the difference. */
-  standardError: number;
+  /** The confidence sequence's lower bound on the difference (> margin). */
+  lower: number;
   margin: number;
+  /** The sequence's number k (1-based) and its level α / (k (k + 1)). */
+  sequence: number;
+  level: number;
 }
 
 export interface ForgettingGuardState {
-  kind: 'forgetting-guard';
+  kind: 'forgetting-guard-cs';
   options: Required<ForgettingGuardOptions>;
-  /** Paired losses in the window, oldest first. */
-  device: number[];
-  baseline: number[];
-  /**
-   * The running sums (Σ device, Σ baseline, Σ (device − baseline)²) and updates since they
-   * were last recomputed exactly, so a restored guard continues bit for bit.
-   */
-  sums: [number, number, number];
-  sinceExact: number;
-  /** Outcomes observed in all. */
+  /** The current sequence: Σ device, Σ baseline, Σ constant, and moments of d and e. */
+  current: {
+    n: number;
+    device: number;
+    baseline: number;
+    constant: number;
+    d: Moments;
+    e: Moments;
+  };
+  /** Every outcome so far, for the pooled variances. */
+  pooled: { d: Moments; e: Moments };
+  sequence: number;
   n: number;
   resets: number;
 }
+
+type Moments = StreamMoments;
 
 function checkLoss(loss: number): void {
   if (typeof loss !== 'number' || !Number.isFinite(loss) || loss < 0) {
@@ -94,36 +111,41 @@ function badConfig(why: string, value: unknown): never {
   throw new LearnerError('BAD_CONFIG', `forgetting guard: ${why}, got ${String(value)}`);
 }
 
+const empty = (): Moments => ({ n: 0, sum: 0, sumSq: 0 });
+
+function add(m: Moments, x: number): void {
+  m.n++;
+  m.sum += x;
+  m.sumSq += x * x;
+}
+
+/** The sample variance of `m` (0 before two values). */
+function variance(m: Moments): number {
+  return m.n > 1 ? Math.max(0, m.sumSq - (m.sum * m.sum) / m.n) / (m.n - 1) : 0;
+}
+
 export class ForgettingGuard {
   private readonly options: Required<ForgettingGuardOptions>;
-  private readonly device: Float64Array;
-  private readonly baseline: Float64Array;
-  private start = 0;
-  private length = 0;
-  private sumDevice = 0;
-  private sumBaseline = 0;
-  private sumDiff2 = 0;
-  private sinceExact = 0;
+  private current = { n: 0, device: 0, baseline: 0, constant: 0, d: empty(), e: empty() };
+  private readonly pooled = { d: empty(), e: empty() };
+  private sequence = 1;
   private seen = 0;
   private found = 0;
 
   constructor(options: ForgettingGuardOptions = {}) {
-    const window = options.window ?? 500;
     const o = {
-      window,
-      margin: options.margin ?? 0.02,
-      z: options.z ?? 1.645,
-      minOutcomes: options.minOutcomes ?? window,
+      alpha: options.alpha ?? 0.05,
+      margin: options.margin ?? 0,
+      epoch: options.epoch ?? 1000,
+      minOutcomes: options.minOutcomes ?? 100,
     };
-    if (!Number.isInteger(o.window) || o.window < 2 || o.window > 1e6)
-      badConfig('window must be an integer in 2..1,000,000', o.window);
+    if (!(o.alpha > 0 && o.alpha < 1)) badConfig('alpha must be in (0, 1)', o.alpha);
     if (!Number.isFinite(o.margin) || o.margin < 0) badConfig('margin must be ≥ 0', o.margin);
-    if (!Number.isFinite(o.z) || o.z < 0) badConfig('z must be ≥ 0', o.z);
-    if (!Number.isInteger(o.minOutcomes) || o.minOutcomes < 2 || o.minOutcomes > o.window)
-      badConfig('minOutcomes must be an integer in 2..window', o.minOutcomes);
+    if (!Number.isInteger(o.epoch) || o.epoch < 2 || o.epoch > 1e7)
+      badConfig('epoch must be an integer in 2..10,000,000', o.epoch);
+    if (!Number.isInteger(o.minOutcomes) || o.minOutcomes < 2 || o.minOutcomes > o.epoch)
+      badConfig('minOutcomes must be an integer in 2..epoch', o.minOutcomes);
     this.options = o;
-    this.device = new Float64Array(o.window);
-    this.baseline = new Float64Array(o.window);
   }
 
   /** Outcomes observed since creation. */
@@ -136,83 +158,93 @@ export class ForgettingGuard {
     return this.found;
   }
 
-  /** Outcomes in the current window. */
-  get width(): number {
-    return this.length;
-  }
-
-  /** The current comparison (null before any outcome), whether or not it calls for a reset. */
-  get comparison(): Omit<ForgettingVerdict, 'at'> | null {
-    if (this.length === 0) return null;
-    return this.summary();
+  /** The current sequence's number (1-based): restarts and resets so far, plus one. */
+  get sequenceNumber(): number {
+    return this.sequence;
   }
 
   /**
-   * Adds one outcome's two losses (both before the device head learned it); returns a verdict
-   * when the device head is worse by more than the margin, else null. Non-finite or negative
-   * losses throw BAD_INPUT and change nothing.
+   * Adds one outcome's three losses (all before the device head learned it); returns a verdict
+   * when the evidence calls for a reset, else null. Non-finite or negative losses throw
+   * BAD_INPUT and change nothing.
    */
-  observe(deviceLoss: number, baselineLoss: number): ForgettingVerdict | null {
+  observe(
+    deviceLoss: number,
+    baselineLoss: number,
+    constantLoss: number,
+  ): ForgettingVerdict | null {
     checkLoss(deviceLoss);
     checkLoss(baselineLoss);
-    const { window } = this.options;
+    checkLoss(constantLoss);
     const at = this.seen++;
-    if (this.length === window) {
-      const d = this.device[this.start];
-      const b = this.baseline[this.start];
-      this.sumDevice -= d;
-      this.sumBaseline -= b;
-      this.sumDiff2 -= (d - b) * (d - b);
-      this.device[this.start] = deviceLoss;
-      this.baseline[this.start] = baselineLoss;
-      this.start = (this.start + 1) % window;
-    } else {
-      const i = (this.start + this.length++) % window;
-      this.device[i] = deviceLoss;
-      this.baseline[i] = baselineLoss;
+    const c = this.current;
+    const d = deviceLoss - baselineLoss;
+    const e = baselineLoss - constantLoss;
+    c.n++;
+    c.device += deviceLoss;
+    c.baseline += baselineLoss;
+    c.constant += constantLoss;
+    add(c.d, d);
+    add(c.e, e);
+    add(this.pooled.d, d);
+    add(this.pooled.e, e);
+    const verdict = c.n >= this.options.minOutcomes ? this.judge(at) : null;
+    if (verdict) {
+      this.found++;
+      this.restart();
+    } else if (c.n >= this.options.epoch) {
+      this.restart();
     }
-    const diff = deviceLoss - baselineLoss;
-    this.sumDevice += deviceLoss;
-    this.sumBaseline += baselineLoss;
-    this.sumDiff2 += diff * diff;
-    if (++this.sinceExact >= window) this.recompute();
-    if (this.length < this.options.minOutcomes) return null;
-    const n = this.length;
-    const difference = (this.sumDevice - this.sumBaseline) / n;
-    const variance = Math.max(0, (this.sumDiff2 - n * difference * difference) / (n - 1));
-    const { margin, z } = this.options;
-    if (difference - z * Math.sqrt(variance / n) <= margin) return null;
-    const verdict = { at, ...this.summary() };
-    this.found++;
-    this.clear();
     return verdict;
   }
 
-  /** Empties the window, e.g. after the caller reset its head some other way. */
-  clear(): void {
-    this.start = 0;
-    this.length = 0;
-    this.sumDevice = 0;
-    this.sumBaseline = 0;
-    this.sumDiff2 = 0;
-    this.sinceExact = 0;
+  private judge(at: number): ForgettingVerdict | null {
+    const c = this.current;
+    const k = this.sequence;
+    const level = this.options.alpha / (k * (k + 1));
+    const rho = rhoFor(this.options.epoch / 2, level);
+    // A needless reset needs the first claim to be wrong, which happens with probability ≤ level
+    // (the second only makes the guard more careful).
+    const worse = confidenceSequence(c.d, {
+      alpha: level,
+      rho,
+      minVariance: variance(this.pooled.d),
+    });
+    if (!worse || worse.lower <= this.options.margin) return null;
+    const better = confidenceSequence(c.e, {
+      alpha: level,
+      rho,
+      minVariance: variance(this.pooled.e),
+    });
+    if (!better || better.upper >= 0) return null;
+    return {
+      at,
+      n: c.n,
+      deviceMean: c.device / c.n,
+      baselineMean: c.baseline / c.n,
+      constantMean: c.constant / c.n,
+      difference: worse.mean,
+      lower: worse.lower,
+      margin: this.options.margin,
+      sequence: k,
+      level,
+    };
+  }
+
+  /** A new sequence: the old one's evidence no longer describes the head (or is spent). */
+  private restart(): void {
+    this.current = { n: 0, device: 0, baseline: 0, constant: 0, d: empty(), e: empty() };
+    this.sequence++;
   }
 
   exportState(): ForgettingGuardState {
-    const device: number[] = [];
-    const baseline: number[] = [];
-    for (let k = 0; k < this.length; k++) {
-      const i = (this.start + k) % this.options.window;
-      device.push(this.device[i]);
-      baseline.push(this.baseline[i]);
-    }
+    const c = this.current;
     return {
-      kind: 'forgetting-guard',
+      kind: 'forgetting-guard-cs',
       options: { ...this.options },
-      device,
-      baseline,
-      sums: [this.sumDevice, this.sumBaseline, this.sumDiff2],
-      sinceExact: this.sinceExact,
+      current: { ...c, d: { ...c.d }, e: { ...c.e } },
+      pooled: { d: { ...this.pooled.d }, e: { ...this.pooled.e } },
+      sequence: this.sequence,
       n: this.seen,
       resets: this.found,
     };
@@ -223,65 +255,38 @@ export class ForgettingGuard {
     const bad = (why: string): never => {
       throw new LearnerError('BAD_CONFIG', `invalid forgetting guard state: ${why}`);
     };
-    if (state?.kind !== 'forgetting-guard') bad('not a forgetting guard state');
+    if (state?.kind !== 'forgetting-guard-cs') bad('not a forgetting guard state');
     const guard = new ForgettingGuard(state.options);
-    const { device, baseline } = state;
-    if (!Array.isArray(device) || !Array.isArray(baseline) || device.length !== baseline.length)
-      bad('losses');
-    if (device.length > guard.options.window) bad('more losses than the window holds');
-    for (const loss of [...device, ...baseline]) {
-      if (typeof loss !== 'number' || !Number.isFinite(loss) || loss < 0) bad('losses');
-    }
-    if (!Array.isArray(state.sums) || state.sums.length !== 3 || !state.sums.every(Number.isFinite))
-      bad('sums');
-    for (const count of [state.n, state.resets, state.sinceExact]) {
+    const moments = (m: Moments | undefined, at: string) => {
+      if (
+        !m ||
+        !Number.isSafeInteger(m.n) ||
+        m.n < 0 ||
+        !Number.isFinite(m.sum) ||
+        !Number.isFinite(m.sumSq) ||
+        m.sumSq < 0
+      )
+        bad(at);
+      return { n: m!.n, sum: m!.sum, sumSq: m!.sumSq };
+    };
+    const c = state.current;
+    if (!c || ![c.device, c.baseline, c.constant].every((x) => Number.isFinite(x) && x >= 0))
+      bad('current sums');
+    const d = moments(c.d, 'current.d');
+    const e = moments(c.e, 'current.e');
+    if (c.n !== d.n || c.n !== e.n || c.n >= guard.options.epoch) bad('current count');
+    const pd = moments(state.pooled?.d, 'pooled.d');
+    const pe = moments(state.pooled?.e, 'pooled.e');
+    for (const count of [state.n, state.resets, state.sequence]) {
       if (!Number.isSafeInteger(count) || count < 0) bad('counts');
     }
-    if (state.n < device.length) bad('fewer outcomes than the window holds');
-    guard.device.set(device);
-    guard.baseline.set(baseline);
-    guard.length = device.length;
-    if (state.sinceExact >= guard.options.window) bad('sinceExact');
-    [guard.sumDevice, guard.sumBaseline, guard.sumDiff2] = state.sums;
-    guard.sinceExact = state.sinceExact;
+    if (state.sequence < 1 || pd.n !== state.n || pe.n !== state.n || state.n < c.n) bad('counts');
+    guard.current = { n: c.n, device: c.device, baseline: c.baseline, constant: c.constant, d, e };
+    Object.assign(guard.pooled.d, pd);
+    Object.assign(guard.pooled.e, pe);
+    guard.sequence = state.sequence;
     guard.seen = state.n;
     guard.found = state.resets;
     return guard;
-  }
-
-  private summary(): Omit<ForgettingVerdict, 'at'> {
-    const n = this.length;
-    const deviceMean = this.sumDevice / n;
-    const baselineMean = this.sumBaseline / n;
-    // As in `observe`, so the verdict's numbers are exactly those it was decided on.
-    const difference = (this.sumDevice - this.sumBaseline) / n;
-    // Sample variance of the paired differences from Σd² and the mean.
-    const variance =
-      n > 1 ? Math.max(0, (this.sumDiff2 - n * difference * difference) / (n - 1)) : 0;
-    return {
-      n,
-      deviceMean,
-      baselineMean,
-      difference,
-      standardError: Math.sqrt(variance / n),
-      margin: this.options.margin,
-    };
-  }
-
-  /** Running sums again from the window itself: exact, and the same after a restore. */
-  private recompute(): void {
-    let d = 0;
-    let b = 0;
-    let s = 0;
-    for (let k = 0; k < this.length; k++) {
-      const i = (this.start + k) % this.options.window;
-      d += this.device[i];
-      b += this.baseline[i];
-      s += (this.device[i] - this.baseline[i]) ** 2;
-    }
-    this.sumDevice = d;
-    this.sumBaseline = b;
-    this.sumDiff2 = s;
-    this.sinceExact = 0;
   }
 }

@@ -3,13 +3,15 @@
  * side): before each outcome is learned, the drift policy (src/drift/policy.ts) watches the
  * prequential error and the scores and sets the learning-rate multiplier, and the forgetting
  * guard (src/drift/forgetting_guard.ts) compares the head with the version's server head on the
- * very same outcome and resets the head to it when the device has drifted into being worse.
+ * very same outcome and resets the head to it when there is evidence that the device has
+ * drifted into being worse and that the server head beats the constant predictor.
  *
  * The server head is kept as a frozen pipeline on the same backbone: scoring it needs no second
  * forward pass (`Pipeline.lossesOn`). Detector state lives in memory: after a reload the
  * detectors start afresh (the head itself is restored from its snapshot as always).
  */
 
+import { ConstantPredictor } from '../drift/constant_predictor.ts';
 import type { ForgettingGuardOptions, ForgettingVerdict } from '../drift/forgetting_guard.ts';
 import { ForgettingGuard } from '../drift/forgetting_guard.ts';
 import type { DriftEvent, DriftPolicyOptions } from '../drift/policy.ts';
@@ -39,6 +41,8 @@ export class Adaptation {
   private readonly policy: DriftPolicy | undefined;
   private readonly guard: ForgettingGuard | undefined;
   private readonly baseline: Pipeline | undefined;
+  /** What the features are worth: a baseline that cannot beat this is never reset to. */
+  private readonly constant: ConstantPredictor | undefined;
 
   private readonly version: RunningVersion;
   constructor(version: RunningVersion, options: AdaptationOptions = {}) {
@@ -47,6 +51,7 @@ export class Adaptation {
     if (options.forgettingGuard !== false) {
       this.guard = new ForgettingGuard(options.forgettingGuard ?? {});
       const { initial, pipeline } = version;
+      this.constant = new ConstantPredictor(pipeline.task, pipeline.classes);
       // Shares the backbone and never releases it: the version's pipeline owns it.
       this.baseline = Pipeline.resume(
         pipeline.backbone,
@@ -101,8 +106,9 @@ export class Adaptation {
     const events = this.policy?.observe(error, prepared.scores[0], this.featuresOf(prepared)) ?? [];
     const alarms = events.map((event) => event.detector);
     let reset: ForgettingVerdict | undefined;
-    if (this.guard && this.baseline) {
-      const verdict = this.guard.observe(loss, this.baseline.lossesOn(prepared)[0]);
+    const constantLoss = this.constant?.loss(prepared.labels[0]) ?? Number.NaN;
+    if (this.guard && this.baseline && Number.isFinite(constantLoss)) {
+      const verdict = this.guard.observe(loss, this.baseline.lossesOn(prepared)[0], constantLoss);
       if (verdict) {
         this.version.pipeline.restore(this.version.initial);
         reset = verdict;

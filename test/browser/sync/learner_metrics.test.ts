@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { Example, Learner, LearnerOptions } from '../../../src/client/index.ts';
 import { createLearner } from '../../../src/client/index.ts';
+import { createHead } from '../../../src/learn/index.ts';
 import { rankingAtK } from '../../../src/metrics/ranking.ts';
 import type { LearnerEventMap } from '../../../src/runtime/events.ts';
 import { deleteStore } from '../../../src/store/index.ts';
@@ -182,17 +183,36 @@ describe.runIf(hasSyncServer)('what a learner reports', () => {
   });
 
   test('the forgetting guard resets a head that became worse than its version’s server head', async () => {
+    // A server head that knows the rule (label = recency[0] > 0, the first raw feature, which
+    // the head sees after the embedding): far better than the constant predictor.
+    const dim = testModel.spec.output.size + 2;
+    // A mixture of one candidate whose step is so large that learning on from the server
+    // head overshoots on every outcome (a mixture of several would shift its weight away from
+    // such a candidate by itself, and there would be nothing for the guard to do).
+    const serverHead = createHead({
+      task: 'binary',
+      dim,
+      optimizer: {
+        kind: 'mixture',
+        candidates: [{ kind: 'sgd', schedule: 'constant', eta0: 200 }],
+      },
+    }).exportState();
+    serverHead.weights = new Float64Array(dim);
+    serverHead.weights[dim - 2] = 6;
     const device = await learner({
       store: { name: false },
-      // A step so large the head overshoots on every outcome: worse than the fresh head.
-      head: { optimizer: { kind: 'sgd', schedule: 'constant', eta0: 200 } },
+      head: serverHead,
       scale: false,
       drift: false,
-      forgettingGuard: { window: 40, margin: 0.05, minOutcomes: 40 },
+      forgettingGuard: { margin: 0.05, minOutcomes: 20 },
     });
     const resets: LearnerEventMap['reset'][] = [];
     device.on('reset', (event) => resets.push(event));
-    for (const [i, { example, label }] of flippingStream(200, 31).entries()) {
+    const stream = examples(400, 31).map((example) => ({
+      example,
+      label: (example.recency as Float32Array)[0] > 0 ? 1 : 0,
+    }));
+    for (const [i, { example, label }] of stream.entries()) {
       await device.observe(example, label, { id: `g${i}` });
     }
     expect(resets.length).toBeGreaterThan(0);
