@@ -138,6 +138,11 @@ export interface ManifestClientStats {
   lastRefusal: string | null;
   /** The held manifest has expired (see `onStale`). */
   stale: boolean;
+  /**
+   * When the next poll is due (epoch ms; null before the first is scheduled): the connected
+   * interval while the event stream is open, the fallback interval while it is not.
+   */
+  nextCheckAt: number | null;
 }
 
 const DEFAULTS = {
@@ -167,7 +172,7 @@ export class ManifestClient {
   private started = false;
   /** Nothing handed over by this instance yet (see `redeliverOnStart`). */
   private firstDelivery = true;
-  private readonly counters: ManifestClientStats = {
+  private readonly counters: Omit<ManifestClientStats, 'nextCheckAt'> = {
     checks: 0,
     accepted: 0,
     notModified: 0,
@@ -243,7 +248,11 @@ export class ManifestClient {
   }
 
   stats(): ManifestClientStats {
-    return { ...this.counters, refused: { ...this.counters.refused } };
+    return {
+      ...this.counters,
+      refused: { ...this.counters.refused },
+      nextCheckAt: this.pollTimer === undefined ? null : this.pollAt,
+    };
   }
 
   /** The last accepted revision and ETag (after `start` loaded them). */
@@ -428,6 +437,12 @@ export class ManifestClient {
     source.addEventListener('open', () => {
       this.reopenAttempts = 0;
       this.counters.eventsConnected = true;
+      // Pushes from now on: the poll the start scheduled at the fallback rate (the stream was
+      // not open yet) waits the connected interval instead, so an idle device stays asleep.
+      if (!this.running && this.pollTimer !== undefined) {
+        const connected = this.pollInterval();
+        if (this.pollAt - Date.now() < connected) this.schedulePoll(connected);
+      }
     });
     source.addEventListener('manifest', (event) => {
       this.counters.pushes++;

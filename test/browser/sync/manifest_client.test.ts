@@ -169,6 +169,24 @@ describe.runIf(hasRolloutLab)('manifest client (real server, tampering proxy)', 
     console.info(`[manifest] publish → onManifest by push: ${elapsed.toFixed(0)} ms`);
   });
 
+  test('once the event stream is open, the next poll waits the connected interval, not the fallback', async () => {
+    // The start's first check runs before the stream opens, so it schedules the fallback poll;
+    // an idle device that kept it would wake every minute for nothing (bench idle).
+    const rec = recordingClient(lab, {
+      events: true,
+      pollIntervalMs: 3_600_000,
+      fallbackPollIntervalMs: 60_000,
+    });
+    const client = track(await rec.make());
+    const before = Date.now();
+    await client.start();
+    await expect.poll(() => client.stats().eventsConnected, { timeout: 30_000 }).toBe(true);
+    const { nextCheckAt } = client.stats();
+    // The connected interval with its ±20 % jitter: at least 48 minutes away.
+    expect(nextCheckAt).not.toBeNull();
+    expect((nextCheckAt ?? 0) - before).toBeGreaterThan(0.8 * 3_600_000 - 60_000);
+  });
+
   test('without events it polls, with jitter, and finds a new version', async () => {
     const rec = recordingClient(lab, { events: false, fallbackPollIntervalMs: 150 });
     const client = track(await rec.make());
