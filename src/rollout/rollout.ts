@@ -102,6 +102,7 @@ export class Rollout {
       redeliverOnStart: true,
       ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
       ...(options.live === false ? { events: false } : {}),
+      ...(options.notBefore !== undefined ? { notBefore: options.notBefore } : {}),
     });
     rollout = new Rollout(learner, store, init, options, installId, client);
     void client.start();

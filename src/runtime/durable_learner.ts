@@ -146,6 +146,14 @@ export interface RolloutOptions {
   maxModelBytes?: number;
   /** When a staged version is taken out of service on the device at once. */
   guardrails?: GuardrailOptions;
+  /**
+   * The oldest manifest this build of the app takes, so that a fresh install (or cleared
+   * storage) can never be sent below its own build by a replayed older manifest: the manifest
+   * revision current when the app was built (`GET /v1/manifest`'s `revision`), or an ISO
+   * 8601 UTC time its `issuedAt` must not precede (e.g. the build time). Older manifests are
+   * refused (`below_floor`). Default: none.
+   */
+  notBefore?: number | string;
 }
 
 export interface ObserveResult {

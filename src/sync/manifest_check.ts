@@ -119,6 +119,25 @@ export function checkManifest(value: unknown): Manifest | string {
   }
 }
 
+/**
+ * The oldest manifest an app build takes (`rollout: { notBefore }`), so that a fresh install
+ * (or one whose storage was cleared) cannot be handed a manifest older than the app itself: a
+ * manifest revision (an integer: the revision current when the app was built), or an ISO 8601
+ * UTC time the manifest's `issuedAt` must not precede.
+ */
+export type ManifestFloor = number | string;
+
+/** The floor's problem, or undefined when it is one (for BAD_CONFIG at start-up). */
+export function floorProblem(floor: unknown): string | undefined {
+  if (typeof floor === 'number')
+    return Number.isSafeInteger(floor) && floor >= 0
+      ? undefined
+      : 'notBefore must be a non-negative integer revision or an ISO 8601 UTC time';
+  if (typeof floor === 'string' && INSTANT.test(floor) && !Number.isNaN(Date.parse(floor)))
+    return undefined;
+  return 'notBefore must be a non-negative integer revision or an ISO 8601 UTC time';
+}
+
 /** What a device remembers of the manifest it accepted last (ManifestState holds it). */
 export interface HeldManifest {
   revision: number;
@@ -130,7 +149,8 @@ export interface HeldManifest {
 /**
  * Whether a well-formed, verified manifest may replace what the device holds at time `now`
  * (ms): undefined when it may, else the refusal (`<code>: <detail>`). Refused: an expired one
- * (`expired_manifest`: a frozen or replayed copy, or a clock far ahead), a lower revision
+ * (`expired_manifest`: a frozen or replayed copy, or a clock far ahead), one older than the
+ * app's build allows (`below_floor`, see {@link ManifestFloor}), a lower revision
  * (`replayed_revision`), and one issued before the held one (`replayed_issued_at`: an older
  * signature of the same content).
  */
@@ -138,9 +158,14 @@ export function checkFreshness(
   manifest: Manifest,
   held: HeldManifest | undefined,
   now: number,
+  floor?: ManifestFloor,
 ): string | undefined {
   if (Date.parse(manifest.expiresAt) <= now)
     return `expired_manifest: revision ${manifest.revision} expired at ${manifest.expiresAt}`;
+  if (typeof floor === 'number' && manifest.revision < floor)
+    return `below_floor: revision ${manifest.revision} < notBefore ${floor}`;
+  if (typeof floor === 'string' && Date.parse(manifest.issuedAt) < Date.parse(floor))
+    return `below_floor: issued ${manifest.issuedAt}, before notBefore ${floor}`;
   if (!held) return undefined;
   if (manifest.revision < held.revision)
     return `replayed_revision: ${manifest.revision} < ${held.revision}`;

@@ -24,7 +24,13 @@
  */
 import { LearnerError } from '../errors.ts';
 import { fullJitterDelay } from './backoff.ts';
-import { checkFreshness, checkManifest, isStale } from './manifest_check.ts';
+import {
+  checkFreshness,
+  checkManifest,
+  floorProblem,
+  isStale,
+  type ManifestFloor,
+} from './manifest_check.ts';
 import type { Manifest, ManifestEvent } from './protocol.ts';
 import { SIGNATURE_HEADER } from './protocol.ts';
 import type { ManifestVerifier } from './signature.ts';
@@ -37,6 +43,7 @@ export type ManifestRefusalCode =
   | 'replayed_revision'
   | 'replayed_issued_at'
   | 'expired_manifest'
+  | 'below_floor'
   | `http_${number}`
   | 'network';
 
@@ -108,6 +115,11 @@ export interface ManifestClientOptions {
   events?: boolean;
   fetch?: typeof fetch;
   random?: () => number;
+  /**
+   * The oldest manifest this build takes (a revision, or an ISO time `issuedAt` must not
+   * precede): a fresh install is never sent below its own build. Default: none.
+   */
+  notBefore?: ManifestFloor;
   /** The clock expiry is judged by (ms since the epoch). Default Date.now. */
   now?: () => number;
 }
@@ -157,7 +169,8 @@ const DEFAULTS = {
 const REOPEN_BACKOFF = { baseMs: 1_000, maxMs: 120_000 };
 
 export class ManifestClient {
-  private readonly options: Required<ManifestClientOptions>;
+  private readonly options: Required<Omit<ManifestClientOptions, 'notBefore'>> &
+    Pick<ManifestClientOptions, 'notBefore'>;
   private readonly base: string;
   private held: ManifestState | undefined;
   private loaded: Promise<void> | undefined;
@@ -205,6 +218,7 @@ export class ManifestClient {
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
       random: options.random ?? Math.random,
       now: options.now ?? Date.now,
+      ...(options.notBefore !== undefined ? { notBefore: options.notBefore } : {}),
     };
     this.base = checkOptions(this.options);
   }
@@ -295,7 +309,7 @@ export class ManifestClient {
     const manifest = checkManifest(json);
     if (typeof manifest === 'string') return this.refuse(`malformed: ${manifest}`);
     const held = this.held;
-    const stale = checkFreshness(manifest, held, this.options.now());
+    const stale = checkFreshness(manifest, held, this.options.now(), this.options.notBefore);
     if (stale) return this.refuse(stale);
     const next: ManifestState = {
       revision: manifest.revision,
@@ -480,7 +494,7 @@ export class ManifestClient {
 }
 
 /** The base URL without a trailing slash; a bad setting is a BAD_CONFIG, found at start-up. */
-function checkOptions(options: Required<ManifestClientOptions>): string {
+function checkOptions(options: ManifestClient['options']): string {
   const fail = (why: string): never => {
     throw new LearnerError('BAD_CONFIG', `manifest client: ${why}`);
   };
@@ -503,6 +517,10 @@ function checkOptions(options: Required<ManifestClientOptions>): string {
     if (!(Number.isFinite(value) && value > 0)) fail(`${name} must be a positive number`);
   }
   if (!(options.jitter >= 0 && options.jitter < 1)) fail('jitter must be in [0, 1)');
+  if (options.notBefore !== undefined) {
+    const problem = floorProblem(options.notBefore);
+    if (problem) fail(problem);
+  }
   return url!.href.replace(/\/+$/, '');
 }
 

@@ -3,7 +3,12 @@
 // half its lifetime from expiry.
 import { describe, expect, test } from 'vitest';
 import { issueTime } from '../../../server/manifest.ts';
-import { checkFreshness, checkManifest, isStale } from '../../../src/sync/manifest_check.ts';
+import {
+  checkFreshness,
+  checkManifest,
+  floorProblem,
+  isStale,
+} from '../../../src/sync/manifest_check.ts';
 import type { Manifest } from '../../../src/sync/protocol.ts';
 import { manifestOf } from '../rollout/manifests.ts';
 
@@ -105,5 +110,31 @@ describe('issueTime (server): the re-signing grid', () => {
     const c = issueTime(changed, issued + 8 * DAY, lifetime).getTime();
     expect(b).toBe(a);
     expect(c - a).toBe(lifetime / 2);
+  });
+});
+
+describe('checkFreshness: the floor built into the app (notBefore)', () => {
+  test('a revision floor refuses lower revisions, even for a fresh install', () => {
+    expect(checkFreshness(manifest(4, issued), undefined, issued, 5)).toBe(
+      'below_floor: revision 4 < notBefore 5',
+    );
+    expect(checkFreshness(manifest(5, issued), undefined, issued, 5)).toBeUndefined();
+  });
+
+  test('a time floor refuses manifests issued before it', () => {
+    const floor = new Date(issued + 1000).toISOString();
+    expect(checkFreshness(manifest(9, issued), undefined, issued + 2000, floor)).toBe(
+      `below_floor: issued 2026-01-01T00:00:00.000Z, before notBefore ${floor}`,
+    );
+    expect(checkFreshness(manifest(9, issued + 1000), undefined, issued + 2000, floor)).toBe(
+      undefined,
+    );
+  });
+
+  test('floorProblem: integers ≥ 0 and ISO UTC times only', () => {
+    expect(floorProblem(0)).toBeUndefined();
+    expect(floorProblem('2026-01-01T00:00:00Z')).toBeUndefined();
+    for (const bad of [-1, 1.5, Number.NaN, '2026-01-01', 'soon', null, {}])
+      expect(floorProblem(bad)).toMatch(/^notBefore must be/);
   });
 });
