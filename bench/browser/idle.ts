@@ -5,11 +5,10 @@
 // Query: server, appKey, publicKey (base64 raw Ed25519).
 
 import { createLearner } from '../../src/client/index.ts';
+import { publishResult } from './bench_page.ts';
 
 const params = new URLSearchParams(location.search);
 const w = window as unknown as {
-  benchResult?: unknown;
-  benchError?: string;
   timers?: () => Promise<Record<string, number>>;
 };
 
@@ -40,8 +39,4 @@ async function run() {
   return { versionId: stats.versionId, eventsConnected: stats.rollout?.manifest };
 }
 
-try {
-  w.benchResult = await run();
-} catch (error) {
-  w.benchError = error instanceof Error ? error.message : String(error);
-}
+await publishResult(run);

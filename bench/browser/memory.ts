@@ -9,6 +9,7 @@
 import { createLearner } from '../../src/client/index.ts';
 import { deleteStore } from '../../src/store/index.ts';
 import { passingBackbone, world } from '../../test/browser/sync/rollout_models.ts';
+import { publishResult } from './bench_page.ts';
 import { swapCycle } from './operator.ts';
 
 const params = new URLSearchParams(location.search);
@@ -19,8 +20,6 @@ const swaps = Number(params.get('swaps') ?? 10);
 /** Outcomes in flight at once: enough to keep the worker busy, as a busy app would. */
 const CONCURRENT = 50;
 const w = window as unknown as {
-  benchResult?: unknown;
-  benchError?: string;
   measureWorker: (label: string) => Promise<void>;
 };
 
@@ -74,8 +73,4 @@ async function run() {
   }
 }
 
-try {
-  w.benchResult = await run();
-} catch (error) {
-  w.benchError = error instanceof Error ? error.message : String(error);
-}
+await publishResult(run);

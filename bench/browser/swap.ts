@@ -9,6 +9,7 @@
 import { createLearner } from '../../src/client/index.ts';
 import { deleteStore } from '../../src/store/index.ts';
 import { passingBackbone, world } from '../../test/browser/sync/rollout_models.ts';
+import { publishResult } from './bench_page.ts';
 import { swapCycle } from './operator.ts';
 
 const params = new URLSearchParams(location.search);
@@ -21,7 +22,6 @@ const loops = Number(params.get('loops') ?? 4);
 const batch = Number(params.get('batch') ?? 16);
 /** Predictions completed between swaps (and before the first): the "outside" sample. */
 const between = Number(params.get('between') ?? 100);
-const w = window as unknown as { benchResult?: unknown; benchError?: string };
 
 interface Call {
   start: number;
@@ -142,8 +142,4 @@ async function run() {
   }
 }
 
-try {
-  w.benchResult = await run();
-} catch (error) {
-  w.benchError = error instanceof Error ? error.message : String(error);
-}
+await publishResult(run);
