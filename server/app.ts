@@ -8,7 +8,7 @@
  */
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
-import { SIGNATURE_HEADER } from '../src/sync/protocol.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../src/sync/protocol.ts';
 import type { AppContext } from './context.ts';
 import { StorageUnavailableError } from './db/database.ts';
 import { ApiError, notFound } from './http/errors.ts';
@@ -56,6 +56,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Hono {
       exposeHeaders: [
         'ETag',
         SIGNATURE_HEADER,
+        SIGNATURE_KEY_HEADER,
         'Retry-After',
         'Content-Range',
         'Accept-Ranges',

@@ -18,7 +18,7 @@ import type { AdminVersion } from './admin_types.ts';
 import { canonicalJson } from './canonical_json.ts';
 import type { Database } from './db/database.ts';
 import { rolloutId } from './rollout/epochs.ts';
-import { type SigningKey, signBytes } from './signing.ts';
+import { keyIdOf, type SigningKey, signBytes } from './signing.ts';
 import { liveVersions } from './store/versions.ts';
 import { sha256Hex } from './tokens.ts';
 
@@ -30,6 +30,8 @@ export interface SignedManifest {
   etag: string;
   /** Base64 Ed25519 signature of `bytes`. */
   signature: string;
+  /** The id of the key that made it (SIGNATURE_KEY_HEADER). */
+  keyId: string;
 }
 
 function toManifestVersion(version: AdminVersion, productionWeight: number): ManifestVersion {
@@ -89,6 +91,7 @@ export function sign(manifest: Manifest, key: SigningKey): SignedManifest {
     bytes,
     etag: `"${sha256Hex(bytes)}"`,
     signature: signBytes(key, bytes),
+    keyId: keyIdOf(key),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   sign,
 } from 'node:crypto';
 import type { PublicKeyResponse } from '../src/sync/protocol.ts';
+import { manifestKeyId } from '../src/sync/protocol.ts';
 
 export interface SigningKey {
   privateKey: KeyObject;
@@ -37,11 +38,23 @@ export function signBytes(key: SigningKey, bytes: Uint8Array): string {
   return sign(null, bytes, key.privateKey).toString('base64');
 }
 
-export function describePublicKey(key: SigningKey): PublicKeyResponse {
+function rawPublicKey(key: SigningKey): string {
   const jwk = key.publicKey.export({ format: 'jwk' });
+  return Buffer.from(jwk.x ?? '', 'base64url').toString('base64');
+}
+
+/** The key's id (protocol.ts `manifestKeyId`), sent with every signature it makes. */
+export function keyIdOf(key: SigningKey): string {
+  return manifestKeyId(rawPublicKey(key));
+}
+
+export function describePublicKey(key: SigningKey, next?: SigningKey): PublicKeyResponse {
+  const raw = rawPublicKey(key);
   return {
     algorithm: 'Ed25519',
-    raw: Buffer.from(jwk.x ?? '', 'base64url').toString('base64'),
+    raw,
     spki: key.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    keyId: manifestKeyId(raw),
+    ...(next ? { next: { raw: rawPublicKey(next), keyId: keyIdOf(next) } } : {}),
   };
 }

@@ -22,6 +22,7 @@ import { openDatabase } from './db/open.ts';
 import { ManifestEvents } from './events.ts';
 import { clientAddressResolver } from './http/client_address.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
+import { loadSigningKeys } from './key_rotation.ts';
 import { ManifestSource } from './manifest.ts';
 import type { RegisterOptions } from './register_verify.ts';
 import { Autopilot } from './rollout/autopilot.ts';
@@ -31,10 +32,9 @@ import { jobRoutes } from './scheduler/routes.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
 import { type SchedulerOptions, startScheduler } from './scheduler/start.ts';
 import { resolveSecrets, type Secrets } from './secrets.ts';
-import { describePublicKey, generateSigningKey, loadSigningKey } from './signing.ts';
+import { describePublicKey } from './signing.ts';
 import { InstallAuthenticator } from './store/installs.ts';
 import { ModelCache } from './store/models.ts';
-import { getOrCreateSetting } from './store/settings.ts';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. Default 8787. */
@@ -154,8 +154,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const SIGNING_KEY_SETTING = 'signing_key_ed25519_pkcs8';
-
 /**
  * Node's timeouts for receiving a request. Node checks them only every
  * `connectionsCheckingInterval` (default 30 s, which would let a 30 s limit stretch to 60 s),
@@ -226,9 +224,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       cleanups.push(() => db.close());
     }
 
-    const key = loadSigningKey(
-      (await getOrCreateSetting(db, SIGNING_KEY_SETTING, generateSigningKey)).value,
-    );
+    const keys = await loadSigningKeys(db);
+    const key = keys.active;
     const secrets = await resolveSecrets(db, {
       adminToken: options.adminToken,
       appKey: options.appKey,
@@ -267,7 +264,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         inactiveMs: inactiveDays * 24 * 3600 * 1000,
       }),
       models: new ModelCache(db, options.modelCacheBytes ?? 512 * 1024 * 1024),
-      publicKey: describePublicKey(key),
+      publicKey: describePublicKey(key, keys.next),
       appKey: secrets.appKey,
       adminTokenHash: secrets.adminTokenHash,
       limits,

@@ -6,11 +6,14 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { PublishRequest } from '../admin_types.ts';
-import { DEFAULT_DATA_DIR } from '../data_dir.ts';
+import { DEFAULT_DATA_DIR, ensureDataDir, lockDataDir } from '../data_dir.ts';
+import { openDatabase } from '../db/open.ts';
 import { ProxyConfigError } from '../http/client_address.ts';
+import { activateNextKey, prepareNextKey, RotationError } from '../key_rotation.ts';
 import { PolicyConfigError, type PolicyOptions } from '../rollout/policy.ts';
 import { resolveSchedulerConfig } from '../scheduler/config.ts';
 import type { SchedulerOptions } from '../scheduler/start.ts';
+import { describePublicKey, keyIdOf } from '../signing.ts';
 import { type RunningServer, startServer } from '../start.ts';
 import { ValidationError } from '../validate.ts';
 import { type AdminClient, AdminError, connectAdmin } from './admin_client.ts';
@@ -43,6 +46,11 @@ Commands:
       Retraining (server/scheduler/, server/README.md "Retraining"):
         --scheduler FILE          JSON: { "schedules": [...], "trainingData": DIR, ... }
         --training-data DIR       MovieLens-format folder the default trainer learns from
+  rotate-key prepare|activate [--data DIR]
+      Rotate the manifest signing key (server/README.md "Rotating the signing key"): prepare
+      makes the next key (servers publish it, still signing with the current one); once apps
+      built with both keys are out, activate makes it sign. Works on the database directly
+      (DATABASE_URL or DIR/pglite; stop a PGlite server first); restart servers after each step.
   status
       Per-version fleet metrics (devices, samples, logloss, accuracy, AUC, RMSE, CTR, drift
       alerts, dropped windows, paired comparison), the rollout policy's reading and verdict
@@ -427,8 +435,49 @@ async function jobs(args: ParsedArgs, io: CliIo): Promise<number> {
   return 0;
 }
 
+async function rotateKey(args: ParsedArgs, io: CliIo): Promise<number> {
+  onlyFlags(args, ['data']);
+  const [step, ...rest] = args.positionals;
+  if ((step !== 'prepare' && step !== 'activate') || rest.length > 0)
+    throw new UsageError('usage: rotate-key prepare|activate [--data DIR]');
+  const databaseUrl = io.env.DATABASE_URL || undefined;
+  let release: (() => void) | undefined;
+  let storage: Parameters<typeof openDatabase>[0];
+  if (databaseUrl) storage = { databaseUrl };
+  else {
+    const paths = await ensureDataDir(dataDirFrom(args));
+    release = lockDataDir(paths);
+    storage = { pgliteDir: paths.pglite };
+  }
+  try {
+    const db = await openDatabase(storage);
+    try {
+      if (step === 'prepare') {
+        const keys = await prepareNextKey(db);
+        io.out(`signing key  ${keyIdOf(keys.active)}  (still signs)`);
+        io.out(`next key     ${keyIdOf(keys.next)}  raw ${describePublicKey(keys.next).raw}`);
+        io.out(
+          'Build apps with both keys (rollout: { publicKeys: [current, next] }), restart the servers, and run `rotate-key activate` once the fleet runs those builds.',
+        );
+      } else {
+        const { old, active } = await activateNextKey(db);
+        io.out(`signing key  ${active}  (signs after the servers restart; ${old} is forgotten)`);
+      }
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    if (error instanceof RotationError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    release?.();
+  }
+  return 0;
+}
+
 const COMMANDS: Record<string, (args: ParsedArgs, io: CliIo) => Promise<number>> = {
   jobs,
+  'rotate-key': rotateKey,
   autopilot,
   evaluate,
   serve,

@@ -4,7 +4,11 @@
  */
 import type { Context, Hono } from 'hono';
 import type { HealthResponse, MetricsResponse, RegisterResponse } from '../../src/sync/protocol.ts';
-import { PROTOCOL_VERSION, SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
+import {
+  PROTOCOL_VERSION,
+  SIGNATURE_HEADER,
+  SIGNATURE_KEY_HEADER,
+} from '../../src/sync/protocol.ts';
 import type { AppContext } from '../context.ts';
 import { bearerToken, requireDevice } from '../http/auth.ts';
 import { readJson } from '../http/body.ts';
@@ -74,6 +78,7 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
         ...headers,
         'content-type': 'application/json; charset=utf-8',
         [SIGNATURE_HEADER.toLowerCase()]: signed.signature,
+        [SIGNATURE_KEY_HEADER.toLowerCase()]: signed.keyId,
       },
     });
   });

@@ -18,7 +18,7 @@ import type { ManifestClientStats, ManifestState } from '../sync/manifest_client
 import { ManifestClient } from '../sync/manifest_client.ts';
 import { downloadModel, loadVerifiedBackbone, refusalCode } from '../sync/model_download.ts';
 import type { Manifest, ManifestVersion } from '../sync/protocol.ts';
-import { importManifestKey } from '../sync/signature.ts';
+import { importManifestKeys } from '../sync/signature.ts';
 import { rolloutBucket } from './arm.ts';
 import type { RolloutAction } from './plan.ts';
 import { planRollout } from './plan.ts';
@@ -85,7 +85,8 @@ export class Rollout {
   ): Promise<Rollout> {
     const options = init.rollout as RolloutOptions;
     const url = (init.sync?.url ?? '').replace(/\/+$/, '');
-    const verifier = await importManifestKey(options.publicKey);
+    const keys = [...(options.publicKey ? [options.publicKey] : []), ...(options.publicKeys ?? [])];
+    const verifier = await importManifestKeys(keys);
     let rollout: Rollout | undefined;
     const client = new ManifestClient({
       url,

@@ -137,7 +137,12 @@ export interface PredictOptions {
 
 export interface RolloutOptions {
   /** The key manifests are signed with (`GET /v1/public-key`'s `raw`, base64): built into the app. */
-  publicKey: string;
+  publicKey?: string;
+  /**
+   * Several keys, for a rotation (server/README.md, "Rotating the signing key"): manifests
+   * signed by any of them are accepted. With `publicKey` too, all are used.
+   */
+  publicKeys?: string[];
   /** Check the manifest at least this often while the live stream is down (default 5 min, ±20 %). */
   pollIntervalMs?: number;
   /** Listen to the server's events for an immediate push of a new manifest (default true). */

@@ -32,7 +32,7 @@ import {
   type ManifestFloor,
 } from './manifest_check.ts';
 import type { Manifest, ManifestEvent } from './protocol.ts';
-import { SIGNATURE_HEADER } from './protocol.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from './protocol.ts';
 import type { ManifestVerifier } from './signature.ts';
 
 /** The stable first word of every refusal reason. `http_<status>` for an unexpected status. */
@@ -44,6 +44,7 @@ export type ManifestRefusalCode =
   | 'replayed_issued_at'
   | 'expired_manifest'
   | 'below_floor'
+  | 'unknown_key'
   | `http_${number}`
   | 'network';
 
@@ -294,11 +295,16 @@ export class ManifestClient {
     this.counters.checks++;
     const fetched = await this.fetchManifest();
     if (fetched.kind !== 'body') return fetched;
-    const { bytes, etag, signature } = fetched;
+    const { bytes, etag, signature, keyId } = fetched;
 
     // The signature covers the bytes as received: verify before parsing anything.
     if (signature === null) return this.refuse('missing_signature');
-    if (!(await this.options.verifier.verify(bytes, signature)))
+    const known = this.options.verifier.keyIds;
+    if (keyId && known && !known.includes(keyId))
+      return this.refuse(
+        `unknown_key: signed by key ${keyId}, this app has ${known.join(', ')} (the server's key was rotated: build the app with its new key, server/README.md "Rotating the signing key")`,
+      );
+    if (!(await this.options.verifier.verify(bytes, signature, keyId)))
       return this.refuse('bad_signature');
     let json: unknown;
     try {
@@ -372,7 +378,13 @@ export class ManifestClient {
   }
 
   private async fetchManifest(): Promise<
-    | { kind: 'body'; bytes: Uint8Array; etag: string | null; signature: string | null }
+    | {
+        kind: 'body';
+        bytes: Uint8Array;
+        etag: string | null;
+        signature: string | null;
+        keyId: string | null;
+      }
     | CheckOutcome
   > {
     const controller = new AbortController();
@@ -412,6 +424,7 @@ export class ManifestClient {
         bytes,
         etag: response.headers.get('etag'),
         signature: response.headers.get(SIGNATURE_HEADER),
+        keyId: response.headers.get(SIGNATURE_KEY_HEADER),
       };
     } catch (error) {
       if (this.stopping.signal.aborted) return { kind: 'stopped' };

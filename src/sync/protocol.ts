@@ -34,6 +34,22 @@ export const PROTOCOL_VERSION = 1;
  */
 export const SIGNATURE_HEADER = 'Localfit-Signature';
 
+/**
+ * Response header of `GET /v1/manifest` next to {@link SIGNATURE_HEADER}: the id of the key
+ * that signed ({@link manifestKeyId}), so a device built with several keys (for a rotation)
+ * knows which one to check, and one without it can say so. Not covered by the signature: it
+ * only picks the key; the signature must still verify with that key.
+ */
+export const SIGNATURE_KEY_HEADER = 'Localfit-Signature-Key';
+
+/**
+ * A key's id: the first 16 characters of its raw public key in base64. Derived from the key,
+ * so server and app agree on it without configuration.
+ */
+export function manifestKeyId(rawBase64: string): string {
+  return rawBase64.trim().slice(0, 16);
+}
+
 // ─── health and registration ────────────────────────────────────────────────────────────
 
 export interface HealthResponse {
@@ -153,6 +169,13 @@ export interface PublicKeyResponse {
   raw: string;
   /** The same key as SubjectPublicKeyInfo PEM. */
   spki: string;
+  /** Its id ({@link manifestKeyId}), sent in {@link SIGNATURE_KEY_HEADER}. */
+  keyId: string;
+  /**
+   * During a key rotation (server/README.md, "Rotating the signing key"): the raw key that
+   * will sign next. Build apps with both (`rollout: { publicKeys: [raw, next] }`).
+   */
+  next?: { raw: string; keyId: string };
 }
 
 // ─── events ─────────────────────────────────────────────────────────────────────────────

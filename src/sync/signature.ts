@@ -9,17 +9,54 @@
  * the same way whichever one runs.
  */
 import { LearnerError } from '../errors.ts';
+import { manifestKeyId } from './protocol.ts';
 
 export type SignatureBackend = 'webcrypto' | 'noble';
 
 export interface ManifestVerifier {
   /** Which implementation verifies (for diagnostics and tests). */
   readonly backend: SignatureBackend;
+  /** The ids of the keys it verifies with (protocol.ts `manifestKeyId`). */
+  readonly keyIds?: readonly string[];
   /**
    * Whether `signatureBase64` (standard base64, padded, 64 bytes) is a valid signature of
-   * exactly `bytes`. A missing, garbled or wrong signature is `false`; this never throws.
+   * exactly `bytes`, by the key `keyId` when given (else by any key held). A missing, garbled
+   * or wrong signature is `false`; this never throws.
    */
-  verify(bytes: Uint8Array, signatureBase64: string | null): Promise<boolean>;
+  verify(
+    bytes: Uint8Array,
+    signatureBase64: string | null,
+    keyId?: string | null,
+  ): Promise<boolean>;
+}
+
+/**
+ * The verifier of several keys: the app's key set during a rotation (server/README.md,
+ * "Rotating the signing key"). A signature names its key; without a name, any key may match.
+ */
+export async function importManifestKeys(
+  rawKeys: readonly string[],
+  options: ImportKeyOptions = {},
+): Promise<ManifestVerifier> {
+  if (!Array.isArray(rawKeys) || rawKeys.length === 0)
+    throw new LearnerError('BAD_CONFIG', 'manifest keys: expected at least one public key');
+  const keys = await Promise.all(
+    rawKeys.map(async (raw) => ({
+      id: manifestKeyId(raw),
+      verifier: await importManifestKey(raw, options),
+    })),
+  );
+  return {
+    backend: keys[0].verifier.backend,
+    keyIds: keys.map((k) => k.id),
+    async verify(bytes, signatureBase64, keyId) {
+      for (const key of keys) {
+        if (keyId && key.id !== keyId) continue;
+        if (await key.verifier.verify(bytes, signatureBase64)) return true;
+      }
+      return false;
+    },
+  };
 }
 
 export interface ImportKeyOptions {
@@ -89,6 +126,7 @@ async function importNative(raw: Uint8Array<ArrayBuffer>): Promise<ManifestVerif
   }
   return {
     backend: 'webcrypto',
+    keyIds: [manifestKeyId(btoa(String.fromCharCode(...raw)))],
     async verify(bytes, signatureBase64) {
       const signature = decodeSignature(signatureBase64);
       if (!signature) return false;
@@ -115,6 +153,7 @@ async function importNoble(raw: Uint8Array<ArrayBuffer>): Promise<ManifestVerifi
   }
   return {
     backend: 'noble',
+    keyIds: [manifestKeyId(btoa(String.fromCharCode(...raw)))],
     async verify(bytes, signatureBase64) {
       const signature = decodeSignature(signatureBase64);
       if (!signature) return false;
