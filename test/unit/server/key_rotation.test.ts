@@ -88,12 +88,12 @@ describe('signing key rotation (PGlite data dir, real HTTP)', () => {
     expect(old.refused).toHaveLength(1);
     expect(old.refused[0]).toMatch(
       new RegExp(
-        `^unknown_key: signed by key ${escape(next.keyId)}, this app has ${escape(oldKey.keyId)} \\(`,
+        `^unknown_key: signed by key ${escapeRegExp(next.keyId)}, this app has ${escapeRegExp(oldKey.keyId)} \\(`,
       ),
     );
   }, 120_000);
 });
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
