@@ -51,7 +51,7 @@ function readElec(limit: number | undefined): Stream {
  * "detector" never fires and only records it, which gives the accuracy over the stream
  * without a second evaluation loop.
  */
-class ErrorRecorder {
+export class ErrorRecorder {
   readonly kind = 'ph' as const;
   readonly drift = false;
   readonly detections = 0;

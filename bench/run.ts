@@ -20,6 +20,7 @@ import { memory } from './memory.ts';
 import { withMovielensPlot } from './movielens_plot.ts';
 import { observeDurable } from './observe_durable.ts';
 import { qualityElec } from './quality_elec.ts';
+import { qualityStreams } from './quality_streams.ts';
 import { serverIngest } from './server_ingest.ts';
 import { bundleSize } from './size.ts';
 import { startup } from './startup.ts';
@@ -34,6 +35,7 @@ interface Context {
 const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
   { key: 'head.throughput', run: async (c) => headThroughput(c.quick, await c.browser()) },
   { key: 'quality.elec', run: (c) => qualityElec(c.quick) },
+  { key: 'quality.streams', run: (c) => qualityStreams(c.quick) },
   { key: 'latency.predict', run: async (c) => latencyPredict(c.quick, await c.browser()) },
   { key: 'latency.observe_durable', run: async (c) => observeDurable(c.quick, await c.browser()) },
   {
