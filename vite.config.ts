@@ -54,7 +54,8 @@ const browser = () => ({
 
 const browserTimeouts = {
   testTimeout: 60_000 * timeScale,
-  hookTimeout: 10_000 * timeScale,
+  // Hooks start lab servers (a sync server on PGlite per file): seconds on a shared CPU.
+  hookTimeout: 30_000 * timeScale,
   provide: { engine, timeScale },
 };
 
