@@ -74,6 +74,10 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Timeouts catch hangs, not slowness: CI shares two cores with browsers and servers,
+          // where a 1 s test has taken over 5 s.
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
         },
       },
       {
