@@ -114,6 +114,8 @@ export interface Head {
    * leader first; single heads: their optimizer with weight 1.
    */
   candidates(): { name: string; weight: number }[];
+  /** Mixture heads: the leading candidate's name, without allocating; single heads: undefined. */
+  leaderName(): string | undefined;
 
   /** Learns from one example. Allocates nothing. Throws LearnerError and changes nothing on bad input. */
   partialFit(x: Vector, y: Label): void;

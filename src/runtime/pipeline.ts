@@ -139,8 +139,7 @@ export class Pipeline {
 
   /** A mixture head's leading candidate by name; undefined for a single optimizer. */
   leader(): string | undefined {
-    const candidates = this.head.candidates();
-    return candidates.length > 1 ? candidates[0].name : undefined;
+    return this.head.leaderName();
   }
 
   async predict(batch: PackedBatch): Promise<PredictionBatch> {

@@ -195,6 +195,10 @@ export abstract class LinearModel implements Head, Params {
     return [{ name: this.config.optimizer.kind, weight: 1 }];
   }
 
+  leaderName(): undefined {
+    return undefined;
+  }
+
   loss(x: Vector, y: Label): number {
     const target = this.encode(y);
     if (Number.isNaN(target)) throw this.badLabel(y, '');

@@ -152,6 +152,10 @@ export class MixtureHead implements Head {
     return this.aggregate.leader();
   }
 
+  leaderName(): string | undefined {
+    return this.names.length > 1 ? this.names[this.aggregate.leader()] : undefined;
+  }
+
   candidates(): { name: string; weight: number }[] {
     return this.names
       .map((name, i) => ({ name, weight: this.aggregate.weights[i] }))
