@@ -6,9 +6,10 @@
 import { env } from 'onnxruntime-web/wasm';
 import type { ForgettingGuardOptions } from '../../src/drift/forgetting_guard.ts';
 import { type ReplaySummary, summarise, type UserTrace } from '../train/metrics.ts';
+import type { ReplaySequence } from '../train/replay.ts';
 import { replaySequences } from '../train/replay.ts';
 import { trainVersion } from '../train/trainer.ts';
-import type { TrainedVersion, TrainProgress } from '../train/types.ts';
+import type { ItemCatalog, TrainedVersion, TrainProgress } from '../train/types.ts';
 import { writeVersionDir } from '../train/version_dir.ts';
 import { qualifies, splitMovielens } from './dataset.ts';
 import { DEFAULT_MOVIELENS_DIR, loadMovielens } from './load.ts';
@@ -29,6 +30,9 @@ export interface MovielensRun {
   summary: ReplaySummary;
   traces: UserTrace[];
   version: TrainedVersion;
+  /** The catalog the version embeds and the replayed users, for figures beyond the replay. */
+  catalog: ItemCatalog;
+  sequences: ReplaySequence[];
   seconds: { load: number; train: number; replay: number };
 }
 
@@ -65,6 +69,8 @@ export async function runMovielensReplay(options: MovielensRunOptions = {}): Pro
     summary: summarise(traces),
     traces,
     version,
+    catalog: split.catalog,
+    sequences,
     seconds: { load, train, replay: seconds() - replayStart },
   };
 }
