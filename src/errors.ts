@@ -20,6 +20,13 @@ export type LearnerErrorCode =
   | 'MODEL_OUTPUT_NON_FINITE'
   /** IndexedDB refused a read or write the learner needed. */
   | 'STORAGE'
+  /**
+   * No room on the device: the browser refused a write for lack of quota (or the store hit
+   * its own byte cap), even after the oldest evaluable data was evicted. Nothing of that call
+   * was stored or learned; what was acknowledged before stays. Free space (or ask for
+   * persistent storage) and retry the call.
+   */
+  | 'QUOTA'
   /** The learner was closed. */
   | 'CLOSED'
   /** A bug or an unexpected failure; the message says what. */

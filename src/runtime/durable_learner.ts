@@ -11,7 +11,7 @@ import { Guardrails } from '../rollout/guardrails.ts';
 import type { LocalVersions } from '../rollout/plan.ts';
 import type { Rollout, RolloutStats } from '../rollout/rollout.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
-import { isStoreError, MemoryOutcomeLog, openStore } from '../store/index.ts';
+import { isQuotaError, isStoreError, MemoryOutcomeLog, openStore } from '../store/index.ts';
 import type { OutcomeReport } from '../store/schema.ts';
 import type { SyncOptions } from '../sync/options.ts';
 import { resolveSyncOptions } from '../sync/options.ts';
@@ -27,6 +27,8 @@ import type {
   ScalerStart,
 } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
+import type { Recovery, RecoveryCode } from './recoveries.ts';
+import { MAX_RECOVERIES } from './recoveries.ts';
 import { RunningVersion } from './running_version.ts';
 import type { StartupPhase } from './startup_timing.ts';
 import { StartupTiming } from './startup_timing.ts';
@@ -205,10 +207,14 @@ export interface LearnerStats {
   /** Outcomes the log evicted to stay under its cap (all time, this origin). */
   outcomesEvicted: number;
   /**
-   * What went wrong with the stored state on start and how the learner recovered (a corrupt
-   * snapshot skipped, a stored version unusable, IndexedDB unavailable): also sent as `error`
-   * events, kept here for apps that subscribe later.
+   * What went wrong with the stored state and how the learner recovered (a corrupt snapshot
+   * skipped, a stored version unusable, IndexedDB unavailable, the state gone: a new install),
+   * each with a stable code (src/runtime/recoveries.ts), newest last, at most 50. Also sent as
+   * `recovery` events (and those from failures as `error` events), kept here for apps that
+   * subscribe later.
    */
+  recovered: Recovery[];
+  /** The messages of `recovered`, in the same order (from before recoveries had codes). */
   recoveries: string[];
   /** How this learner's start went, phase by phase (src/runtime/startup_timing.ts). */
   startup: StartupPhase[];
@@ -379,7 +385,7 @@ export class DurableLearner {
     }
   }
 
-  private recoveries: string[] = [];
+  private recoveries: RecoveryLog = new RecoveryLog(() => {});
   private timing = new StartupTiming();
   private reporter: MetricsReporter | undefined;
   private rollout: Rollout | undefined;
@@ -388,9 +394,10 @@ export class DurableLearner {
     init: LearnerInit,
     emitEvent: (event: LearnerEvent) => void,
   ): Promise<DurableLearner> {
-    const recoveries: string[] = [];
+    const recoveries = new RecoveryLog(emitEvent);
+    // While starting, every failure is something the learner recovered from (as before codes).
     const emit = (event: LearnerEvent) => {
-      if (event.type === 'error') recoveries.push(event.message);
+      if (event.type === 'error') recoveries.note('START_ERROR', event.message);
       emitEvent(event);
     };
     const options = { ...DEFAULTS, ...init.store } as Required<PersistenceOptions>;
@@ -403,7 +410,7 @@ export class DurableLearner {
     const opening =
       name === false
         ? Promise.resolve(undefined)
-        : timing.time('database open', () => openOrReport(name, emit));
+        : timing.time('database open', () => openOrReport(name, recoveries));
     const fetching = timing.time('model fetch', () => modelBytes(init.model));
     // The app's model is what serves on almost every start (a first visit, or a stored
     // production that is the app's own): its session is created — and onnxruntime's wasm
@@ -418,7 +425,7 @@ export class DurableLearner {
     let production =
       stored && !(await replacedByApp(stored, given))
         ? await timing.time('stored version', () =>
-            loadOrReport(store!, stored, emit, given, preloaded),
+            loadOrReport(store!, stored, recoveries, given, preloaded),
           )
         : undefined;
     // A server's version serves: the app's session was made for nothing.
@@ -442,11 +449,7 @@ export class DurableLearner {
           'production',
           'app update',
         ).catch((error: unknown) =>
-          emit({
-            type: 'error',
-            code: 'STORAGE',
-            message: `could not store the model: ${describe(error)}`,
-          }),
+          recoveries.add('MODEL_NOT_STORED', `could not store the model: ${describe(error)}`),
         );
       }
     }
@@ -459,11 +462,12 @@ export class DurableLearner {
       init,
     );
     learner.timing = timing;
+    learner.recoveries = recoveries;
     if (store) learner.staged = await timing.time('staged load', () => learner.loadStaged(store));
     if (init.sync) {
       const { pipeline } = production;
       learner.reporter = await timing.time('reporter open', () =>
-        openReporter(store, init.sync!, pipeline, emit),
+        openReporter(store, init.sync!, pipeline, recoveries),
       );
     }
     if (store) await learner.restore(store);
@@ -476,9 +480,8 @@ export class DurableLearner {
         Rollout.start(learner, store, init, () => reporter.installId()),
       );
     } else if (init.rollout) {
-      emit({ type: 'error', code: 'STORAGE', message: 'rollouts are off: they need IndexedDB' });
+      recoveries.add('ROLLOUT_OFF', 'rollouts are off: they need IndexedDB');
     }
-    learner.recoveries = recoveries;
     learner.emit = emitEvent;
     return learner;
   }
@@ -647,7 +650,8 @@ export class DurableLearner {
       ...counts,
       lastSeq: this.lastSeq,
       outcomesEvicted: storeStats?.outcomesEvicted ?? 0,
-      recoveries: [...this.recoveries],
+      recovered: this.recoveries.list.map((recovery) => ({ ...recovery })),
+      recoveries: this.recoveries.list.map((recovery) => recovery.message),
       startup: this.timing.report(),
       ...(sync ? { sync } : {}),
       ...(this.rollout ? { rollout: this.rollout.stats() } : {}),
@@ -876,7 +880,11 @@ export class DurableLearner {
         ...(report ? { report } : {}),
       });
     } catch (error) {
-      throw new LearnerError('STORAGE', `the outcome could not be stored: ${describe(error)}`);
+      // Nothing of this outcome was stored (a write commits whole or not at all), nor learned.
+      throw new LearnerError(
+        storageCode(error),
+        `the outcome could not be stored: ${describe(error)}`,
+      );
     }
   }
 
@@ -1035,7 +1043,7 @@ export class DurableLearner {
         // The outcomes stay in the log, so nothing is lost: the next snapshot covers them.
         this.emit({
           type: 'error',
-          code: 'STORAGE',
+          code: storageCode(error),
           message: `snapshot failed: ${describe(error)}`,
         });
       });
@@ -1051,7 +1059,7 @@ export class DurableLearner {
       await endStaging(store, version.id, 'rolled_back', 'superseded').catch(() => {});
     }
     if (!latest) return undefined;
-    const loaded = await loadOrReport(store, latest, this.emit);
+    const loaded = await loadOrReport(store, latest, this.recoveries);
     if (!loaded || this.compatible(loaded.pipeline)) {
       await endStaging(store, latest.id, 'rolled_back', 'unusable on start').catch(() => {});
       await loaded?.retire();
@@ -1138,11 +1146,10 @@ export class DurableLearner {
   private async restoreSnapshot(store: Store, version: RunningVersion): Promise<number> {
     const { snapshot, corrupt } = await store.snapshots.latestValid(version.id);
     if (corrupt > 0) {
-      this.emit({
-        type: 'error',
-        code: 'STORAGE',
-        message: `${corrupt} snapshot(s) failed their checksum (version ${version.id}); restored from an older state`,
-      });
+      this.recoveries.add(
+        'SNAPSHOT_CORRUPT',
+        `${corrupt} snapshot(s) failed their checksum (version ${version.id}); restored from an older state`,
+      );
     }
     if (snapshot) {
       version.pipeline.restore({
@@ -1170,6 +1177,11 @@ export class DurableLearner {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** QUOTA for a write refused for lack of room (see LearnerErrorCode), else STORAGE. */
+function storageCode(error: unknown): 'QUOTA' | 'STORAGE' {
+  return isQuotaError(error) ? 'QUOTA' : 'STORAGE';
 }
 
 /** Paired outcomes before a device's own comparison is shown (the bound is loose below it). */
@@ -1217,15 +1229,58 @@ async function persistenceStats(requested: boolean): Promise<PersistenceStats> {
  * IndexedDB can be missing, full, blocked or newer than this code; the learner then keeps
  * serving from memory and says so, rather than failing the app.
  */
-async function openOrReport(name: string, emit: (event: LearnerEvent) => void) {
+async function openOrReport(name: string, recoveries: RecoveryLog) {
   try {
     const store = await openStore(name);
-    for (const message of store.recoveries) emit({ type: 'error', code: 'STORAGE', message });
+    for (const message of store.recoveries) recoveries.add('STORE_REPAIRED', message);
+    if (store.created) {
+      recoveries.add(
+        'NEW_INSTALL',
+        `no stored state in "${name}": starting from the version's head as a new install (a first start here, or the browser removed the stored state: eviction, Safari's 7 days without a visit, site data cleared)`,
+        { failure: false },
+      );
+    }
     return store;
   } catch (error) {
     const why = isStoreError(error) ? `${error.code}: ${error.message}` : describe(error);
-    emit({ type: 'error', code: 'STORAGE', message: `running in memory: ${why}` });
+    recoveries.add('IN_MEMORY', `running in memory: ${why}`, {
+      cause: isStoreError(error) ? error.code : 'UNKNOWN',
+    });
     return undefined;
+  }
+}
+
+/**
+ * The recoveries of one learner (src/runtime/recoveries.ts): each is kept, bounded, and told
+ * to the app as a `recovery` event — and as an `error` event when a failure caused it.
+ */
+class RecoveryLog {
+  readonly list: Recovery[] = [];
+  private readonly emit: (event: LearnerEvent) => void;
+  constructor(emit: (event: LearnerEvent) => void) {
+    this.emit = emit;
+  }
+
+  /** Records a recovery and tells the app. */
+  add(
+    code: RecoveryCode,
+    message: string,
+    options: { cause?: Recovery['cause']; failure?: boolean } = {},
+  ): void {
+    if (options.failure !== false) this.emit({ type: 'error', code: 'STORAGE', message });
+    this.note(code, message, options.cause);
+    this.emit({
+      type: 'recovery',
+      code,
+      message,
+      ...(options.cause ? { cause: options.cause } : {}),
+    });
+  }
+
+  /** Records a recovery whose `error` event was sent already. */
+  note(code: RecoveryCode, message: string, cause?: Recovery['cause']): void {
+    this.list.push({ code, message, at: Date.now(), ...(cause ? { cause } : {}) });
+    if (this.list.length > MAX_RECOVERIES) this.list.splice(0, this.list.length - MAX_RECOVERIES);
   }
 }
 
@@ -1233,18 +1288,17 @@ async function openOrReport(name: string, emit: (event: LearnerEvent) => void) {
 async function loadOrReport(
   store: Store,
   version: VersionRecord,
-  emit: (event: LearnerEvent) => void,
+  recoveries: RecoveryLog,
   given?: Uint8Array,
   preloaded?: Backbone,
 ): Promise<RunningVersion | undefined> {
   try {
     return await loadStoredVersion(store, version, given, preloaded);
   } catch (error) {
-    emit({
-      type: 'error',
-      code: 'STORAGE',
-      message: `stored version ${version.id} is unusable (${describe(error)})`,
-    });
+    recoveries.add(
+      'VERSION_UNUSABLE',
+      `stored version ${version.id} is unusable (${describe(error)})`,
+    );
     return undefined;
   }
 }
@@ -1257,29 +1311,30 @@ async function openReporter(
   store: Store | undefined,
   sync: SyncOptions,
   pipeline: Pipeline,
-  emit: (event: LearnerEvent) => void,
+  recoveries: RecoveryLog,
 ): Promise<MetricsReporter | undefined> {
   if (!store) {
-    emit({
-      type: 'error',
-      code: 'STORAGE',
-      message: 'metrics reporting is off: it needs IndexedDB',
-    });
+    recoveries.add('REPORTING_OFF', 'metrics reporting is off: it needs IndexedDB');
     return undefined;
   }
   try {
     const { MetricsReporter } = await import('../sync/reporter.ts');
-    return await MetricsReporter.open(store, sync, {
-      task: pipeline.task,
-      classes: pipeline.spec.classes,
-      ...(sync.ranking ? { ranking: sync.ranking } : {}),
-    });
+    return await MetricsReporter.open(
+      store,
+      sync,
+      {
+        task: pipeline.task,
+        classes: pipeline.spec.classes,
+        ...(sync.ranking ? { ranking: sync.ranking } : {}),
+      },
+      {
+        // Windows lost are data lost (an error too); a new registration loses nothing.
+        onRecovery: (code, message) =>
+          recoveries.add(code, message, { failure: code === 'OUTBOX_LOST' }),
+      },
+    );
   } catch (error) {
-    emit({
-      type: 'error',
-      code: 'STORAGE',
-      message: `metrics reporting is off: ${describe(error)}`,
-    });
+    recoveries.add('REPORTING_OFF', `metrics reporting is off: ${describe(error)}`);
     return undefined;
   }
 }

@@ -1,5 +1,6 @@
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { LearnerErrorCode } from '../errors.ts';
+import type { RecoveryCode } from './recoveries.ts';
 
 /** Everything the learner tells the app without being asked. */
 export interface LearnerEventMap {
@@ -53,6 +54,12 @@ export interface LearnerEventMap {
   };
   /** Something went wrong inside the worker that the app did not directly call for. */
   error: { code: LearnerErrorCode; message: string };
+  /**
+   * The learner found its stored state missing or unusable and carried on (src/runtime/
+   * recoveries.ts): a new install where the state vanished, memory where IndexedDB refused,
+   * a new registration where the server forgot the install. Also kept in `stats().recovered`.
+   */
+  recovery: { code: RecoveryCode; message: string; cause?: string };
 }
 
 export type LearnerEvent = {

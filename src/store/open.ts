@@ -91,6 +91,7 @@ export async function openStore(name: string, options: OpenOptions = {}): Promis
 async function openOnce(name: string, options: OpenOptions): Promise<Store> {
   let upgradeFailure: unknown;
   let fromVersion = 0;
+  let created = false;
   let store: Store | undefined;
   let blockedTimer: ReturnType<typeof setTimeout> | undefined;
   let rejectBlocked: (error: StoreError) => void = () => {};
@@ -98,9 +99,10 @@ async function openOnce(name: string, options: OpenOptions): Promise<Store> {
     rejectBlocked = reject;
   });
 
-  const opening = openDB<LocalfitDB>(name, SCHEMA_VERSION, {
+  const opening = openRequest(name, {
     upgrade(db, oldVersion, newVersion, tx) {
       fromVersion = oldVersion;
+      created = oldVersion === 0;
       runUpgrades(db, tx, oldVersion, newVersion ?? SCHEMA_VERSION).catch((error: unknown) => {
         upgradeFailure = error;
       });
@@ -147,7 +149,23 @@ async function openOnce(name: string, options: OpenOptions): Promise<Store> {
     clearTimeout(blockedTimer);
   }
   store = new Store(name, db, options);
+  store.created = created;
   return store;
+}
+
+/**
+ * `openDB`, whose synchronous throw (Firefox's SecurityError where the person blocked site
+ * data) becomes a rejection, so that every refusal to open is handled in one place.
+ */
+function openRequest(
+  name: string,
+  callbacks: Parameters<typeof openDB<LocalfitDB>>[2],
+): Promise<IDBPDatabase<LocalfitDB>> {
+  try {
+    return openDB<LocalfitDB>(name, SCHEMA_VERSION, callbacks);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 async function openFailure(
@@ -207,6 +225,11 @@ export class Store {
   readonly meta: MetaRepository;
   /** What opening had to repair (a rebuilt database, an interrupted rebuild finished). */
   readonly recoveries: string[] = [];
+  /**
+   * This open created the database: there was none of this name (a first start, or the
+   * browser removed it — eviction, Safari's 7 days, site data cleared). Set by `openStore`.
+   */
+  created = false;
   private connection: IDBPDatabase<LocalfitDB> | undefined;
   private closedBecause: string | undefined;
 

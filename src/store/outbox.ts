@@ -66,16 +66,27 @@ export class Outbox {
     return items;
   }
 
-  /** Removes a sent batch. Returns false if it was not queued (already acked or dropped). */
-  async ack(key: string): Promise<boolean> {
+  /**
+   * Removes a sent batch, adding `counters` to the meta counters in the same transaction (what
+   * became of it: delivered, rejected). Returns false, counting nothing, if it was not queued
+   * (already acked or dropped).
+   */
+  async ack(key: string, counters: Record<string, number> = {}): Promise<boolean> {
     return inTransaction(this.ctx.db, ['outbox', 'meta'], 'readwrite', async (tx) => {
       const outbox = tx.objectStore('outbox');
       const record = await outbox.index('by-key').get(key);
       if (!record) return false;
       await outbox.delete(record.id);
-      await addUsage(tx.objectStore('meta'), 'outbox', -1, -(record.size ?? 0));
+      const meta = tx.objectStore('meta');
+      await addUsage(meta, 'outbox', -1, -(record.size ?? 0));
+      await bumpCounters(meta, counters);
       return true;
     });
+  }
+
+  /** The keys of every queued batch, in queue order. */
+  async keys(): Promise<string[]> {
+    return (await this.ctx.db.getAll('outbox')).map((record) => record.key);
   }
 
   /** Records a failed send: one more attempt, and no retry before `nextAttemptAt`. */

@@ -35,7 +35,12 @@ export async function withQuota<T>(
   } catch (error) {
     if (!isQuotaError(error)) throw error;
   }
-  await evictForSpace(ctx, bytes);
+  try {
+    await evictForSpace(ctx, bytes);
+  } catch (error) {
+    // A disk so full that even eviction's bookkeeping is refused: retry what was freed anyway.
+    if (!isQuotaError(error)) throw error;
+  }
   try {
     return await write();
   } catch (error) {

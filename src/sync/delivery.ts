@@ -31,13 +31,13 @@ export interface QueuedBatch {
 /** The part of the store's outbox delivery needs (src/store/outbox.ts). */
 export interface OutboxPort {
   due(limit: number, now: number): Promise<QueuedBatch[]>;
-  ack(key: string): Promise<boolean>;
+  /**
+   * Removes a batch and adds `counters` to the durable counters in the same transaction, so
+   * that a window is always either queued or counted (delivered, rejected, dropped): the
+   * reporter's check for lost windows (reporter.ts, `lostWindows`) relies on it.
+   */
+  ack(key: string, counters?: Record<string, number>): Promise<boolean>;
   fail(key: string, nextAttemptAt: number): Promise<unknown>;
-}
-
-/** Durable counters (the store's meta counters). */
-export interface CounterPort {
-  bump(name: string, by: number): Promise<unknown>;
 }
 
 export const DELIVERY_COUNTERS = {
@@ -78,8 +78,12 @@ export interface DeliveryStatus {
 interface Deps {
   outbox: OutboxPort;
   registration: Registration;
-  counters: CounterPort;
   options: ResolvedSyncOptions;
+  /**
+   * The server refused the token of an install it used to accept (it expired the install, or
+   * lost it) and the device registered again: `previous` → `current`.
+   */
+  onReregistered?: (previous: Credentials, current: Credentials) => void;
   now: () => number;
   random?: () => number;
   fetch?: typeof fetch;
@@ -89,6 +93,8 @@ export class Delivery {
   private running: Promise<void> | undefined;
   private again = false;
   private readonly stopper = new AbortController();
+  /** Credentials the server stopped accepting, until a new registration replaces them. */
+  private refused: Credentials | undefined;
   private readonly state: DeliveryStatus = {
     state: 'idle',
     notBefore: 0,
@@ -165,7 +171,11 @@ export class Delivery {
     this.state.state = 'sending';
     this.state.requests++;
     const reply = await registration.register(this.stopper.signal);
-    if (reply.kind === 'ok') return reply.body;
+    if (reply.kind === 'ok') {
+      if (this.refused) this.deps.onReregistered?.(this.refused, reply.body);
+      this.refused = undefined;
+      return reply.body;
+    }
     if (reply.kind === 'retry') {
       const failure = { ...reply, message: `registering: ${reply.message}` };
       this.backOff(reply.reason, failure, 1 + this.state.consecutiveFailures);
@@ -196,6 +206,7 @@ export class Delivery {
     };
     let reply = await this.post(batch, credentials);
     if (reply.kind === 'reauth') {
+      this.refused ??= credentials;
       await this.deps.registration.forget();
       const fresh = await this.credentials();
       if (!fresh) return false;
@@ -205,8 +216,10 @@ export class Delivery {
     }
     switch (reply.kind) {
       case 'ok':
-        for (const item of group) await this.deps.outbox.ack(item.key);
-        await this.deps.counters.bump(DELIVERY_COUNTERS.delivered, windows.length);
+        for (const item of group) {
+          const delivered = bodyWindows([item])?.length ?? 0;
+          await this.deps.outbox.ack(item.key, { [DELIVERY_COUNTERS.delivered]: delivered });
+        }
         this.state.consecutiveFailures = 0;
         this.state.lastDeliveredAt = this.deps.now();
         return true;
@@ -264,10 +277,15 @@ export class Delivery {
 
   /** Drops batches the server refused for good, counting their windows and the reason. */
   private async refuse(group: QueuedBatch[], code: string, status: number, message: string) {
-    const windows = group.reduce((sum, item) => sum + (bodyWindows([item])?.length ?? 1), 0);
-    for (const item of group) await this.deps.outbox.ack(item.key);
-    await this.deps.counters.bump(DELIVERY_COUNTERS.rejected, windows);
-    await this.deps.counters.bump(`${DELIVERY_COUNTERS.rejected}.${code}`, windows);
+    let windows = 0;
+    for (const item of group) {
+      const count = bodyWindows([item])?.length ?? 1;
+      windows += count;
+      await this.deps.outbox.ack(item.key, {
+        [DELIVERY_COUNTERS.rejected]: count,
+        [`${DELIVERY_COUNTERS.rejected}.${code}`]: count,
+      });
+    }
     const at = this.deps.now();
     const error: DeliveryError = { at, kind: 'rejected', code, message };
     if (status > 0) error.status = status;

@@ -100,6 +100,8 @@ export interface ReporterDeps {
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
+  /** Told when the reporter recovers from lost state (src/runtime/recoveries.ts). */
+  onRecovery?: (code: 'INSTALL_UNKNOWN' | 'OUTBOX_LOST', message: string) => void;
 }
 
 /** The outbox key of a window's batch: a function of the window id, so re-queuing is a no-op. */
@@ -168,7 +170,11 @@ export class MetricsReporter {
     this.delivery = new Delivery({
       outbox: store.outbox,
       registration: this.registration,
-      counters: { bump: (name, by) => store.meta.bump(name, by) },
+      onReregistered: (previous, current) =>
+        deps.onRecovery?.(
+          'INSTALL_UNKNOWN',
+          `the sync server no longer knows install ${previous.installId}: registered again as ${current.installId}`,
+        ),
       options,
       now: this.now,
       random: deps.random,
@@ -188,13 +194,43 @@ export class MetricsReporter {
   ): Promise<MetricsReporter> {
     const resolved = resolveSyncOptions(options);
     const saved = await store.meta.value('syncReporter');
-    return new MetricsReporter(
+    const reporter = new MetricsReporter(
       store,
       resolved,
       info,
       isSavedState(saved) ? saved : undefined,
       deps,
     );
+    const lost = await reporter.lostWindows();
+    if (lost > 0) {
+      // They cannot be rebuilt (their outcomes may be compacted away): the server hears how
+      // many with the next window (`dropped`), as for windows the full outbox dropped.
+      await store.meta.bump(COUNTERS.outboxDropped, lost);
+      deps.onRecovery?.(
+        'OUTBOX_LOST',
+        `${lost} metric window(s) queued for the server are gone from the outbox: counted as dropped, and reported so with the next window`,
+      );
+    }
+    return reporter;
+  }
+
+  /**
+   * Windows this reporter closed that are neither pending, queued, nor counted as delivered,
+   * rejected or dropped: removed from the outbox behind its back. Every closed window is
+   * exactly one of those (the outbox counts what it removes in the same transaction).
+   */
+  private async lostWindows(): Promise<number> {
+    const [counters, keys] = await Promise.all([
+      this.store.meta.counters(),
+      this.store.outbox.keys(),
+    ]);
+    const here = new Set(keys);
+    for (const window of this.pending) here.add(outboxKey(window));
+    const counted =
+      (counters[DELIVERY_COUNTERS.delivered] ?? 0) +
+      (counters[DELIVERY_COUNTERS.rejected] ?? 0) +
+      (counters[COUNTERS.outboxDropped] ?? 0);
+    return Math.max(0, this.closedCount - counted - here.size);
   }
 
   /**

@@ -2,6 +2,8 @@
 // learned exactly once.
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
+import type { LearnerEvent } from '../../../src/client/index.ts';
+import { isLearnerError } from '../../../src/client/index.ts';
 import { deleteStore, openStore } from '../../../src/store/index.ts';
 import {
   examples,
@@ -215,7 +217,17 @@ describe('storage a browser may take away', () => {
 
     const second = await fixtures.learner({ store: { name } });
     const stats = await second.stats();
-    expect(stats).toMatchObject({ storage: 'indexeddb', observed: 0, lastSeq: 0, recoveries: [] });
+    expect(stats).toMatchObject({ storage: 'indexeddb', observed: 0, lastSeq: 0 });
+    // The app is told, with a code: a browser takes all of an origin's storage at once, so a
+    // first start reports the same (the first learner's did too).
+    expect(stats.recovered).toEqual([
+      {
+        code: 'NEW_INSTALL',
+        message: expect.stringContaining('new install'),
+        at: expect.any(Number),
+      },
+    ]);
+    expect(stats.recoveries).toEqual([stats.recovered[0].message]);
     const untrained = await fixtures.learner({ store: { name: false } });
     expect(Array.from((await second.predict(probe)).scores)).toEqual(
       Array.from((await untrained.predict(probe)).scores),
@@ -225,6 +237,97 @@ describe('storage a browser may take away', () => {
       seq: 1,
       duplicate: false,
     });
+  });
+});
+
+describe('IndexedDB refused at open', () => {
+  // Private modes and blocked site data: see storage_faults.ts for why these are injected.
+  test.each([
+    ['open throws (site data blocked)', 'refuse-open', 'UNAVAILABLE'],
+    ['no indexedDB at all', 'no-indexeddb', 'UNAVAILABLE'],
+  ] as const)('%s: the learner serves from memory, ids exactly once', async (_, kind, cause) => {
+    const learner = await fixtures.learner({
+      worker: fixtures.faultyWorker(kind),
+      store: { name: fixtures.storeName() },
+    });
+    const reference = await fixtures.learner({ store: { name: false } });
+    const stream = examples(10, 61);
+    for (const [i, example] of stream.entries()) {
+      expect(await learner.observe(example, i % 2, { id: `r${i}` })).toEqual({
+        seq: i + 1,
+        duplicate: false,
+      });
+      await reference.observe(example, i % 2, { id: `r${i}` });
+    }
+    // Every id again, with the other label: neither stored nor learned.
+    for (const [i, example] of stream.entries()) {
+      expect(await learner.observe(example, 1 - (i % 2), { id: `r${i}` })).toEqual({
+        seq: i + 1,
+        duplicate: true,
+      });
+    }
+    const stats = await learner.stats();
+    expect(stats).toMatchObject({ storage: 'memory', observed: 10, duplicates: 10, lastSeq: 10 });
+    expect(stats.recovered).toEqual([
+      expect.objectContaining({
+        code: 'IN_MEMORY',
+        cause,
+        message: expect.stringContaining(cause),
+      }),
+    ]);
+    expect(Array.from((await learner.predict(probe)).scores)).toEqual(
+      Array.from((await reference.predict(probe)).scores),
+    );
+  });
+});
+
+describe('quota exceeded mid-write', () => {
+  // The disk fills up between two outcomes (injected: see storage_faults.ts for why).
+  test('acknowledged outcomes survive, the app is told with QUOTA, the learner keeps serving', async () => {
+    const name = fixtures.storeName();
+    const { worker, disk } = fixtures.faultyWorker('quota');
+    // No snapshot until the test asks: nothing in the log is covered, so eviction frees
+    // nothing and every outcome must stay.
+    const store = { name, snapshotEvery: 1000 };
+    const learner = await fixtures.learner({ worker, store });
+    const errors: LearnerEvent[] = [];
+    learner.on('error', (event) => errors.push({ type: 'error', ...event }));
+    const stream = examples(12, 71);
+    for (let i = 0; i < 7; i++) await learner.observe(stream[i], i % 2, { id: `q${i}` });
+    const before = Array.from((await learner.predict(probe)).scores);
+
+    await disk.set(true);
+    const refused = await learner.observe(stream[7], 1, { id: 'q7' }).catch((e: unknown) => e);
+    expect(isLearnerError(refused) && refused.code).toBe('QUOTA');
+    // Nothing of it was learned, and the learner still answers: predictions, retries of
+    // acknowledged ids (duplicates, as before), a snapshot that cannot be written (an event).
+    expect(Array.from((await learner.predict(probe)).scores)).toEqual(before);
+    expect(await learner.observe(stream[0], 1, { id: 'q0' })).toEqual({ seq: 1, duplicate: true });
+    const again = await learner.observe(stream[8], 0, { id: 'q8' }).catch((e: unknown) => e);
+    expect(isLearnerError(again) && again.code).toBe('QUOTA');
+    expect((await learner.stats()).observed).toBe(7);
+
+    // Room again: the next outcome is stored and learned, after the acknowledged ones.
+    await disk.set(false);
+    expect(await learner.observe(stream[9], 1, { id: 'q9' })).toEqual({ seq: 8, duplicate: false });
+    const after = Array.from((await learner.predict(probe)).scores);
+    await disk.set(true);
+    await learner.flush(); // the snapshot is refused: the log has every outcome
+    expect(errors).toContainEqual(expect.objectContaining({ code: 'QUOTA' }));
+    worker.terminate(); // the page dies with the disk still full
+
+    const reopened = await fixtures.learner({ store });
+    expect(Array.from((await reopened.predict(probe)).scores)).toEqual(after);
+    const log = await readLog(name);
+    expect(log.map((record) => record.clientId)).toEqual([
+      ...Array.from({ length: 7 }, (_, i) => `q${i}`),
+      'q9',
+    ]);
+    expect(await reopened.observe(stream[7], 1, { id: 'q7' })).toEqual({
+      seq: 9,
+      duplicate: false,
+    });
+    expect(await reopened.observe(stream[9], 1, { id: 'q9' })).toEqual({ seq: 8, duplicate: true });
   });
 });
 

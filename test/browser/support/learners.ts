@@ -39,6 +39,22 @@ export class Fixtures {
     return worker;
   }
 
+  /**
+   * A learner worker with a storage failure installed before the learner starts (see
+   * storage_faults.ts): IndexedDB refusing to open, absent, or full on demand (`disk`).
+   */
+  faultyWorker(kind: 'refuse-open' | 'no-indexeddb'): Worker;
+  faultyWorker(kind: 'quota'): { worker: Worker; disk: FullDisk };
+  faultyWorker(kind: 'refuse-open' | 'no-indexeddb' | 'quota') {
+    const channel = `storage-faults-${crypto.randomUUID()}`;
+    const worker = new Worker(new URL('./storage_faults.worker.ts', import.meta.url), {
+      type: 'module',
+      name: kind === 'quota' ? `quota:${channel}` : kind,
+    });
+    this.workers.push(worker);
+    return kind === 'quota' ? { worker, disk: new FullDisk(channel) } : worker;
+  }
+
   async learner(options: Partial<LearnerOptions>): Promise<Learner> {
     const learner = await createLearner({ model: { bytes: testModel.bytes }, ...options });
     // A learner on a worker the test holds ends when the test kills it (or at cleanup).
@@ -86,4 +102,26 @@ export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): nu
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return a.length === b.length ? worst : Number.POSITIVE_INFINITY;
+}
+
+/** Tells a `quota` worker (storage_faults.ts) that its disk is full, or has room again. */
+export class FullDisk {
+  private readonly channel: BroadcastChannel;
+  constructor(name: string) {
+    this.channel = new BroadcastChannel(name);
+  }
+
+  /** Resolves once the worker has switched. */
+  set(full: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      this.channel.onmessage = ({ data }: MessageEvent<{ full: boolean }>) => {
+        if (data.full === full) resolve();
+      };
+      this.channel.postMessage({ full });
+    });
+  }
+
+  close(): void {
+    this.channel.close();
+  }
 }

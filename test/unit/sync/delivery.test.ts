@@ -8,6 +8,7 @@ import type { MetricsBatch, MetricWindow } from '../../../src/sync/protocol.ts';
 
 class MemoryOutbox {
   items: (QueuedBatch & { nextAttemptAt: number })[] = [];
+  readonly counters: Record<string, number> = {};
   add(key: string, windowIds: string[]) {
     const windows = windowIds.map((windowId) => ({ windowId, count: 1 }) as MetricWindow);
     this.items.push({ key, body: { idempotencyKey: key, windows }, attempts: 0, nextAttemptAt: 0 });
@@ -15,10 +16,14 @@ class MemoryOutbox {
   async due(limit: number, now: number) {
     return this.items.filter((item) => item.nextAttemptAt <= now).slice(0, limit);
   }
-  async ack(key: string) {
+  async ack(key: string, counters: Record<string, number> = {}) {
     const before = this.items.length;
     this.items = this.items.filter((item) => item.key !== key);
-    return this.items.length < before;
+    if (this.items.length === before) return false;
+    for (const [name, by] of Object.entries(counters)) {
+      if (by !== 0) this.counters[name] = (this.counters[name] ?? 0) + by;
+    }
+    return true;
   }
   async fail(key: string, nextAttemptAt: number) {
     const item = this.items.find((candidate) => candidate.key === key);
@@ -65,7 +70,7 @@ function setup(script: Answer[], overrides: Record<string, unknown> = {}) {
   let now = 1_000_000;
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const outbox = new MemoryOutbox();
-  const counters: Record<string, number> = {};
+  const { counters } = outbox;
   let stored: unknown;
   const fake = server(script);
   const options = resolveSyncOptions({
@@ -88,11 +93,6 @@ function setup(script: Answer[], overrides: Record<string, unknown> = {}) {
   const delivery = new Delivery({
     outbox,
     registration,
-    counters: {
-      bump: async (name, by) => {
-        counters[name] = (counters[name] ?? 0) + by;
-      },
-    },
     options,
     now: clock.now,
     random: () => 0.5,
