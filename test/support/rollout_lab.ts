@@ -15,6 +15,11 @@
  * - `POST /servers/<id>/settle` → `{ settled: true }` once the server's rollout policy has no
  *   evaluation scheduled or running (`autopilot.idle()`): metrics ingest schedules one after
  *   a debounce, and a test waits for it here rather than for time to pass
+ * - `POST /servers/<id>/expire` → `{ expired }`: every install has been idle past the
+ *   server's `inactiveInstallDays` (its `last_seen_at` moved back), and the server process is
+ *   replaced by a new one on the same database and port (see `LabInstance.expireInstalls`)
+ * - `GET /servers/<id>/stored` → the metric windows the server's database holds:
+ *   `{ installId, windowId, dropped }[]`, by install and window id
  * - `DELETE /servers/<id>` → stops the proxy and the server
  */
 
@@ -22,6 +27,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Database } from '../../server/db/database.ts';
+import { openDatabase } from '../../server/db/open.ts';
 import { PolicyConfigError, type PolicyOptions } from '../../server/rollout/policy.ts';
 import { loadSigningKey, type SigningKey, signBytes } from '../../server/signing.ts';
 import { type RunningServer, startServer } from '../../server/start.ts';
@@ -99,6 +106,9 @@ export interface RolloutLab {
   close(): Promise<void>;
 }
 
+// The server's default `inactiveInstallDays` (server/start.ts), which lab servers keep.
+const INACTIVE_INSTALL_DAYS = 180;
+
 // The setting server/start.ts keeps the manifest signing key under.
 const SIGNING_KEY_SETTING = 'signing_key_ed25519_pkcs8';
 
@@ -152,11 +162,20 @@ class LabInstance {
   private readonly sockets = new Set<Socket>();
   private port = 0;
 
-  readonly server: RunningServer;
+  server: RunningServer;
   private readonly key: SigningKey;
-  constructor(server: RunningServer, key: SigningKey) {
+  private readonly database: Database;
+  private readonly launch: (port: number) => Promise<RunningServer>;
+  constructor(
+    server: RunningServer,
+    key: SigningKey,
+    database: Database,
+    launch: (port: number) => Promise<RunningServer>,
+  ) {
     this.server = server;
     this.key = key;
+    this.database = database;
+    this.launch = launch;
     this.proxy = createServer((req, res) => {
       this.handle(req, res).catch((error) => {
         if (!res.headersSent) res.writeHead(502, { ...CORS, 'content-type': 'application/json' });
@@ -180,6 +199,38 @@ class LabInstance {
   async close(): Promise<void> {
     await closeListener(this.proxy, this.sockets);
     await this.server.close();
+    await this.database.close();
+  }
+
+  /**
+   * Every install idle past the server's limit, as if the devices had been away for months.
+   * The server process is replaced too: a process caches the installs it authenticated for up
+   * to an hour (server/store/installs.ts), which a device away for months never meets; a new
+   * process on the same database is the server such a device comes back to.
+   */
+  async expireInstalls(inactiveDays: number): Promise<number> {
+    const { rows } = await this.database.query<{ id: string }>(
+      `update installs set last_seen_at = now() - make_interval(days => $1::int)
+       returning id`,
+      [Math.ceil(inactiveDays) + 1],
+    );
+    const { port } = this.server;
+    await this.server.close();
+    this.server = await this.launch(port);
+    return rows.length;
+  }
+
+  async storedWindows(): Promise<{ installId: string; windowId: string; dropped: number }[]> {
+    const { rows } = await this.database.query<{
+      install_id: string;
+      window_id: string;
+      body: { dropped?: number };
+    }>('select install_id, window_id, body from metric_windows order by install_id, window_id');
+    return rows.map((row) => ({
+      installId: row.install_id,
+      windowId: row.window_id,
+      dropped: row.body.dropped ?? 0,
+    }));
   }
 
   private record(req: IncomingMessage, path: string, status: number, tampered: string | null) {
@@ -350,18 +401,27 @@ export async function startRolloutLab(): Promise<RolloutLab> {
         const options = (raw ? JSON.parse(raw) : {}) as LabServerRequest;
         const appKey = `lab-app-${crypto.randomUUID()}`;
         const adminToken = `lab-admin-${crypto.randomUUID()}`;
-        const server = await startServer({
-          port: 0,
-          memory: true,
-          appKey,
-          adminToken,
-          logError: () => {},
-          ...(options.policy ? { policy: options.policy } : {}),
-          ...(options.manifestLifetimeMs ? { manifestLifetimeMs: options.manifestLifetimeMs } : {}),
+        // The lab owns the database, so that a server process can be replaced on it.
+        const database = await openDatabase({ memory: true });
+        const launch = (port: number) =>
+          startServer({
+            port,
+            database,
+            appKey,
+            adminToken,
+            logError: () => {},
+            ...(options.policy ? { policy: options.policy } : {}),
+            ...(options.manifestLifetimeMs
+              ? { manifestLifetimeMs: options.manifestLifetimeMs }
+              : {}),
+          });
+        const server = await launch(0).catch(async (error: unknown) => {
+          await database.close();
+          throw error;
         });
         const stored = await getSetting(server.database, SIGNING_KEY_SETTING);
         if (!stored) throw new Error('the server has no signing key');
-        const instance = new LabInstance(server, loadSigningKey(stored));
+        const instance = new LabInstance(server, loadSigningKey(stored), database, launch);
         await instance.start();
         const id = String(++next);
         instances.set(id, instance);
@@ -401,6 +461,12 @@ export async function startRolloutLab(): Promise<RolloutLab> {
       if (req.method === 'POST' && route === '/settle') {
         await instance.server.autopilot.idle();
         return reply(200, { settled: true });
+      }
+      if (req.method === 'POST' && route === '/expire') {
+        return reply(200, { expired: await instance.expireInstalls(INACTIVE_INSTALL_DAYS) });
+      }
+      if (req.method === 'GET' && route === '/stored') {
+        return reply(200, await instance.storedWindows());
       }
       if (req.method === 'GET' && route === '/captured')
         return reply(

@@ -60,6 +60,14 @@ export interface LabServer {
    * debounce) are done: nothing scheduled or running.
    */
   settle(): Promise<void>;
+  /**
+   * Every install has been idle past the server's `inactiveInstallDays`, and the server
+   * process was replaced by a new one (same database, same addresses): a device coming back
+   * after months. Resolves with the number of installs expired.
+   */
+  expireInstalls(): Promise<number>;
+  /** The metric windows the server's database holds, by install and window id. */
+  storedWindows(): Promise<{ installId: string; windowId: string; dropped: number }[]>;
   close(): Promise<void>;
 }
 
@@ -137,6 +145,10 @@ export async function newLabServer(options: LabServerRequest = {}): Promise<LabS
     async settle() {
       await call(`${lab}/settle`, { method: 'POST' });
     },
+    async expireInstalls() {
+      return (await call<{ expired: number }>(`${lab}/expire`, { method: 'POST' })).expired;
+    },
+    storedWindows: () => call(`${lab}/stored`),
     async close() {
       await call(lab, { method: 'DELETE' });
     },
