@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateSigningKey } from '../server/signing.ts';
 import { startServer } from '../server/start.ts';
 import type { MetricsBatch, MetricWindow, RegisterResponse } from '../src/sync/protocol.ts';
 import { AUC_SKETCH_BINS } from '../src/sync/protocol.ts';
@@ -102,7 +103,10 @@ async function childMain(): Promise<void> {
   const config = JSON.parse(process.env.LOCALFIT_INGEST_CHILD ?? '{}') as ChildConfig;
   let serverErrors = 0;
   const server = await startServer({
-    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir }),
+    // A fresh database each run, and no data directory with PostgreSQL: a key of its own.
+    ...(config.databaseUrl
+      ? { databaseUrl: config.databaseUrl, signingKey: generateSigningKey() }
+      : { dataDir: config.dataDir }),
     port: 0,
     adminToken: ADMIN_TOKEN,
     appKey: APP_KEY,

@@ -3,6 +3,9 @@
  *
  *   pglite/        the embedded database (when there is no DATABASE_URL)
  *   admin-token    the generated admin token (mode 0600), if none was configured
+ *   signing-key    the manifest signing key, base64 PKCS#8 (mode 0600; key_store.ts), unless
+ *                  LOCALFIT_SIGNING_KEY holds it
+ *   signing-key.next  the prepared next key during a rotation (key_rotation.ts)
  *   server.json    where the running server listens, so the CLI can find it
  *   lock           the pid of the process that owns pglite/ (PGlite allows one process)
  */
@@ -16,6 +19,8 @@ export interface DataDir {
   root: string;
   pglite: string;
   adminToken: string;
+  signingKey: string;
+  nextSigningKey: string;
   serverInfo: string;
   lock: string;
 }
@@ -26,6 +31,8 @@ export function dataDirPaths(dir: string): DataDir {
     root,
     pglite: join(root, 'pglite'),
     adminToken: join(root, 'admin-token'),
+    signingKey: join(root, 'signing-key'),
+    nextSigningKey: join(root, 'signing-key.next'),
     serverInfo: join(root, 'server.json'),
     lock: join(root, 'lock'),
   };

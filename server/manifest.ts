@@ -11,6 +11,21 @@
  * its own, the server issues on a fixed grid: `issuedAt` is the later of the last change and
  * the start of the current half-lifetime period. Every process therefore signs the same bytes
  * at the same time, and a served manifest always has at least half its lifetime left.
+ *
+ * Revisions: devices refuse a revision below the one they hold (`replayed_revision`), so a
+ * revision must never be reused for other content, even after the database is restored from
+ * an older backup. A plain counter would be: the restored database counts on from the old
+ * value, and every manifest it signs stays below what the fleet already holds until the count
+ * catches up — the fleet freezes. So a change's revision is a hybrid clock (store/versions.ts
+ * `bumpRevision`): the microseconds of the database clock when it commits, or the previous
+ * revision + 1 if that is larger. Every revision ever signed was at most the clock of its
+ * change (a counter runs ahead of the clock only past a million changes a second), so the
+ * first change after a restore is above all of them, on any process and without state
+ * outside the database. Until that change the restored database serves its old revision;
+ * devices that hold a later one refuse it and keep what they have (server/README.md, "After
+ * restoring a backup"). It needs a database clock that does not step back across the restore.
+ * A database from before this scheme moves from its small counter to the clock at its next
+ * change, which is still upwards.
  */
 import type { Manifest, ManifestVersion } from '../src/sync/protocol.ts';
 import { PROTOCOL_VERSION } from '../src/sync/protocol.ts';

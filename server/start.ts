@@ -23,6 +23,7 @@ import { ManifestEvents } from './events.ts';
 import { clientAddressResolver } from './http/client_address.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { loadSigningKeys } from './key_rotation.ts';
+import type { KeySource } from './key_store.ts';
 import { ManifestSource } from './manifest.ts';
 import type { RegisterOptions } from './register_verify.ts';
 import { Autopilot } from './rollout/autopilot.ts';
@@ -56,6 +57,13 @@ export interface ServerOptions {
   adminToken?: string;
   /** The app key devices register with; default: made on first start. */
   appKey?: string;
+  /**
+   * The manifest signing key, base64 PKCS#8 Ed25519 (what LOCALFIT_SIGNING_KEY holds). Default:
+   * `<dataDir>/signing-key` (mode 0600), made on a fresh database (server/key_store.ts). A
+   * server on `database` or `databaseUrl` without a data directory needs it; `memory: true`
+   * keeps a key made for it in memory.
+   */
+  signingKey?: string;
   /** SSE heartbeat interval. Default 15 s. */
   heartbeatMs?: number;
   /** How often open event streams look for changes made by other processes. Default 2 s. */
@@ -136,6 +144,9 @@ export interface RunningServer {
   storage: 'pglite' | 'postgres';
   /** The manifest signing key, to build apps with. */
   publicKey: PublicKeyResponse;
+  /** Where this process's signing key came from, and its file (server/key_store.ts). */
+  signingKeySource: KeySource;
+  signingKeyFile?: string;
   appKey: string;
   /** The admin token when known to this process (configured, generated now, or read back). */
   adminToken?: string;
@@ -224,8 +235,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       cleanups.push(() => db.close());
     }
 
-    const keys = await loadSigningKeys(db);
-    const key = keys.active;
+    const keys = await loadSigningKeys(db, {
+      ...(dataDir ? { dataDir } : {}),
+      ...(options.signingKey !== undefined ? { signingKey: options.signingKey } : {}),
+      ephemeral: options.memory === true && !options.database,
+    });
+    const key = keys.active.key;
     const secrets = await resolveSecrets(db, {
       adminToken: options.adminToken,
       appKey: options.appKey,
@@ -329,6 +344,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       host,
       storage: db.kind,
       publicKey: ctx.publicKey,
+      signingKeySource: keys.active.source,
+      ...(keys.active.file ? { signingKeyFile: keys.active.file } : {}),
       appKey: secrets.appKey,
       adminToken: secrets.adminToken,
       adminTokenSource: secrets.adminTokenSource,

@@ -5,15 +5,16 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { manifestKeyId } from '../../src/sync/protocol.ts';
 import type { PublishRequest } from '../admin_types.ts';
 import { DEFAULT_DATA_DIR, ensureDataDir, lockDataDir } from '../data_dir.ts';
 import { openDatabase } from '../db/open.ts';
 import { ProxyConfigError } from '../http/client_address.ts';
 import { activateNextKey, prepareNextKey, RotationError } from '../key_rotation.ts';
+import { NEXT_SIGNING_KEY_ENV, SIGNING_KEY_ENV, SigningKeyError } from '../key_store.ts';
 import { PolicyConfigError, type PolicyOptions } from '../rollout/policy.ts';
 import { resolveSchedulerConfig } from '../scheduler/config.ts';
 import type { SchedulerOptions } from '../scheduler/start.ts';
-import { describePublicKey, keyIdOf } from '../signing.ts';
 import { type RunningServer, startServer } from '../start.ts';
 import { ValidationError } from '../validate.ts';
 import { type AdminClient, AdminError, connectAdmin } from './admin_client.ts';
@@ -31,7 +32,9 @@ Commands:
       whose X-Forwarded-For is believed; --inactive-install-days: idle installs expire
       (default 180). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
       admin token and app key; otherwise they are made on first start (the admin token is
-      written to DIR/admin-token). Prints the URL, the public key and the app key.
+      written to DIR/admin-token). The manifest signing key: LOCALFIT_SIGNING_KEY (base64
+      PKCS#8), else DIR/signing-key (mode 0600; made on a fresh database; a looser mode is
+      refused). Prints the URL, the public key and the app key.
       Rollout policy (the autopilot that promotes, rolls back and ramps staged versions from
       the devices' paired comparisons; server/rollout/policy.ts):
         --autopilot on|off        act on verdicts (default on; off: status still shows them)
@@ -48,9 +51,11 @@ Commands:
         --training-data DIR       MovieLens-format folder the default trainer learns from
   rotate-key prepare|activate [--data DIR]
       Rotate the manifest signing key (server/README.md "Rotating the signing key"): prepare
-      makes the next key (servers publish it, still signing with the current one); once apps
-      built with both keys are out, activate makes it sign. Works on the database directly
-      (DATABASE_URL or DIR/pglite; stop a PGlite server first); restart servers after each step.
+      makes the next key, in DIR/signing-key.next (or takes LOCALFIT_NEXT_SIGNING_KEY); servers
+      publish it, still signing with the current one. Once apps built with both keys are out,
+      activate makes it sign (DIR/signing-key.next replaces DIR/signing-key). Works on the
+      database directly (DATABASE_URL or DIR/pglite; stop a PGlite server first); restart
+      servers after each step.
   status
       Per-version fleet metrics (devices, samples, logloss, accuracy, AUC, RMSE, CTR, drift
       alerts, dropped windows, paired comparison), the rollout policy's reading and verdict
@@ -201,6 +206,7 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
       databaseUrl,
       adminToken: io.env.LOCALFIT_ADMIN_TOKEN || undefined,
       appKey: io.env.LOCALFIT_APP_KEY || undefined,
+      signingKey: io.env[SIGNING_KEY_ENV] || undefined,
       policy: policyFrom(args),
       ...(trustProxy ? { trustProxy } : {}),
       ...(inactiveInstallDays !== undefined ? { inactiveInstallDays } : {}),
@@ -226,6 +232,13 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
     `  storage      ${server.storage === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(server.dataDir ?? '', 'pglite')}`}`,
   );
   io.out(`  public key   ${server.publicKey.raw}  (Ed25519, raw base64; also GET /v1/public-key)`);
+  const keyNote = {
+    configured: `from ${SIGNING_KEY_ENV}`,
+    file: `in ${server.signingKeyFile}`,
+    generated: `made now, saved in ${server.signingKeyFile} — back it up, keep it private`,
+    memory: 'in memory only',
+  }[server.signingKeySource];
+  io.out(`  signing key  ${server.publicKey.keyId}  ${keyNote}`);
   io.out(`  app key      ${server.appKey}`);
   io.out(`  admin token  ${tokenNote}`);
   const policy = server.autopilot.policy;
@@ -441,33 +454,48 @@ async function rotateKey(args: ParsedArgs, io: CliIo): Promise<number> {
   if ((step !== 'prepare' && step !== 'activate') || rest.length > 0)
     throw new UsageError('usage: rotate-key prepare|activate [--data DIR]');
   const databaseUrl = io.env.DATABASE_URL || undefined;
+  const paths = await ensureDataDir(dataDirFrom(args));
   let release: (() => void) | undefined;
   let storage: Parameters<typeof openDatabase>[0];
   if (databaseUrl) storage = { databaseUrl };
   else {
-    const paths = await ensureDataDir(dataDirFrom(args));
     release = lockDataDir(paths);
     storage = { pgliteDir: paths.pglite };
   }
+  const places = {
+    dataDir: paths,
+    ...(io.env[SIGNING_KEY_ENV] ? { signingKey: io.env[SIGNING_KEY_ENV] } : {}),
+    ...(io.env[NEXT_SIGNING_KEY_ENV] ? { nextSigningKey: io.env[NEXT_SIGNING_KEY_ENV] } : {}),
+  };
   try {
     const db = await openDatabase(storage);
     try {
       if (step === 'prepare') {
-        const keys = await prepareNextKey(db);
-        io.out(`signing key  ${keyIdOf(keys.active)}  (still signs)`);
-        io.out(`next key     ${keyIdOf(keys.next)}  raw ${describePublicKey(keys.next).raw}`);
+        const prepared = await prepareNextKey(db, places);
+        io.out(`signing key  ${manifestKeyId(prepared.active)}  (still signs)`);
+        io.out(
+          `next key     ${manifestKeyId(prepared.next)}  raw ${prepared.next}${prepared.created ? '' : '  (prepared before)'}`,
+        );
+        io.out(
+          `  private key ${prepared.file ? `in ${prepared.file} (copy it to every server's data directory)` : places.nextSigningKey ? `from ${NEXT_SIGNING_KEY_ENV}` : 'not in this data directory: it is wherever `prepare` first ran'}`,
+        );
         io.out(
           'Build apps with both keys (rollout: { publicKeys: [current, next] }), restart the servers, and run `rotate-key activate` once the fleet runs those builds.',
         );
       } else {
-        const { old, active } = await activateNextKey(db);
+        const { old, active, file } = await activateNextKey(db, places);
         io.out(`signing key  ${active}  (signs after the servers restart; ${old} is forgotten)`);
+        io.out(
+          file
+            ? `  private key in ${file}; servers elsewhere take their signing-key.next at restart`
+            : `  set ${SIGNING_KEY_ENV} to the next key (the value of ${NEXT_SIGNING_KEY_ENV}) on every server, then restart them`,
+        );
       }
     } finally {
       await db.close();
     }
   } catch (error) {
-    if (error instanceof RotationError) throw new UsageError(error.message);
+    if (error instanceof RotationError) throw new UsageError(`${error.code}: ${error.message}`);
     throw error;
   } finally {
     release?.();
@@ -507,7 +535,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.err(`${error.message}\n(see: npm run server -- help)`);
       return 2;
     }
-    if (error instanceof AdminError) {
+    if (error instanceof AdminError || error instanceof SigningKeyError) {
       io.err(`refused: ${error.code}: ${error.message}`);
       return 1;
     }

@@ -94,15 +94,20 @@ async function lockManifest(tx: Queryable): Promise<void> {
 }
 
 /**
- * A new revision. clock_timestamp rather than now(): a transaction that waited for the lock
- * started before the one it waited for committed, and issuedAt must never go backwards. The
- * new rollout state opens an epoch (server/rollout/epochs.ts).
+ * A new revision: the database clock's microseconds since 1970, or one more than the last
+ * revision if the clock has not passed it (server/manifest.ts, "Revisions", says why: a
+ * restored backup must not sign below what devices already hold). clock_timestamp rather
+ * than now(): a transaction that waited for the lock started before the one it waited for
+ * committed, and neither the revision nor issuedAt may go backwards. The new rollout state
+ * opens an epoch (server/rollout/epochs.ts).
  */
 async function bumpRevision(tx: Queryable): Promise<void> {
   await tx.query(
-    `update manifest_state
-     set revision = revision + 1, changed_at = greatest(changed_at, clock_timestamp())
-     where id = 1`,
+    `update manifest_state m
+     set revision = greatest(m.revision + 1, (extract(epoch from c.at) * 1000000)::bigint),
+         changed_at = greatest(m.changed_at, c.at)
+     from (select clock_timestamp() as at) c
+     where m.id = 1`,
   );
   await recordEpoch(tx);
 }

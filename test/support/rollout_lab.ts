@@ -30,10 +30,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Database } from '../../server/db/database.ts';
 import { openDatabase } from '../../server/db/open.ts';
 import { PolicyConfigError, type PolicyOptions } from '../../server/rollout/policy.ts';
-import { loadSigningKey, type SigningKey, signBytes } from '../../server/signing.ts';
+import {
+  generateSigningKey,
+  loadSigningKey,
+  type SigningKey,
+  signBytes,
+} from '../../server/signing.ts';
 import { type RunningServer, startServer } from '../../server/start.ts';
 import { modelBytes } from '../../server/store/models.ts';
-import { getSetting } from '../../server/store/settings.ts';
 import type { PublicKeyResponse } from '../../src/sync/protocol.ts';
 import { SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
 import { readBody } from './read_body.ts';
@@ -108,9 +112,6 @@ export interface RolloutLab {
 
 // The server's default `inactiveInstallDays` (server/start.ts), which lab servers keep.
 const INACTIVE_INSTALL_DAYS = 180;
-
-// The setting server/start.ts keeps the manifest signing key under.
-const SIGNING_KEY_SETTING = 'signing_key_ed25519_pkcs8';
 
 const CORS = {
   'access-control-allow-origin': '*',
@@ -401,12 +402,15 @@ export async function startRolloutLab(): Promise<RolloutLab> {
         const options = (raw ? JSON.parse(raw) : {}) as LabServerRequest;
         const appKey = `lab-app-${crypto.randomUUID()}`;
         const adminToken = `lab-admin-${crypto.randomUUID()}`;
-        // The lab owns the database, so that a server process can be replaced on it.
+        // The lab owns the database, so that a server process can be replaced on it, and
+        // the server's key too, to play a server that signs nonsense.
         const database = await openDatabase({ memory: true });
+        const signingKey = generateSigningKey();
         const launch = (port: number) =>
           startServer({
             port,
             database,
+            signingKey,
             appKey,
             adminToken,
             logError: () => {},
@@ -419,9 +423,7 @@ export async function startRolloutLab(): Promise<RolloutLab> {
           await database.close();
           throw error;
         });
-        const stored = await getSetting(server.database, SIGNING_KEY_SETTING);
-        if (!stored) throw new Error('the server has no signing key');
-        const instance = new LabInstance(server, loadSigningKey(stored), database, launch);
+        const instance = new LabInstance(server, loadSigningKey(signingKey), database, launch);
         await instance.start();
         const id = String(++next);
         instances.set(id, instance);

@@ -20,7 +20,7 @@ import { migrate } from '../../../server/db/migrations.ts';
 import { openPostgres } from '../../../server/db/postgres.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../../server/start.ts';
 import type { RegisterResponse } from '../../../src/sync/protocol.ts';
-import { ADMIN_TOKEN, APP_KEY, makeWindow } from './support/http.ts';
+import { ADMIN_TOKEN, APP_KEY, makeWindow, SIGNING_KEY } from './support/http.ts';
 import {
   findPostgresBinaries,
   type PostgresCluster,
@@ -125,6 +125,7 @@ if ('missing' in binaries) {
           databaseUrl: url,
           port: 0,
           adminToken: ADMIN_TOKEN,
+          signingKey: SIGNING_KEY,
           appKey: APP_KEY,
           heartbeatMs: 60_000,
           pollMs: 60_000,

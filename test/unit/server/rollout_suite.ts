@@ -36,6 +36,7 @@ import {
   fakeModel,
   publishBytes,
   register,
+  SIGNING_KEY,
   sha256,
 } from './support/http.ts';
 
@@ -640,6 +641,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
         database: h.db,
         port: 0,
         adminToken: ADMIN_TOKEN,
+        signingKey: SIGNING_KEY,
         appKey: APP_KEY,
         policy: { enabled: false, minDevices: 5 },
       });
@@ -681,6 +683,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
         database: h.db,
         port: 0,
         adminToken: ADMIN_TOKEN,
+        signingKey: SIGNING_KEY,
         appKey: APP_KEY,
         policy: {
           minDevices: 5,
@@ -728,6 +731,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
         database: h.db,
         port: 0,
         adminToken: ADMIN_TOKEN,
+        signingKey: SIGNING_KEY,
         appKey: APP_KEY,
         policy: { minDevices: 5, minSamples: 1000, debounceMs: 0 },
       });
@@ -757,6 +761,7 @@ export function defineRolloutTests(backend: Backend, hooks: SuiteHooks): void {
             database: h.db,
             port: 0,
             adminToken: ADMIN_TOKEN,
+            signingKey: SIGNING_KEY,
             appKey: APP_KEY,
             policy,
           }),

@@ -36,6 +36,7 @@ import {
   makeWindow,
   publishBytes,
   register,
+  SIGNING_KEY,
 } from './support/http.ts';
 
 const MINUTE = 60_000;
@@ -190,6 +191,7 @@ export function defineSchedulerSuite(backend: Backend): void {
         database: db,
         port: 0,
         adminToken: ADMIN_TOKEN,
+        signingKey: SIGNING_KEY,
         appKey: APP_KEY,
         heartbeatMs: 60_000,
         pollMs: 60_000,

@@ -34,6 +34,7 @@ import {
   openEvents,
   publishBytes,
   register,
+  SIGNING_KEY,
   sha256,
 } from './support/http.ts';
 
@@ -65,6 +66,7 @@ export function useServer(data: { db: Database }, options: ServerOptions = {}): 
       database: harness.db,
       port: 0,
       adminToken: ADMIN_TOKEN,
+      signingKey: SIGNING_KEY,
       appKey: APP_KEY,
       heartbeatMs: 60_000,
       pollMs: 60_000,
@@ -638,6 +640,7 @@ export function defineServerSuite(backend: Backend): void {
           database: h.db,
           port: 0,
           adminToken: ADMIN_TOKEN,
+          signingKey: SIGNING_KEY,
           appKey: APP_KEY,
         });
         try {
@@ -703,6 +706,7 @@ export function defineServerSuite(backend: Backend): void {
           database: h.db,
           port: 0,
           adminToken: ADMIN_TOKEN,
+          signingKey: SIGNING_KEY,
           appKey: APP_KEY,
           pollMs: 25,
         });
@@ -724,6 +728,7 @@ export function defineServerSuite(backend: Backend): void {
           database: h.db,
           port: 0,
           adminToken: ADMIN_TOKEN,
+          signingKey: SIGNING_KEY,
           appKey: APP_KEY,
           maxStreams: 1,
         });
@@ -750,6 +755,7 @@ export function defineServerSuite(backend: Backend): void {
           database: h.db,
           port: 0,
           adminToken: ADMIN_TOKEN,
+          signingKey: SIGNING_KEY,
           appKey: APP_KEY,
         });
         const events = await openEvents(temporary);

@@ -5,12 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { Database } from '../../../../server/db/database.ts';
+import { generateSigningKey } from '../../../../server/signing.ts';
 import type { RunningServer } from '../../../../server/start.ts';
 import type { MetricWindow, RegisterResponse } from '../../../../src/sync/protocol.ts';
 import { AUC_SKETCH_BINS } from '../../../../src/sync/protocol.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const APP_KEY = 'test-app-key-0123456789';
+/** Servers sharing a database must sign with its one key (server/key_store.ts). */
+export const SIGNING_KEY = generateSigningKey();
 
 export interface Reply<T = unknown> {
   status: number;
