@@ -66,7 +66,7 @@ function pairedRatio(a: readonly Start[], b: readonly Start[]): Figure {
  * round, in a rotating order; ratios are per round, medians with their range.
  */
 export async function startup(quick: boolean, session: BrowserSession): Promise<Section> {
-  const rounds = quick ? 1 : 5;
+  const rounds = quick ? 1 : 11;
   const seeded = quick ? 200 : 10_000;
   progress(`startup: building the bench pages (vite build)…`);
   const pages = await buildPages(['bench/browser/startup.html']);

@@ -430,6 +430,10 @@ export class DurableLearner {
         : undefined;
     // A server's version serves: the app's session was made for nothing.
     if (production && production.pipeline.backbone !== preloaded) await preloaded?.release();
+    // The app's model as the first production: stored (its bytes, record and initial snapshot,
+    // several transactions, tens of ms on a first visit) while the first predictions are
+    // served; the learner's queue runs it first, so no outcome is appended before it.
+    let storing: Promise<void> | undefined;
     if (!production) {
       const backbone = await loading;
       const pipeline = Pipeline.create(backbone, init.head, init.scale ?? true);
@@ -437,7 +441,7 @@ export class DurableLearner {
       production = new RunningVersion(pipeline, initial);
       if (store) {
         const record = { id: pipeline.versionId, semver: '0.0.0', modelSha256: pipeline.versionId };
-        await addVersion(
+        storing = addVersion(
           store,
           {
             record: { ...record, featureSpec: pipeline.spec },
@@ -463,8 +467,11 @@ export class DurableLearner {
     );
     learner.timing = timing;
     learner.recoveries = recoveries;
+    if (storing) void learner.serialise(() => storing);
     if (store) learner.staged = await timing.time('staged load', () => learner.loadStaged(store));
     if (init.sync) {
+      // The reporter and the rollout read the stored versions.
+      await storing;
       const { pipeline } = production;
       learner.reporter = await timing.time('reporter open', () =>
         openReporter(store, init.sync!, pipeline, recoveries),
