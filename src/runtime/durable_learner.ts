@@ -10,7 +10,7 @@ import type { GuardrailOptions } from '../rollout/guardrails.ts';
 import { Guardrails } from '../rollout/guardrails.ts';
 import type { LocalVersions } from '../rollout/plan.ts';
 import type { Rollout, RolloutStats } from '../rollout/rollout.ts';
-import type { Store, VersionRecord } from '../store/index.ts';
+import type { CloseReason, Store, VersionRecord } from '../store/index.ts';
 import { isQuotaError, isStoreError, MemoryOutcomeLog, openStore } from '../store/index.ts';
 import type { OutcomeReport } from '../store/schema.ts';
 import type { SyncOptions } from '../sync/options.ts';
@@ -250,6 +250,20 @@ export interface VersionsStats {
 }
 
 const DEFAULTS = { name: 'localfit', snapshotEvery: 50, snapshotIntervalMs: 10_000 };
+
+/**
+ * When the store goes away under a running learner — deleted (another tab, the site's data
+ * cleared while the page runs) or dropped by the browser — nothing more can be stored, and a
+ * learner that carried on would fail every call. Its owner (worker_api.ts) closes it and opens
+ * a new one on the same options instead, as a reload would: a deleted database is a new install
+ * from the version's head (the deletion is respected, not undone from memory).
+ */
+export interface RestartOptions {
+  /** Called once when the store goes away (not for another tab's upgrade). */
+  onStoreLost?: (reason: CloseReason) => void;
+  /** This open follows such a loss: say so in the recovery. */
+  after?: CloseReason;
+}
 const REPLAY_PAGE = 256;
 
 async function modelBytes(source: ModelSource): Promise<Uint8Array> {
@@ -393,6 +407,7 @@ export class DurableLearner {
   static async open(
     init: LearnerInit,
     emitEvent: (event: LearnerEvent) => void,
+    restart: RestartOptions = {},
   ): Promise<DurableLearner> {
     const recoveries = new RecoveryLog(emitEvent);
     // While starting, every failure is something the learner recovered from (as before codes).
@@ -410,7 +425,9 @@ export class DurableLearner {
     const opening =
       name === false
         ? Promise.resolve(undefined)
-        : timing.time('database open', () => openOrReport(name, recoveries));
+        : timing.time('database open', () =>
+            openOrReport(name, recoveries, restart.onStoreLost, restart.after),
+          );
     const fetching = timing.time('model fetch', () => modelBytes(init.model));
     // The app's model is what serves on almost every start (a first visit, or a stored
     // production that is the app's own): its session is created — and onnxruntime's wasm
@@ -1030,7 +1047,8 @@ export class DurableLearner {
   private snapshot(): Promise<unknown> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.store || this.sinceSnapshot === 0) return this.snapshotWrites;
+    // A store that went away (see RestartOptions): nothing can be written, nor need be.
+    if (!this.store || this.store.closed || this.sinceSnapshot === 0) return this.snapshotWrites;
     const store = this.store;
     const seq = this.lastSeq;
     const states = [this.production, this.staged]
@@ -1236,15 +1254,29 @@ async function persistenceStats(requested: boolean): Promise<PersistenceStats> {
  * IndexedDB can be missing, full, blocked or newer than this code; the learner then keeps
  * serving from memory and says so, rather than failing the app.
  */
-async function openOrReport(name: string, recoveries: RecoveryLog) {
+async function openOrReport(
+  name: string,
+  recoveries: RecoveryLog,
+  onStoreLost?: (reason: CloseReason) => void,
+  after?: CloseReason,
+) {
   try {
-    const store = await openStore(name);
+    const store = await openStore(name, {
+      onClose: (reason) => {
+        // Another tab's upgrade is that tab's business (see OpenOptions.onClose).
+        if (reason !== 'versionchange') onStoreLost?.(reason);
+      },
+    });
     for (const message of store.recoveries) recoveries.add('STORE_REPAIRED', message);
     if (store.created) {
+      const why =
+        after === undefined
+          ? "a first start here, or the browser removed the stored state: eviction, Safari's 7 days without a visit, site data cleared"
+          : `the database was ${after === 'deleted' ? 'deleted' : 'taken away by the browser'} while the learner ran`;
       recoveries.add(
         'NEW_INSTALL',
-        `no stored state in "${name}": starting from the version's head as a new install (a first start here, or the browser removed the stored state: eviction, Safari's 7 days without a visit, site data cleared)`,
-        { failure: false },
+        `no stored state in "${name}": starting from the version's head as a new install (${why})`,
+        { failure: after !== undefined },
       );
     }
     return store;

@@ -4,6 +4,7 @@ import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
+import type { CloseReason } from '../store/index.ts';
 import type {
   LearnerInit,
   LearnerStats,
@@ -98,8 +99,40 @@ export function createWorkerApi(): WorkerApi {
     }
   };
 
-  const call = <T>(method: Method, ...args: unknown[]): Promise<T> => {
-    if (closed) return Promise.reject(new LearnerError('CLOSED', 'the learner is closed'));
+  // The store went away under the learner (see RestartOptions): a new one replaces it, and
+  // calls wait for it.
+  let restarting: Promise<void> | undefined;
+  const openLearner = (
+    init: LearnerInit,
+    emitter: (event: LearnerEvent) => void,
+    after?: CloseReason,
+  ): Promise<DurableLearner> =>
+    DurableLearner.open(init, emitter, {
+      after,
+      onStoreLost: (reason) => {
+        if (restarting || closed || !learner) return;
+        const lost = learner;
+        restarting = (async () => {
+          await lost.close().catch(() => undefined);
+          try {
+            learner = await openLearner(init, emitter, reason);
+          } catch (error) {
+            // The old learner stays, closed: its calls fail, and say so.
+            emitter({
+              type: 'error',
+              code: 'INTERNAL',
+              message: `restarting after the store went away failed: ${String(error)}`,
+            });
+          }
+        })().finally(() => {
+          restarting = undefined;
+        });
+      },
+    });
+
+  const call = async <T>(method: Method, ...args: unknown[]): Promise<T> => {
+    if (closed) throw new LearnerError('CLOSED', 'the learner is closed');
+    await restarting;
     if (learner) return afterEvents(dispatch(learner, method, args) as Promise<T>);
     if (!channel)
       return Promise.reject(new LearnerError('BAD_CONFIG', 'the learner is not initialised'));
@@ -114,7 +147,7 @@ export function createWorkerApi(): WorkerApi {
       if (init.wasmPaths !== undefined) configureOrt(init.wasmPaths);
       const name = init.store?.name ?? 'localfit';
       if (name === false) {
-        learner = await DurableLearner.open(init, emit);
+        learner = await openLearner(init, emit);
         return { versionId: learner.versionId, spec: learner.spec };
       }
       const forwarding = new ForwardingChannel(`localfit:${name}`, emit);
@@ -125,12 +158,14 @@ export function createWorkerApi(): WorkerApi {
         async () => {
           if (closed) return leadership.release();
           try {
-            const opened = await DurableLearner.open(init, (event) => {
+            learner = await openLearner(init, (event) => {
               emit(event);
               forwarding.broadcast(event);
             });
-            learner = opened;
-            forwarding.lead((method, args) => dispatch(opened, method as Method, args));
+            forwarding.lead(async (method, args) => {
+              await restarting;
+              return dispatch(learner!, method as Method, args);
+            });
           } catch (error) {
             forwarding.fail(error);
             leadership.release();
@@ -161,6 +196,7 @@ export function createWorkerApi(): WorkerApi {
     async close() {
       if (closed) return;
       closed = true;
+      await restarting;
       await learner?.close();
       channel?.close();
       release();

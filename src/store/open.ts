@@ -31,13 +31,15 @@ export interface OpenOptions {
   blockedTimeoutMs?: number;
   /**
    * Called once if the connection goes away by itself: another tab wants to upgrade the
-   * database ('versionchange': we close so it can), or the browser dropped it ('terminated').
+   * database ('versionchange': we close so it can), someone deletes it ('deleted': another
+   * tab's `deleteStore`, the site's data cleared while the page runs), or the browser dropped
+   * it ('terminated': its storage failed, or it removed the origin's data).
    * Every later call fails with CLOSED; reopen with `openStore` to continue.
    */
   onClose?: (reason: CloseReason) => void;
 }
 
-export type CloseReason = 'versionchange' | 'terminated';
+export type CloseReason = 'versionchange' | 'deleted' | 'terminated';
 
 export interface StoreStats {
   schemaVersion: number;
@@ -123,9 +125,10 @@ async function openOnce(name: string, options: OpenOptions): Promise<Store> {
         );
       }, options.blockedTimeoutMs ?? 10_000);
     },
-    // Another connection wants a newer version: let it, by closing ours.
-    blocking() {
-      store?.lose('versionchange');
+    // Another connection wants a newer version, or to delete the database: let it, by
+    // closing ours (a deletion asks for no version).
+    blocking(_currentVersion, blockedVersion) {
+      store?.lose(blockedVersion === null ? 'deleted' : 'versionchange');
     },
     terminated() {
       store?.lose('terminated');

@@ -240,6 +240,42 @@ describe('storage a browser may take away', () => {
   });
 });
 
+describe('the database deleted while the learner runs', () => {
+  test('it starts again as a new install from the version head: told, and no error loop', async () => {
+    const name = fixtures.storeName();
+    const learner = await fixtures.learner({ store: { name } });
+    const stream = examples(8, 43);
+    for (let i = 0; i < 6; i++) await learner.observe(stream[i], i % 2, { id: `d${i}` });
+    const told: LearnerEvent[] = [];
+    learner.on('recovery', (event) => told.push({ type: 'recovery', ...event }));
+    // Another tab's code, or the site's data cleared while the page runs: the learner's
+    // connection is asked to close, and does, so the deletion goes ahead.
+    await deleteStore(name);
+
+    expect(await learner.observe(stream[6], 1, { id: 'd6' })).toEqual({
+      seq: 1,
+      duplicate: false,
+    });
+    // What was learned went with the database (the deletion is respected).
+    const untrained = await fixtures.learner({ store: { name: false } });
+    await untrained.observe(stream[6], 1, { id: 'd6' });
+    expect(Array.from((await learner.predict(probe)).scores)).toEqual(
+      Array.from((await untrained.predict(probe)).scores),
+    );
+    const stats = await learner.stats();
+    expect(stats).toMatchObject({ storage: 'indexeddb', observed: 1, lastSeq: 1 });
+    const recovery = {
+      code: 'NEW_INSTALL',
+      message: expect.stringContaining('deleted while the learner ran'),
+    };
+    expect(stats.recovered).toEqual([{ ...recovery, at: expect.any(Number) }]);
+    expect(told).toEqual([expect.objectContaining(recovery)]);
+    // And it keeps state again.
+    await learner.close();
+    expect((await readLog(name)).map((record) => record.clientId)).toEqual(['d6']);
+  });
+});
+
 describe('IndexedDB refused at open', () => {
   // Private modes and blocked site data: see storage_faults.ts for why these are injected.
   test.each([
