@@ -29,10 +29,10 @@ declare module 'vitest' {
 
 // `npm test` and the two scripts run engines.mjs --ensure first, so these find one; a config
 // loaded for the unit tests alone must not fail for want of a browser, hence `?? ''`.
-function provider() {
+function provider(firefoxPrefs?: Record<string, unknown>) {
   switch (engine) {
     case 'firefox':
-      return firefox({ executablePath: findFirefox() ?? '' });
+      return firefox({ executablePath: findFirefox() ?? '', prefs: firefoxPrefs });
     case 'webkit':
       return webkit({ parts: findWebKit() });
     default:
@@ -43,12 +43,12 @@ function provider() {
 }
 
 // A fresh object per project: vitest names each project's browser instances in place.
-const browser = () => ({
+const browser = (firefoxPrefs?: Record<string, unknown>) => ({
   enabled: true,
   // MiniBrowser has no headless mode: the WebKit provider runs it in its own Xvfb display.
   headless: engine !== 'webkit',
   screenshotFailures: false,
-  provider: provider(),
+  provider: provider(firefoxPrefs),
   instances: [{ browser: engine === 'chromium' ? ('chromium' as const) : engine }],
 });
 
@@ -109,6 +109,27 @@ export default defineConfig({
           browser: browser(),
         },
       },
+      // A real refusal of IndexedDB, which only Firefox can be started with: a private window
+      // (the whole browser private) with IndexedDB off in private browsing. It takes its own
+      // Firefox, so it is a project of its own, and only the Firefox run has it.
+      ...(engine === 'firefox'
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'browser-private',
+                include: ['test/browser-private/**/*.test.ts'],
+                ...browserTimeouts,
+                fileParallelism: false,
+                sequence: { groupOrder: 2 },
+                browser: browser({
+                  'browser.privatebrowsing.autostart': true,
+                  'dom.indexedDB.privateBrowsing.enabled': false,
+                }),
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

@@ -13,7 +13,9 @@
 //
 // Why inject, not provoke: no engine here can be started with storage disabled for one test
 // (Firefox 153 has no `dom.indexedDB.enabled` pref any more, and blocking cookies with
-// `network.cookie.cookieBehavior` would refuse storage to every test of the run); nor can a
+// `network.cookie.cookieBehavior` — which makes `open` throw exactly this SecurityError —
+// would refuse storage to every test of the run; Firefox's real refusal in private browsing
+// has a browser of its own, test/browser-private/); nor can a
 // test give its origin a small quota (Chromium's CDP `Storage.overrideQuotaForOrigin` applies
 // to the default profile, not to the Playwright context the tests run in; Firefox's quota
 // prefs are browser-wide; MiniBrowser has no option for it), and filling the real quota (10 GiB
