@@ -126,7 +126,13 @@ async function requestPersistence(): Promise<void> {
 
 async function startLearner(options: LearnerOptions): Promise<Learner> {
   installErrorTransfer();
-  const { worker = defaultWorker(), ...init } = options;
+  const { worker = defaultWorker(), ...given } = options;
+  // A function cannot be posted to the worker: the worker calls it back over a port.
+  const token = given.sync?.registrationToken;
+  const init: LearnerInit =
+    typeof token === 'function'
+      ? { ...given, sync: { ...given.sync!, registrationToken: undefined } }
+      : given;
   // Only a page may ask (persist() is not exposed to workers); the worker reports the answer.
   // Asked first, so that a browser that grants it keeps what the learner is about to write.
   if (init.store?.persist && init.store.name !== false) await requestPersistence();
@@ -143,6 +149,8 @@ async function startLearner(options: LearnerOptions): Promise<Learner> {
       }
     }),
   );
+  if (typeof token === 'function')
+    await remote.provideRegistrationToken(proxy(async () => await token()));
   try {
     ({ spec } = await remote.init(init));
   } catch (error) {

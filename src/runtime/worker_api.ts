@@ -39,6 +39,11 @@ export interface WorkerApi {
   checkForUpdates(): Promise<void>;
   stats(): Promise<WorkerStats>;
   subscribe(listener: (event: LearnerEvent) => void): void;
+  /**
+   * The page's `sync.registrationToken`, called back over comlink (a function cannot be
+   * posted); before `init`, which then registers with it.
+   */
+  provideRegistrationToken(provide: () => Promise<string | undefined>): void;
   close(): Promise<void>;
 }
 
@@ -78,6 +83,7 @@ export function createWorkerApi(): WorkerApi {
   let release = () => {};
   let closed = false;
   const listeners: ((event: LearnerEvent) => void)[] = [];
+  let registrationToken: (() => Promise<string | undefined>) | undefined;
   // Events reach the page over the listener's own MessagePort, results over the worker's: two
   // ports, whose messages no browser has to keep in order (Firefox does not). A call therefore
   // resolves only once the events emitted before its result were delivered, so that an app
@@ -140,9 +146,14 @@ export function createWorkerApi(): WorkerApi {
   };
 
   return {
-    async init(init) {
+    async init(given) {
       if (channel || learner)
         throw new LearnerError('BAD_CONFIG', 'the learner is already initialised');
+      const provide = registrationToken;
+      const init: LearnerInit =
+        provide && given.sync
+          ? { ...given, sync: { ...given.sync, registrationToken: () => provide() } }
+          : given;
       // Before anything loads onnxruntime-web's wasm: it reads the paths once, at first use.
       if (init.wasmPaths !== undefined) configureOrt(init.wasmPaths);
       const name = init.store?.name ?? 'localfit';
@@ -192,6 +203,9 @@ export function createWorkerApi(): WorkerApi {
     },
     subscribe(listener) {
       listeners.push(listener);
+    },
+    provideRegistrationToken(provide) {
+      registrationToken = provide;
     },
     async close() {
       if (closed) return;

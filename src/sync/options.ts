@@ -40,6 +40,17 @@ export interface SyncOptions {
   /** Sent when registering, for operators. */
   client?: RegisterRequest['client'];
   /**
+   * A credential from the app's own backend, for a server that binds installs to users
+   * (`startServer({ register: { verify } })`, e.g. a short-lived JWT its `jwtVerifier`
+   * checks). Called once per registration — at the first send or manifest check with no
+   * install, and again only if the server forgets the install — and sent as
+   * `Authorization: Bearer <token>` on `POST /v1/register`, nowhere else. `undefined` or `''`
+   * registers without one; throwing (say, nobody is logged in) skips this attempt. A refused
+   * or missing credential (`stats().sync.lastError`, kind 'register') is retried only after
+   * `backoff.maxMs`; the learner keeps serving what it has meanwhile.
+   */
+  registrationToken?: () => string | undefined | Promise<string | undefined>;
+  /**
    * Ranking metrics of slates (`predict(candidates, { slate })`): the cut-off k of P@k, R@k
    * and NDCG@k (default 10), how long a slate stays open (default 30 min), how many stay open
    * (default 256) and how many candidates one may have (default 1000).
@@ -62,6 +73,7 @@ export interface ResolvedSyncOptions {
   backoffMaxMs: number;
   maxRetryAfterMs: number;
   client?: RegisterRequest['client'];
+  registrationToken?: SyncOptions['registrationToken'];
 }
 
 export const SYNC_DEFAULTS = {
@@ -137,5 +149,10 @@ export function resolveSyncOptions(options: SyncOptions): ResolvedSyncOptions {
   if (resolved.backoffMaxMs < resolved.backoffBaseMs)
     fail('backoff.maxMs must be ≥ backoff.baseMs');
   if (options.client !== undefined) resolved.client = options.client;
+  if (options.registrationToken !== undefined) {
+    if (typeof options.registrationToken !== 'function')
+      fail('registrationToken must be a function returning the token (or a promise of it)');
+    resolved.registrationToken = options.registrationToken;
+  }
   return resolved;
 }

@@ -25,7 +25,7 @@
 
 import type { Store } from '../store/index.ts';
 import { COUNTERS, isStoreError } from '../store/index.ts';
-import { Registration } from './credentials.ts';
+import { Registration, type RegistrationRefusal } from './credentials.ts';
 import type { DeliveryError, DeliveryStatus } from './delivery.ts';
 import { DELIVERY_COUNTERS, Delivery } from './delivery.ts';
 import type { WindowSums } from './metric_window.ts';
@@ -68,7 +68,10 @@ export interface SyncStats {
   nextAttemptAt?: number;
   lastDeliveredAt?: number;
   /** The last failure: a retry reason ('network', 'timeout', 'server', 'rate-limited', 'bad-reply'), 'rejected', 'register' or 'storage'. */
-  lastError?: DeliveryError | { at: number; kind: 'storage'; message: string };
+  lastError?:
+    | DeliveryError
+    | RegistrationRefusal
+    | { at: number; kind: 'storage'; message: string };
   /** The last batch refused for good, and why (the server's error code). */
   lastRejection?: DeliveryStatus['lastRejection'];
   /**
@@ -358,7 +361,10 @@ export class MetricsReporter {
     if (credentials) stats.installId = credentials.installId;
     if (delivery.notBefore > this.now()) stats.nextAttemptAt = delivery.notBefore;
     if (delivery.lastDeliveredAt !== undefined) stats.lastDeliveredAt = delivery.lastDeliveredAt;
-    const lastError = latest(delivery.lastError, this.storageError);
+    const lastError = latest(
+      latest(delivery.lastError, this.storageError),
+      this.registration.refusal,
+    );
     if (lastError) stats.lastError = lastError;
     if (delivery.lastRejection) stats.lastRejection = delivery.lastRejection;
     stats.slates = { ...this.slates.stats, rankingRefused: this.rankingRefused };

@@ -20,18 +20,36 @@
  *   replaced by a new one on the same database and port (see `LabInstance.expireInstalls`)
  * - `GET /servers/<id>/stored` → the metric windows the server's database holds:
  *   `{ installId, windowId, dropped }[]`, by install and window id
+ * - `POST /servers/<id>/rotate` with `{ step: 'prepare' | 'activate' }` → `{ publicKey }`: the
+ *   operator's `rotate-key` step (server/key_rotation.ts, on the server's database and its
+ *   data directory's key files), then the server process replaced on the same port, as the
+ *   procedure asks (server/README.md, "Rotating the signing key")
+ * - `POST /servers/<id>/token` with `{ subject, expiresInSeconds? }` → `{ token }`: for a
+ *   server started with `registration: 'jwt'`, a JWT from the app's backend — signed by the
+ *   lab's own ES256 key, whose JWKS it serves on 127.0.0.1 to the server's `jwtVerifier`
+ *   (a negative `expiresInSeconds` gives an expired token)
+ * - `GET /servers/<id>/installs` → `{ id, subject }[]`: the server's installs
  * - `DELETE /servers/<id>` → stops the proxy and the server
  */
 
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type DataDir, ensureDataDir } from '../../server/data_dir.ts';
 import type { Database } from '../../server/db/database.ts';
 import { openDatabase } from '../../server/db/open.ts';
+import { activateNextKey, prepareNextKey } from '../../server/key_rotation.ts';
+import { readKeyFile } from '../../server/key_store.ts';
+import { jwtVerifier, type RegisterVerifier } from '../../server/register_verify.ts';
 import { PolicyConfigError, type PolicyOptions } from '../../server/rollout/policy.ts';
 import {
   generateSigningKey,
+  keyIdOf,
   loadSigningKey,
   type SigningKey,
   signBytes,
@@ -39,7 +57,7 @@ import {
 import { type RunningServer, startServer } from '../../server/start.ts';
 import { modelBytes } from '../../server/store/models.ts';
 import type { PublicKeyResponse } from '../../src/sync/protocol.ts';
-import { SIGNATURE_HEADER } from '../../src/sync/protocol.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../../src/sync/protocol.ts';
 import { readBody } from './read_body.ts';
 
 export type ManifestTampering =
@@ -54,6 +72,8 @@ export type ManifestTampering =
   | { kind: 'replay'; revision?: number }
   /** Serve these bytes signed with the server's own key: a server that signs nonsense. */
   | { kind: 'signed-body'; body: string }
+  /** Re-sign the server's answer with a key no app was built with, naming that key. */
+  | { kind: 'foreign-key' }
   | { kind: 'status'; status: number };
 
 export type ModelTampering =
@@ -81,6 +101,11 @@ export interface LabServerRequest {
   policy?: PolicyOptions;
   /** How long signed manifests stay valid (`startServer`'s `manifestLifetimeMs`). */
   manifestLifetimeMs?: number;
+  /**
+   * `'jwt'`: registration needs a JWT from the app's backend (`register: { verify:
+   * jwtVerifier(…) }`), which the lab plays (`POST /servers/<id>/token`).
+   */
+  registration?: 'jwt';
 }
 
 export interface LabServerInfo {
@@ -153,6 +178,61 @@ function errorBody(status: number): string {
   return JSON.stringify({ error: { code, message: `injected ${status}` } });
 }
 
+/** A key no app is built with: what an attacker signs with. */
+const FOREIGN_KEY = loadSigningKey(generateSigningKey());
+
+async function labKey(dataDir: DataDir): Promise<SigningKey> {
+  const key = await readKeyFile(dataDir.signingKey);
+  if (!key) throw new Error(`the server left no key in ${dataDir.signingKey}`);
+  return key;
+}
+
+/** The app's backend: issues ES256 JWTs to its users, publishes its JWKS on 127.0.0.1. */
+interface JwtBackend {
+  verify: RegisterVerifier;
+  token(subject: string, expiresInSeconds?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function startJwtBackend(): Promise<JwtBackend> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'lab-backend-1', alg: 'ES256', use: 'sig' };
+  const server = createServer((req, res) => {
+    if (req.url === '/.well-known/jwks.json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const port = await listen(server);
+  const issuer = `http://127.0.0.1:${port}`;
+  const audience = 'localfit-lab-app';
+  return {
+    verify: jwtVerifier({ jwksUrl: `${issuer}/.well-known/jwks.json`, issuer, audience }),
+    async token(subject, expiresInSeconds = 300) {
+      const now = Math.floor(Date.now() / 1000);
+      // An expired token was issued a minute before it expired.
+      const issuedAt = expiresInSeconds > 0 ? now : now + expiresInSeconds - 60;
+      return new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: jwk.kid })
+        .setSubject(subject)
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(now + expiresInSeconds)
+        .sign(privateKey);
+    },
+    close: () => closeListener(server, sockets),
+  };
+}
+
 /** One server and the proxy in front of it. */
 class LabInstance {
   manifestMode: ManifestTampering = { kind: 'pass' };
@@ -164,19 +244,25 @@ class LabInstance {
   private port = 0;
 
   server: RunningServer;
-  private readonly key: SigningKey;
+  private key: SigningKey;
   private readonly database: Database;
   private readonly launch: (port: number) => Promise<RunningServer>;
+  readonly dataDir: DataDir;
+  readonly backend: JwtBackend | undefined;
   constructor(
     server: RunningServer,
     key: SigningKey,
     database: Database,
     launch: (port: number) => Promise<RunningServer>,
+    dataDir: DataDir,
+    backend: JwtBackend | undefined,
   ) {
     this.server = server;
     this.key = key;
     this.database = database;
     this.launch = launch;
+    this.dataDir = dataDir;
+    this.backend = backend;
     this.proxy = createServer((req, res) => {
       this.handle(req, res).catch((error) => {
         if (!res.headersSent) res.writeHead(502, { ...CORS, 'content-type': 'application/json' });
@@ -201,6 +287,27 @@ class LabInstance {
     await closeListener(this.proxy, this.sockets);
     await this.server.close();
     await this.database.close();
+    await this.backend?.close();
+    await rm(this.dataDir.root, { recursive: true, force: true });
+  }
+
+  /** A `rotate-key` step as the operator runs it, then a new server process (same port). */
+  async rotate(step: 'prepare' | 'activate'): Promise<PublicKeyResponse> {
+    const places = { dataDir: this.dataDir };
+    if (step === 'prepare') await prepareNextKey(this.database, places);
+    else await activateNextKey(this.database, places);
+    const { port } = this.server;
+    await this.server.close();
+    this.server = await this.launch(port);
+    this.key = await labKey(this.dataDir);
+    return this.server.publicKey;
+  }
+
+  async installs(): Promise<{ id: string; subject: string | null }[]> {
+    const { rows } = await this.database.query<{ id: string; subject: string | null }>(
+      'select id, subject from installs order by created_at, id',
+    );
+    return rows;
   }
 
   /**
@@ -286,6 +393,11 @@ class LabInstance {
         headers.etag = `"${createHash('sha256').update(bytes).digest('hex')}"`;
         headers[SIGNATURE_HEADER.toLowerCase()] = signBytes(this.key, bytes);
         return send(200, bytes, mode.kind);
+      }
+      if (answer.status === 200 && mode.kind === 'foreign-key') {
+        headers[SIGNATURE_HEADER.toLowerCase()] = signBytes(FOREIGN_KEY, answer.body);
+        headers[SIGNATURE_KEY_HEADER.toLowerCase()] = keyIdOf(FOREIGN_KEY);
+        return send(200, answer.body, mode.kind);
       }
       if (answer.status === 200 && mode.kind !== 'pass') {
         const header = SIGNATURE_HEADER.toLowerCase();
@@ -402,15 +514,18 @@ export async function startRolloutLab(): Promise<RolloutLab> {
         const options = (raw ? JSON.parse(raw) : {}) as LabServerRequest;
         const appKey = `lab-app-${crypto.randomUUID()}`;
         const adminToken = `lab-admin-${crypto.randomUUID()}`;
-        // The lab owns the database, so that a server process can be replaced on it, and
-        // the server's key too, to play a server that signs nonsense.
+        // The lab owns the database, so that a server process can be replaced on it. The
+        // signing key is in a data directory of its own, as a server keeps it (the lab reads
+        // it to play a server that signs nonsense; rotations replace it).
         const database = await openDatabase({ memory: true });
-        const signingKey = generateSigningKey();
+        const dataDir = await ensureDataDir(await mkdtemp(join(tmpdir(), 'localfit-lab-')));
+        const backend = options.registration === 'jwt' ? await startJwtBackend() : undefined;
         const launch = (port: number) =>
           startServer({
             port,
             database,
-            signingKey,
+            dataDir: dataDir.root,
+            ...(backend ? { register: { verify: backend.verify } } : {}),
             appKey,
             adminToken,
             logError: () => {},
@@ -421,9 +536,17 @@ export async function startRolloutLab(): Promise<RolloutLab> {
           });
         const server = await launch(0).catch(async (error: unknown) => {
           await database.close();
+          await backend?.close();
           throw error;
         });
-        const instance = new LabInstance(server, loadSigningKey(signingKey), database, launch);
+        const instance = new LabInstance(
+          server,
+          await labKey(dataDir),
+          database,
+          launch,
+          dataDir,
+          backend,
+        );
         await instance.start();
         const id = String(++next);
         instances.set(id, instance);
@@ -466,6 +589,22 @@ export async function startRolloutLab(): Promise<RolloutLab> {
       }
       if (req.method === 'POST' && route === '/expire') {
         return reply(200, { expired: await instance.expireInstalls(INACTIVE_INSTALL_DAYS) });
+      }
+      if (req.method === 'POST' && route === '/rotate') {
+        const { step } = JSON.parse((await readBody(req)).toString('utf8')) as { step: string };
+        if (step !== 'prepare' && step !== 'activate')
+          return reply(400, { error: `step must be prepare or activate, not ${step}` });
+        return reply(200, { publicKey: await instance.rotate(step) });
+      }
+      if (req.method === 'POST' && route === '/token') {
+        if (!instance.backend) return reply(400, { error: "started without registration: 'jwt'" });
+        const { subject, expiresInSeconds } = JSON.parse(
+          (await readBody(req)).toString('utf8'),
+        ) as { subject: string; expiresInSeconds?: number };
+        return reply(200, { token: await instance.backend.token(subject, expiresInSeconds) });
+      }
+      if (req.method === 'GET' && route === '/installs') {
+        return reply(200, await instance.installs());
       }
       if (req.method === 'GET' && route === '/stored') {
         return reply(200, await instance.storedWindows());

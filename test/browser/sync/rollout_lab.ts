@@ -68,6 +68,15 @@ export interface LabServer {
   expireInstalls(): Promise<number>;
   /** The metric windows the server's database holds, by install and window id. */
   storedWindows(): Promise<{ installId: string; windowId: string; dropped: number }[]>;
+  /**
+   * The operator's `rotate-key prepare` or `activate` on this server, then its process
+   * replaced (same port). Resolves with what `GET /v1/public-key` now says.
+   */
+  rotate(step: 'prepare' | 'activate'): Promise<PublicKeyResponse>;
+  /** A JWT from the app's backend (servers started with `registration: 'jwt'`). */
+  token(subject: string, expiresInSeconds?: number): Promise<string>;
+  /** The server's installs and the subject each registered as. */
+  installs(): Promise<{ id: string; subject: string | null }[]>;
   close(): Promise<void>;
 }
 
@@ -149,6 +158,22 @@ export async function newLabServer(options: LabServerRequest = {}): Promise<LabS
       return (await call<{ expired: number }>(`${lab}/expire`, { method: 'POST' })).expired;
     },
     storedWindows: () => call(`${lab}/stored`),
+    async rotate(step) {
+      return (await call<{ publicKey: PublicKeyResponse }>(`${lab}/rotate`, json('POST', { step })))
+        .publicKey;
+    },
+    async token(subject, expiresInSeconds) {
+      return (
+        await call<{ token: string }>(
+          `${lab}/token`,
+          json('POST', {
+            subject,
+            ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}),
+          }),
+        )
+      ).token;
+    },
+    installs: () => call(`${lab}/installs`),
     async close() {
       await call(lab, { method: 'DELETE' });
     },

@@ -30,6 +30,10 @@ describe('sync options', () => {
     [{ url: 'http://x', appKey: 'k', requestTimeoutMs: Number.NaN }, 'requestTimeoutMs'],
     [{ url: 'http://x', appKey: 'k', maxWindowsPerRequest: 501 }, 'maxWindowsPerRequest'],
     [{ url: 'http://x', appKey: 'k', backoff: { baseMs: 10, maxMs: 5 } }, 'backoff'],
+    [
+      { url: 'http://x', appKey: 'k', registrationToken: 'a token, not a function' as never },
+      'registrationToken',
+    ],
   ])('%j is a BAD_CONFIG naming %s', (options, name) => {
     let error: unknown;
     try {
