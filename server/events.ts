@@ -1,10 +1,20 @@
 /**
  * Pushes manifest changes to open apps (`GET /v1/events`, server-sent events).
  *
- * A change made through this process's admin API is announced at once (`poke`); a change made
- * by another process sharing the database (another server, the CLI) is noticed by polling the
- * one-row revision every `pollMs` — only while someone is listening. Each stream also gets a
- * heartbeat every `heartbeatMs`, so clients and proxies can tell quiet from dead.
+ * Every change to the manifest state makes the database itself send `NOTIFY localfit_manifest`
+ * when its transaction commits (a trigger, migration 8), whoever made it: this process, another
+ * server process on the same PostgreSQL, the CLI. Each server listens (server/start.ts,
+ * `Database.listen`) and pokes: it re-reads the stored state and tells its streams. So a change
+ * made on any replica reaches the streams on every replica within one notification and one
+ * manifest read.
+ *
+ * Notifications are best effort: a listening connection that drops misses what was sent
+ * meanwhile. So the server also pokes when the listener is back, and a poll of the one-row
+ * revision every `pollMs` (only while someone is listening) stays as the fallback; it also
+ * notices what no notification announces (the manifest's re-signing on its issue grid). A
+ * change made through this process is poked at once too, without waiting for its own
+ * notification. Each stream also gets a heartbeat every `heartbeatMs`, so clients and proxies
+ * can tell quiet from dead.
  */
 import type { HeartbeatEvent, ManifestEvent, SyncEventMap } from '../src/sync/protocol.ts';
 import type { ManifestSource } from './manifest.ts';

@@ -18,6 +18,7 @@ import {
   writeServerInfo,
 } from './data_dir.ts';
 import type { Database } from './db/database.ts';
+import { MANIFEST_CHANNEL } from './db/migrations.ts';
 import { openDatabase } from './db/open.ts';
 import { ManifestEvents } from './events.ts';
 import { clientAddressResolver } from './http/client_address.ts';
@@ -66,7 +67,10 @@ export interface ServerOptions {
   signingKey?: string;
   /** SSE heartbeat interval. Default 15 s. */
   heartbeatMs?: number;
-  /** How often open event streams look for changes made by other processes. Default 2 s. */
+  /**
+   * How often open event streams look for changes by reading the revision: the fallback when
+   * a change notification was missed (server/events.ts). Default 2 s.
+   */
   pollMs?: number;
   /** Open event streams allowed at once. Default 10,000. */
   maxStreams?: number;
@@ -269,6 +273,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const logError =
       options.logError ??
       ((message: string, error: unknown) => console.error(`[localfit server] ${message}:`, error));
+    // Changes made anywhere on this database, announced by its trigger (events.ts).
+    const unlisten = await db.listen(MANIFEST_CHANNEL, {
+      onNotify: () => void events.poke(),
+      onResume: () => void events.poke(),
+      onFault: (message, error) => logError(`manifest change listener: ${message}`, error),
+    });
+    cleanups.push(unlisten);
     const autopilot = new Autopilot(db, policy, { onChange: () => events.poke(), logError });
     cleanups.push(() => autopilot.close());
     const ctx: AppContext = {

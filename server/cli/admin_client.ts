@@ -5,8 +5,9 @@
  *   server writes into its data directory), with the admin token (`LOCALFIT_ADMIN_TOKEN` or
  *   the data directory's admin-token file). Open apps hear of the change at once (SSE).
  * - directly on the database (`DATABASE_URL`, or the PGlite files in the data directory when
- *   no server holds them). Running servers on the same database notice within their poll
- *   interval. No token is needed: whoever can open the database is the admin.
+ *   no server holds them). Running servers on the same database hear of the change from the
+ *   database itself when it commits (a trigger's NOTIFY, server/events.ts) and push it to
+ *   open apps at once. No token is needed: whoever can open the database is the admin.
  */
 import { readFile } from 'node:fs/promises';
 import type { ErrorBody } from '../../src/sync/protocol.ts';

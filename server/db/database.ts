@@ -29,7 +29,28 @@ export interface Database extends Queryable {
    * do nothing but database work.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Hears `NOTIFY channel` from every session on this database: this process, other server
+   * processes, the CLI, triggers. A notification is sent when its transaction commits, so
+   * what it announces is visible by then. Delivery is best effort (a dropped connection
+   * misses some; `onResume` says so), so callers keep a fallback such as a poll. Resolves
+   * once listening (or, on PostgreSQL, once the first attempt failed and retrying began);
+   * the returned function unsubscribes.
+   */
+  listen(channel: string, handlers: ListenHandlers): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+export interface ListenHandlers {
+  /** A notification on the channel, with its payload ('' when none). */
+  onNotify(payload: string): void;
+  /**
+   * The listening connection was lost and is back: notifications in between were missed, so
+   * whatever depends on them should be checked again.
+   */
+  onResume?(): void;
+  /** Listening stopped working (reported once per outage, not at every retry). */
+  onFault?(message: string, error: unknown): void;
 }
 
 /** A PostgreSQL error's SQLSTATE (both drivers expose it as `code`). */

@@ -15,6 +15,13 @@ export interface Migration {
   statements: string[];
 }
 
+/**
+ * The channel migration 8's trigger notifies on every manifest change (spelled out there,
+ * since a shipped migration never changes; a new channel needs a migration that replaces the
+ * function).
+ */
+export const MANIFEST_CHANNEL = 'localfit_manifest';
+
 /** Arbitrary but fixed: the key of the advisory lock that serialises migrations. */
 const MIGRATION_LOCK = 7_310_001;
 
@@ -309,6 +316,24 @@ export const MIGRATIONS: Migration[] = [
       // checks one; null for installs registered with the app key alone.
       `alter table installs add column subject text`,
       `create index installs_by_subject on installs (subject) where subject is not null`,
+    ],
+  },
+  {
+    id: 8,
+    name: 'manifest changes notify listeners',
+    statements: [
+      // Every change of the manifest state announces itself (server/events.ts): the database
+      // sends it when the changing transaction commits, whoever made it (any server process,
+      // the CLI, an operator's SQL), so every listening server pushes it at once instead of
+      // at its next poll. The payload is the new revision.
+      `create function localfit_manifest_changed() returns trigger language plpgsql as $$
+      begin
+        perform pg_notify('localfit_manifest', new.revision::text);
+        return null;
+      end
+      $$`,
+      `create trigger manifest_state_notify after update on manifest_state
+        for each row execute function localfit_manifest_changed()`,
     ],
   },
 ];

@@ -56,6 +56,13 @@ export async function openPglite(
         .catch((error: unknown) => {
           throw storageError(error);
         }),
+    // PGlite is one session in this process, so its own NOTIFYs (a trigger's too) are all
+    // there is to hear; they arrive after the statement or transaction that sent them. It
+    // never loses a connection, so there is nothing to resume.
+    listen: async (channel, handlers) => {
+      const unlisten = await db.listen(channel, (payload) => handlers.onNotify(payload));
+      return () => unlisten().catch(() => {});
+    },
     close: () => db.close(),
     dump: () => db.dumpDataDir('none'),
   };

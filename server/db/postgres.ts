@@ -18,6 +18,7 @@ import {
   sqlState,
   storageError,
 } from './database.ts';
+import { PostgresListener } from './pg_listener.ts';
 
 /** serialization_failure, deadlock_detected. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -76,9 +77,15 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     throw error;
   }
   const plain = wrap(pool);
+  // Made at the first listen: a database nobody listens on holds no extra connection.
+  let listener: PostgresListener | undefined;
   return {
     kind: 'postgres',
     query: plain.query,
+    listen: (channel, handlers) => {
+      listener ??= new PostgresListener(url);
+      return listener.listen(channel, handlers);
+    },
     async transaction(fn) {
       // A deadlock or serialization failure is PostgreSQL asking us to try again; the work is
       // database-only, so running it again is safe.
@@ -93,7 +100,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         }
       }
     },
-    close: () => pool.end(),
+    close: async () => {
+      await listener?.close();
+      await pool.end();
+    },
   };
 
   async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

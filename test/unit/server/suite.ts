@@ -7,6 +7,7 @@ import { createPublicKey, verify, webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import type { AdminVersion, AuditEntry, StatusResponse } from '../../../server/admin_types.ts';
+import { directAdmin } from '../../../server/cli/admin_client.ts';
 import type { Database } from '../../../server/db/database.ts';
 import { MIGRATIONS, migrate } from '../../../server/db/migrations.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../../server/start.ts';
@@ -701,22 +702,27 @@ export function defineServerSuite(backend: Backend): void {
         }
       });
 
-      test('SSE: changes made by another process are pushed too', async () => {
+      test('SSE: changes made by another process, or on the database directly, are pushed too', async () => {
+        // No poll within the test's time: only the database's notification can tell `watched`.
         const watched = await startServer({
           database: h.db,
           port: 0,
           adminToken: ADMIN_TOKEN,
           signingKey: SIGNING_KEY,
           appKey: APP_KEY,
-          pollMs: 25,
+          pollMs: 600_000,
         });
         const events = await openEvents(watched);
         try {
           const initial = (await events.next('manifest')).data as { revision: number };
-          // Published through the other server: `watched` learns of it by polling.
-          await publishBytes(h.server, fakeModel(), 0.05);
+          // Published through the other server: its commit notifies every listener.
+          const id = await publishBytes(h.server, fakeModel(), 0.05);
           const pushed = (await events.next('manifest')).data as { revision: number };
           expect(pushed.revision).toBeGreaterThan(initial.revision);
+          // As the CLI does without a server: straight on the database, no server involved.
+          await directAdmin(h.db, 'test').ramp(id, { weight: 0.1, actor: 'test' });
+          const ramped = (await events.next('manifest')).data as { revision: number };
+          expect(ramped.revision).toBeGreaterThan(pushed.revision);
         } finally {
           events.close();
           await watched.close();

@@ -151,7 +151,7 @@ export interface SseEvent {
  * Reads a server-sent event stream. `next(name)` resolves with the next event of that name
  * (earlier ones of other names are skipped), so tests wait on what the server says.
  */
-export async function openEvents(server: RunningServer) {
+export async function openEvents(server: Pick<RunningServer, 'url'>) {
   const controller = new AbortController();
   const response = await fetch(`${server.url}/v1/events`, { signal: controller.signal });
   if (!response.body) throw new Error('no event stream');
