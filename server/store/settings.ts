@@ -1,5 +1,6 @@
 /**
- * Server-wide values made once (the signing key, the app key, the admin token's hash). The
+ * Server-wide values made once (the signing key's public half — the private key lives outside
+ * the database, key_store.ts — the app key, the admin token's hash). The
  * first process to start writes them; insert-if-absent and read back means concurrent first
  * starts against one PostgreSQL database all end up with the same value.
  */
