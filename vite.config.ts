@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { playwright } from '@vitest/browser-playwright';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, findChromium } from './test/support/chromium.mjs';
@@ -51,6 +52,19 @@ const browser = (firefoxPrefs?: Record<string, unknown>) => ({
   provider: provider(firefoxPrefs),
   instances: [{ browser: engine === 'chromium' ? ('chromium' as const) : engine }],
 });
+
+/**
+ * Firefox's whole temporary storage, in KiB, for the quota project: an origin gets a fifth of it
+ * (40 MiB; smaller limits leave IndexedDB unusable there).
+ */
+const QUOTA_KIB = 200 * 1024;
+
+/** An empty Chromium profile for the quota project (each run starts without stored data). */
+function freshProfile(): string {
+  const dir = 'node_modules/.cache/localfit-quota-profile';
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
 
 const browserTimeouts = {
   testTimeout: 60_000 * timeScale,
@@ -109,6 +123,34 @@ export default defineConfig({
           browser: browser(),
         },
       },
+      // A real QuotaExceededError: a browser of its own whose origin quota is small (Chromium:
+      // a persistent profile, where the CDP quota override applies; Firefox: a small fixed
+      // limit). WebKitGTK has no such setting: its full-disk test is the injected one.
+      ...(engine !== 'webkit'
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'browser-quota',
+                include: ['test/browser-quota/**/*.test.ts'],
+                ...browserTimeouts,
+                fileParallelism: false,
+                sequence: { groupOrder: 3 },
+                browser: {
+                  ...browser({ 'dom.quotaManager.temporaryStorage.fixedLimit': QUOTA_KIB }),
+                  ...(engine === 'chromium'
+                    ? {
+                        provider: playwright({
+                          launchOptions: { executablePath: findChromium(), args: CHROMIUM_ARGS },
+                          persistentContext: freshProfile(),
+                        }),
+                      }
+                    : {}),
+                },
+              },
+            },
+          ]
+        : []),
       // A real refusal of IndexedDB, which only Firefox can be started with: a private window
       // (the whole browser private) with IndexedDB off in private browsing. It takes its own
       // Firefox, so it is a project of its own, and only the Firefox run has it.

@@ -318,7 +318,8 @@ describe('IndexedDB refused at open', () => {
 });
 
 describe('quota exceeded mid-write', () => {
-  // The disk fills up between two outcomes (injected: see storage_faults.ts for why).
+  // The disk fills up between two outcomes (injected, so that it runs in every engine: see
+  // storage_faults.ts; the browser's own refusal, in Chromium and Firefox: test/browser-quota/).
   test('acknowledged outcomes survive, the app is told with QUOTA, the learner keeps serving', async () => {
     const name = fixtures.storeName();
     const { worker, disk } = fixtures.faultyWorker('quota');

@@ -15,11 +15,12 @@
 // (Firefox 153 has no `dom.indexedDB.enabled` pref any more, and blocking cookies with
 // `network.cookie.cookieBehavior` — which makes `open` throw exactly this SecurityError —
 // would refuse storage to every test of the run; Firefox's real refusal in private browsing
-// has a browser of its own, test/browser-private/); nor can a
-// test give its origin a small quota (Chromium's CDP `Storage.overrideQuotaForOrigin` applies
-// to the default profile, not to the Playwright context the tests run in; Firefox's quota
-// prefs are browser-wide; MiniBrowser has no option for it), and filling the real quota (10 GiB
-// in Chromium here) takes too long. What the learner does with the failure is all real.
+// has a browser of its own, test/browser-private/); nor can a test of this project give its
+// origin a small quota (Chromium's CDP `Storage.overrideQuotaForOrigin` applies to a persistent
+// profile, not to the Playwright context these tests run in; Firefox's quota prefs are
+// browser-wide; MiniBrowser has no option for it at all), and filling the real quota (10 GiB in
+// Chromium here) takes too long. Real quota errors, in Chromium and Firefox, have browsers of
+// their own: test/browser-quota/. What the learner does with the failure is all real.
 
 const [kind, channelName] = self.name.split(':');
 
