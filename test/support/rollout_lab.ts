@@ -537,6 +537,7 @@ export async function startRolloutLab(): Promise<RolloutLab> {
         const server = await launch(0).catch(async (error: unknown) => {
           await database.close();
           await backend?.close();
+          await rm(dataDir.root, { recursive: true, force: true });
           throw error;
         });
         const instance = new LabInstance(
