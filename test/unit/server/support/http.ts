@@ -15,6 +15,9 @@ export const APP_KEY = 'test-app-key-0123456789';
 /** Servers sharing a database must sign with its one key (server/key_store.ts). */
 export const SIGNING_KEY = generateSigningKey();
 
+/** Where requests go: a server started in this process, or a replica in another one. */
+export type Target = Pick<RunningServer, 'url'>;
+
 export interface Reply<T = unknown> {
   status: number;
   headers: Headers;
@@ -23,7 +26,7 @@ export interface Reply<T = unknown> {
 }
 
 export async function call<T = unknown>(
-  server: RunningServer,
+  server: Target,
   method: string,
   path: string,
   options: {
@@ -51,14 +54,10 @@ export async function call<T = unknown>(
   return { status: response.status, headers: response.headers, body: parsed as T, text };
 }
 
-export const admin = <T = unknown>(
-  server: RunningServer,
-  method: string,
-  path: string,
-  body?: unknown,
-) => call<T>(server, method, `/v1/admin${path}`, { body, token: ADMIN_TOKEN });
+export const admin = <T = unknown>(server: Target, method: string, path: string, body?: unknown) =>
+  call<T>(server, method, `/v1/admin${path}`, { body, token: ADMIN_TOKEN });
 
-export async function register(server: RunningServer): Promise<RegisterResponse> {
+export async function register(server: Target): Promise<RegisterResponse> {
   const reply = await call<RegisterResponse>(server, 'POST', '/v1/register', {
     body: { appKey: APP_KEY, client: { platform: 'test' } },
   });
@@ -78,7 +77,7 @@ export const FEATURE_SPEC = {
 
 /** Uploads bytes and publishes them as staged; returns the version id. */
 export async function publishBytes(
-  server: RunningServer,
+  server: Target,
   bytes: Uint8Array,
   weight: number,
   extra: Record<string, unknown> = {},
@@ -151,7 +150,7 @@ export interface SseEvent {
  * Reads a server-sent event stream. `next(name)` resolves with the next event of that name
  * (earlier ones of other names are skipped), so tests wait on what the server says.
  */
-export async function openEvents(server: Pick<RunningServer, 'url'>) {
+export async function openEvents(server: Target) {
   const controller = new AbortController();
   const response = await fetch(`${server.url}/v1/events`, { signal: controller.signal });
   if (!response.body) throw new Error('no event stream');
