@@ -18,7 +18,9 @@ export type RecoveryCode =
    * A first start on this device, or the browser removed what was stored (eviction under
    * storage pressure, Safari after 7 days without a visit, site data cleared): a browser takes
    * all of an origin's storage at once, so the two look the same from inside; an app that
-   * knows this device ran the learner before knows the device's learning is lost.
+   * knows this device ran the learner before knows the device's learning is lost. Also when
+   * the database is deleted while the learner runs (the message says so): the learner starts
+   * again at once, without failing a call.
    */
   | 'NEW_INSTALL'
   /**
@@ -44,7 +46,8 @@ export type RecoveryCode =
    * The sync server no longer knows this device's install (it expires installs idle longer
    * than its `inactiveInstallDays`, or its data was reset): the device registered again as a
    * new install, and windows not yet delivered go to the new one, each once. The device's
-   * head is untouched: it lives on the device.
+   * head is untouched: it lives on the device. Its rollout bucket follows the new install id,
+   * so a staged rollout may move it to the other arm at the next manifest.
    */
   | 'INSTALL_UNKNOWN'
   /**
