@@ -22,6 +22,7 @@ import { observeDurable } from './observe_durable.ts';
 import { qualityElec } from './quality_elec.ts';
 import { qualityStreams } from './quality_streams.ts';
 import { serverIngest } from './server_ingest.ts';
+import { serverScale } from './server_scale.ts';
 import { bundleSize } from './size.ts';
 import { startup } from './startup.ts';
 import { swapUnderLoad } from './swap.ts';
@@ -48,6 +49,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
   { key: 'idle', run: (c) => idle(c.quick) },
   { key: 'memory', run: async (c) => memory(c.quick, await c.browser()) },
   { key: 'server.ingest', run: (c) => serverIngest(c.quick) },
+  { key: 'server.scale', run: (c) => serverScale(c.quick) },
   { key: 'size', run: () => bundleSize() },
 ];
 
