@@ -27,8 +27,8 @@ import type {
   ScalerStart,
 } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
-import type { Recovery, RecoveryCode } from './recoveries.ts';
-import { MAX_RECOVERIES } from './recoveries.ts';
+import type { Recovery } from './recoveries.ts';
+import { RecoveryLog } from './recoveries.ts';
 import { RunningVersion } from './running_version.ts';
 import type { StartupPhase } from './startup_timing.ts';
 import { StartupTiming } from './startup_timing.ts';
@@ -1286,40 +1286,6 @@ async function openOrReport(
       cause: isStoreError(error) ? error.code : 'UNKNOWN',
     });
     return undefined;
-  }
-}
-
-/**
- * The recoveries of one learner (src/runtime/recoveries.ts): each is kept, bounded, and told
- * to the app as a `recovery` event — and as an `error` event when a failure caused it.
- */
-class RecoveryLog {
-  readonly list: Recovery[] = [];
-  private readonly emit: (event: LearnerEvent) => void;
-  constructor(emit: (event: LearnerEvent) => void) {
-    this.emit = emit;
-  }
-
-  /** Records a recovery and tells the app. */
-  add(
-    code: RecoveryCode,
-    message: string,
-    options: { cause?: Recovery['cause']; failure?: boolean } = {},
-  ): void {
-    if (options.failure !== false) this.emit({ type: 'error', code: 'STORAGE', message });
-    this.note(code, message, options.cause);
-    this.emit({
-      type: 'recovery',
-      code,
-      message,
-      ...(options.cause ? { cause: options.cause } : {}),
-    });
-  }
-
-  /** Records a recovery whose `error` event was sent already. */
-  note(code: RecoveryCode, message: string, cause?: Recovery['cause']): void {
-    this.list.push({ code, message, at: Date.now(), ...(cause ? { cause } : {}) });
-    if (this.list.length > MAX_RECOVERIES) this.list.splice(0, this.list.length - MAX_RECOVERIES);
   }
 }
 

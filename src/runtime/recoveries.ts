@@ -11,6 +11,7 @@
  * loop: the learner starts again from what is left (its version's head at worst) and serves.
  */
 import type { StoreErrorCode } from '../store/errors.ts';
+import type { LearnerEvent } from './events.ts';
 
 export type RecoveryCode =
   /**
@@ -70,3 +71,37 @@ export interface Recovery {
 
 /** The newest recoveries kept in `stats()`: a learner that runs for months stays bounded. */
 export const MAX_RECOVERIES = 50;
+
+/**
+ * The recoveries of one learner (src/runtime/recoveries.ts): each is kept, bounded, and told
+ * to the app as a `recovery` event — and as an `error` event when a failure caused it.
+ */
+export class RecoveryLog {
+  readonly list: Recovery[] = [];
+  private readonly emit: (event: LearnerEvent) => void;
+  constructor(emit: (event: LearnerEvent) => void) {
+    this.emit = emit;
+  }
+
+  /** Records a recovery and tells the app. */
+  add(
+    code: RecoveryCode,
+    message: string,
+    options: { cause?: Recovery['cause']; failure?: boolean } = {},
+  ): void {
+    if (options.failure !== false) this.emit({ type: 'error', code: 'STORAGE', message });
+    this.note(code, message, options.cause);
+    this.emit({
+      type: 'recovery',
+      code,
+      message,
+      ...(options.cause ? { cause: options.cause } : {}),
+    });
+  }
+
+  /** Records a recovery whose `error` event was sent already. */
+  note(code: RecoveryCode, message: string, cause?: Recovery['cause']): void {
+    this.list.push({ code, message, at: Date.now(), ...(cause ? { cause } : {}) });
+    if (this.list.length > MAX_RECOVERIES) this.list.splice(0, this.list.length - MAX_RECOVERIES);
+  }
+}
