@@ -22,8 +22,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '../server/signing.ts';
 import { startServer } from '../server/start.ts';
-import type { MetricsBatch, MetricWindow, RegisterResponse } from '../src/sync/protocol.ts';
-import { AUC_SKETCH_BINS } from '../src/sync/protocol.ts';
+import type { MetricsBatch, MetricWindow, RegisterResponse } from '../src/protocol/index.ts';
+import { AUC_SKETCH_BINS } from '../src/protocol/index.ts';
 import {
   findPostgresBinaries,
   type PostgresCluster,

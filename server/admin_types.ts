@@ -1,8 +1,8 @@
 /**
  * JSON of the admin API (`/v1/admin/*`), shared by the server and the CLI. Devices never see
- * these; their wire types are in src/sync/protocol.ts.
+ * these; their wire types are in src/protocol.
  */
-import type { VersionStatus } from '../src/sync/protocol.ts';
+import type { VersionStatus } from '../src/protocol/index.ts';
 
 /** Every admin change may say who asks and why; both go to the audit log. */
 export interface AdminIntent {

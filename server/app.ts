@@ -8,7 +8,7 @@
  */
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
-import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../src/sync/protocol.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../src/protocol/index.ts';
 import type { AppContext } from './context.ts';
 import { StorageUnavailableError } from './db/database.ts';
 import { ApiError, notFound } from './http/errors.ts';

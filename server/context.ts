@@ -4,7 +4,7 @@
  * (tests run many).
  */
 import type { Context } from 'hono';
-import type { PublicKeyResponse } from '../src/sync/protocol.ts';
+import type { PublicKeyResponse } from '../src/protocol/index.ts';
 import type { Database } from './db/database.ts';
 import type { ManifestEvents } from './events.ts';
 import type { RateLimiter } from './http/rate_limit.ts';

@@ -16,7 +16,7 @@
  * notification. Each stream also gets a heartbeat every `heartbeatMs`, so clients and proxies
  * can tell quiet from dead.
  */
-import type { HeartbeatEvent, ManifestEvent, SyncEventMap } from '../src/sync/protocol.ts';
+import type { HeartbeatEvent, ManifestEvent, SyncEventMap } from '../src/protocol/index.ts';
 import type { ManifestSource } from './manifest.ts';
 
 export interface EventOptions {

@@ -15,7 +15,7 @@
  * Servers never need the next key's private half before step 2: only its public half, which
  * the database holds. Servers read the keys at start: restart every process after each step.
  */
-import { manifestKeyId } from '../src/sync/protocol.ts';
+import { manifestKeyId } from '../src/protocol/index.ts';
 import type { Database } from './db/database.ts';
 import {
   type KeyPlaces,

@@ -28,7 +28,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { manifestKeyId } from '../src/sync/protocol.ts';
+import { manifestKeyId } from '../src/protocol/index.ts';
 import type { DataDir } from './data_dir.ts';
 import type { Database, Queryable } from './db/database.ts';
 import { generateSigningKey, loadSigningKey, rawPublicKey, type SigningKey } from './signing.ts';

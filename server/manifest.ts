@@ -27,8 +27,8 @@
  * A database from before this scheme moves from its small counter to the clock at its next
  * change, which is still upwards.
  */
-import type { Manifest, ManifestVersion } from '../src/sync/protocol.ts';
-import { PROTOCOL_VERSION } from '../src/sync/protocol.ts';
+import type { Manifest, ManifestVersion } from '../src/protocol/index.ts';
+import { PROTOCOL_VERSION } from '../src/protocol/index.ts';
 import type { AdminVersion } from './admin_types.ts';
 import { canonicalJson } from './canonical_json.ts';
 import type { Database } from './db/database.ts';

@@ -1,5 +1,5 @@
 /**
- * The shapes of device request bodies (src/sync/protocol.ts), as checks. Each check is typed
+ * The shapes of device request bodies (src/protocol), as checks. Each check is typed
  * against the protocol's interface, so the compiler keeps the two in step.
  */
 import {
@@ -18,7 +18,7 @@ import {
   type RankingSums,
   type RegisterRequest,
   type VersionEvent,
-} from '../src/sync/protocol.ts';
+} from '../src/protocol/index.ts';
 import {
   array,
   type Check,

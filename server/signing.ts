@@ -11,8 +11,8 @@ import {
   type KeyObject,
   sign,
 } from 'node:crypto';
-import type { PublicKeyResponse } from '../src/sync/protocol.ts';
-import { manifestKeyId } from '../src/sync/protocol.ts';
+import type { PublicKeyResponse } from '../src/protocol/index.ts';
+import { manifestKeyId } from '../src/protocol/index.ts';
 
 export interface SigningKey {
   privateKey: KeyObject;

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { PublicKeyResponse } from '../src/sync/protocol.ts';
+import type { PublicKeyResponse } from '../src/protocol/index.ts';
 import { createApp } from './app.ts';
 import type { AppContext, Limits } from './context.ts';
 import {

@@ -10,7 +10,7 @@
  *   open apps at once. No token is needed: whoever can open the database is the admin.
  */
 import { readFile } from 'node:fs/promises';
-import type { ErrorBody } from '../../src/sync/protocol.ts';
+import type { ErrorBody } from '../../src/protocol/index.ts';
 import * as admin from '../admin.ts';
 import type {
   AdminVersion,

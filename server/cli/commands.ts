@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { manifestKeyId } from '../../src/sync/protocol.ts';
+import { manifestKeyId } from '../../src/protocol/index.ts';
 import type { PublishRequest } from '../admin_types.ts';
 import { DEFAULT_DATA_DIR, ensureDataDir, lockDataDir } from '../data_dir.ts';
 import { openDatabase } from '../db/open.ts';

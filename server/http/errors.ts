@@ -1,10 +1,10 @@
 /**
  * Refusals with a stable code: every non-2xx answer the server gives is one of these, sent as
- * `{ error: { code, message, path? } }` (ErrorBody in src/sync/protocol.ts). Anything else
+ * `{ error: { code, message, path? } }` (ErrorBody in src/protocol). Anything else
  * thrown while handling a request is a server fault and becomes a 500 INTERNAL (or 503
  * UNAVAILABLE when storage is unreachable), without details.
  */
-import type { ErrorBody, SyncErrorCode } from '../../src/sync/protocol.ts';
+import type { ErrorBody, SyncErrorCode } from '../../src/protocol/index.ts';
 
 export type ErrorStatus =
   | 400

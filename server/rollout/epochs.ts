@@ -25,8 +25,9 @@
  * version that does not exist are counted as before (status shows them); publishing a version
  * purges whatever was sent for its id before it existed (`purgeBeforeStaging`).
  */
+
+import type { MetricWindow } from '../../src/protocol/index.ts';
 import { rolloutBucket } from '../../src/rollout/arm.ts';
-import type { MetricWindow } from '../../src/sync/protocol.ts';
 import type { RejectedEvidence } from '../admin_types.ts';
 import type { Queryable } from '../db/database.ts';
 import { sha256Hex } from '../tokens.ts';

@@ -1,14 +1,18 @@
 /**
- * The device-facing routes of the protocol (src/sync/protocol.ts): health, registration,
+ * The device-facing routes of the protocol (src/protocol): health, registration,
  * manifest, public key, metrics.
  */
 import type { Context, Hono } from 'hono';
-import type { HealthResponse, MetricsResponse, RegisterResponse } from '../../src/sync/protocol.ts';
+import type {
+  HealthResponse,
+  MetricsResponse,
+  RegisterResponse,
+} from '../../src/protocol/index.ts';
 import {
   PROTOCOL_VERSION,
   SIGNATURE_HEADER,
   SIGNATURE_KEY_HEADER,
-} from '../../src/sync/protocol.ts';
+} from '../../src/protocol/index.ts';
 import type { AppContext } from '../context.ts';
 import { bearerToken, requireDevice } from '../http/auth.ts';
 import { readJson } from '../http/body.ts';

@@ -1,9 +1,11 @@
 /**
  * Fleet-wide metrics per version, from the per-(version, install) running sums that ingest
  * maintains: one row per device and version is read, never the windows themselves. AUC comes
- * from the merged score histograms (src/sync/protocol.ts, aucFromSketch).
+ * from the merged score histograms (src/metrics/auc_sketch.ts, aucFromSketch).
  */
-import { AUC_SKETCH_BINS, aucFromSketch } from '../../src/sync/protocol.ts';
+
+import { aucFromSketch } from '../../src/metrics/auc_sketch.ts';
+import { AUC_SKETCH_BINS } from '../../src/protocol/index.ts';
 import type { PairedAggregate, VersionAggregate } from '../admin_types.ts';
 import type { Queryable } from '../db/database.ts';
 import { emptyEvents, eventAggregates } from './version_events.ts';

@@ -3,7 +3,7 @@
  * stored only as sha256; authentication looks the install up by id and compares hashes in
  * constant time (server/tokens.ts).
  */
-import type { RegisterRequest, RegisterResponse } from '../../src/sync/protocol.ts';
+import type { RegisterRequest, RegisterResponse } from '../../src/protocol/index.ts';
 import type { Database } from '../db/database.ts';
 import {
   hashSecret,

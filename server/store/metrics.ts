@@ -32,7 +32,7 @@ import type {
   MetricsResponse,
   MetricWindow,
   PairedComparison,
-} from '../../src/sync/protocol.ts';
+} from '../../src/protocol/index.ts';
 import { canonicalJson } from '../canonical_json.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';

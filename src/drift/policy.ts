@@ -94,7 +94,7 @@
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import { LearnerError } from '../errors.ts';
 import type { Vector } from '../learn/types.ts';
-import type { DriftStats } from '../sync/protocol.ts';
+import type { DriftStats } from '../protocol/index.ts';
 import type { AdwinOptions } from './adwin.ts';
 import type { DetectorKind } from './detector.ts';
 import { type AnyDetector, createDetector, DETECTOR_KINDS, restoreDetector } from './factory.ts';

@@ -14,7 +14,7 @@
  * stored with an open window and sent as they are; a lookup index beside it is rebuilt as
  * needed and never stored.
  */
-import type { Moments } from '../sync/protocol.ts';
+import type { Moments } from '../protocol/index.ts';
 
 /** Features per window at most (protocol.ts, `DriftStats.features`). */
 export const MAX_FEATURES = 256;

@@ -15,7 +15,7 @@
  * const served = assignArm(manifest, bucket); // a staged version, or production
  * ```
  */
-import type { Manifest, ManifestVersion } from '../sync/protocol.ts';
+import type { Manifest, ManifestVersion } from '../protocol/index.ts';
 
 /** 2^53: buckets use the first 53 bits of the hash, all a double holds exactly. */
 const BUCKET_SCALE = 2 ** 53;

@@ -15,8 +15,9 @@
  * (a guardrail) is not tried again: its id names the same bytes forever. One it dropped because
  * the server pulled it or the device left its arm may come back when the server offers it.
  */
+
+import type { Manifest, ManifestVersion } from '../protocol/index.ts';
 import type { VersionStatus } from '../store/schema.ts';
-import type { Manifest, ManifestVersion } from '../sync/protocol.ts';
 import { assignArm } from './arm.ts';
 
 /** What the device runs, and what it remembers about versions. */

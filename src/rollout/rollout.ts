@@ -9,6 +9,7 @@
 import { LearnerError } from '../errors.ts';
 import type { HeadJson } from '../learn/head_json.ts';
 import { headFromJson } from '../learn/head_json.ts';
+import type { Manifest, ManifestVersion } from '../protocol/index.ts';
 import type { DurableLearner, LearnerInit, RolloutOptions } from '../runtime/durable_learner.ts';
 import { Pipeline } from '../runtime/pipeline.ts';
 import type { NewRunningVersion } from '../runtime/version_store.ts';
@@ -17,7 +18,6 @@ import type { Store } from '../store/index.ts';
 import type { ManifestClientStats, ManifestState } from '../sync/manifest_client.ts';
 import { ManifestClient } from '../sync/manifest_client.ts';
 import { downloadModel, loadVerifiedBackbone, refusalCode } from '../sync/model_download.ts';
-import type { Manifest, ManifestVersion } from '../sync/protocol.ts';
 import { importManifestKeys } from '../sync/signature.ts';
 import { rolloutBucket } from './arm.ts';
 import type { RolloutAction } from './plan.ts';

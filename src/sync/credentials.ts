@@ -11,10 +11,11 @@
  * delivery or the rollout looking for its bucket — so a refusal costs one request per
  * backoff, never one per manifest check.
  */
+
+import type { RegisterRequest, RegisterResponse } from '../protocol/index.ts';
 import type { Reply } from './http.ts';
 import { postJson } from './http.ts';
 import type { ResolvedSyncOptions } from './options.ts';
-import type { RegisterRequest, RegisterResponse } from './protocol.ts';
 
 export interface Credentials extends RegisterResponse {
   /** The server and app they were issued for: another server or app key registers anew. */

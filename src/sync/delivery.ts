@@ -14,12 +14,13 @@
  *   Retry-After; until then nothing is sent to that server at all. The schedule is stored with
  *   the batches, so a reload keeps backing off.
  */
+
+import type { MetricsBatch, MetricsResponse, MetricWindow } from '../protocol/index.ts';
 import { retryDelay } from './backoff.ts';
 import type { Credentials, Registration } from './credentials.ts';
 import type { Reply, RetryReason } from './http.ts';
 import { postJson } from './http.ts';
 import type { ResolvedSyncOptions } from './options.ts';
-import type { MetricsBatch, MetricsResponse, MetricWindow } from './protocol.ts';
 
 /** A queued batch as the outbox holds it. */
 export interface QueuedBatch {

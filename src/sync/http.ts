@@ -11,7 +11,7 @@
  * - `reject`: the server refused the request itself (400, 409, 413, 422…, or a wrong app key):
  *   sending the same bytes again cannot succeed.
  */
-import type { ErrorBody } from './protocol.ts';
+import type { ErrorBody } from '../protocol/index.ts';
 import { parseRetryAfter } from './retry_after.ts';
 
 export type RetryReason = 'network' | 'timeout' | 'server' | 'rate-limited' | 'bad-reply';

@@ -2,7 +2,7 @@
  * Sync, device side: the metrics reporter (windows → outbox → server) and the pieces it is made
  * of. The wire types are in protocol.ts, shared with the reference server.
  */
-export { addToSketch, emptySketch, mergeSketches } from './auc_sketch.ts';
+export { addToSketch, emptySketch, mergeSketches } from '../metrics/auc_sketch.ts';
 export type { BackoffPolicy } from './backoff.ts';
 export { fullJitterDelay, retryDelay } from './backoff.ts';
 export type { Credentials } from './credentials.ts';

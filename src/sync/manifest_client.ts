@@ -23,6 +23,8 @@
  * stops halfway sees the same manifest again on its next start.
  */
 import { LearnerError } from '../errors.ts';
+import type { Manifest, ManifestEvent } from '../protocol/index.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../protocol/index.ts';
 import { fullJitterDelay } from './backoff.ts';
 import {
   checkFreshness,
@@ -31,8 +33,6 @@ import {
   isStale,
   type ManifestFloor,
 } from './manifest_check.ts';
-import type { Manifest, ManifestEvent } from './protocol.ts';
-import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from './protocol.ts';
 import type { ManifestVerifier } from './signature.ts';
 
 /** The stable first word of every refusal reason. `http_<status>` for an unexpected status. */

@@ -7,9 +7,9 @@
  * fleet-wide means (protocol.ts). Each section appears only where the task produces it.
  */
 import type { Task } from '../learn/types.ts';
+import { addToSketch, emptySketch } from '../metrics/auc_sketch.ts';
 import type { FeatureMoments } from '../metrics/feature_moments.ts';
 import { addFeatureValues } from '../metrics/feature_moments.ts';
-import { addToSketch, emptySketch } from './auc_sketch.ts';
 import type {
   AucSketch,
   CtrCounts,
@@ -17,8 +17,8 @@ import type {
   Moments,
   PairedComparison,
   RankingSums,
-} from './protocol.ts';
-import { MAX_HEAD_CANDIDATES } from './protocol.ts';
+} from '../protocol/index.ts';
+import { MAX_HEAD_CANDIDATES } from '../protocol/index.ts';
 import type { Measured } from './scored_outcome.ts';
 
 /**

@@ -5,8 +5,8 @@
  * retries that back off to five minutes.
  */
 import { LearnerError } from '../errors.ts';
-import type { RegisterRequest } from './protocol.ts';
-import { MAX_WINDOWS_PER_BATCH } from './protocol.ts';
+import type { RegisterRequest } from '../protocol/index.ts';
+import { MAX_WINDOWS_PER_BATCH } from '../protocol/index.ts';
 
 export interface SyncOptions {
   /** The sync server's base URL, e.g. `http://127.0.0.1:8787` (the `/v1/…` paths are added). */

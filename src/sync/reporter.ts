@@ -23,6 +23,7 @@
  * (the replayed outcomes then find no slate and count as unmatched).
  */
 
+import type { MetricsBatch, MetricWindow, VersionEvent } from '../protocol/index.ts';
 import type { Store } from '../store/index.ts';
 import { COUNTERS, isStoreError } from '../store/index.ts';
 import { Registration, type RegistrationRefusal } from './credentials.ts';
@@ -32,7 +33,6 @@ import type { WindowSums } from './metric_window.ts';
 import { finishWindow } from './metric_window.ts';
 import type { ResolvedSyncOptions, SyncOptions } from './options.ts';
 import { resolveSyncOptions } from './options.ts';
-import type { MetricsBatch, MetricWindow, VersionEvent } from './protocol.ts';
 import type { LearnedOutcome, TaskInfo } from './scored_outcome.ts';
 import { measure, slateGain } from './scored_outcome.ts';
 import type { SlateOpening, SlateResults, SlateStats } from './slates.ts';

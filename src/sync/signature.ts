@@ -9,7 +9,7 @@
  * the same way whichever one runs.
  */
 import { LearnerError } from '../errors.ts';
-import { manifestKeyId } from './protocol.ts';
+import { manifestKeyId } from '../protocol/index.ts';
 
 export type SignatureBackend = 'webcrypto' | 'noble';
 

@@ -16,7 +16,7 @@
  */
 import { LearnerError } from '../errors.ts';
 import { rankingAtK } from '../metrics/ranking.ts';
-import type { RankingSums } from './protocol.ts';
+import type { RankingSums } from '../protocol/index.ts';
 
 export interface SlateOptions {
   /** The cut-off of P@k, R@k and NDCG@k, 1–1000 (default 10); one per app and version. */

@@ -10,9 +10,9 @@
  * state holds what was added before its last save).
  */
 import type { Task } from '../learn/types.ts';
+import type { RankingSums } from '../protocol/index.ts';
 import type { WindowSums } from './metric_window.ts';
 import { addRankingToWindow, addToWindow, openWindow, reviveWindow } from './metric_window.ts';
-import type { RankingSums } from './protocol.ts';
 import type { Measured } from './scored_outcome.ts';
 
 export interface WindowLimits {

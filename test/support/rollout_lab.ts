@@ -56,8 +56,8 @@ import {
 } from '../../server/signing.ts';
 import { type RunningServer, startServer } from '../../server/start.ts';
 import { modelBytes } from '../../server/store/models.ts';
-import type { PublicKeyResponse } from '../../src/sync/protocol.ts';
-import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../../src/sync/protocol.ts';
+import type { PublicKeyResponse } from '../../src/protocol/index.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../../src/protocol/index.ts';
 import { readBody } from './read_body.ts';
 
 export type ManifestTampering =

@@ -7,7 +7,7 @@
 // contents the device produced, and those contents must be what an uninterrupted run computes.
 import { afterEach, expect, inject, test } from 'vitest';
 import type { Learner } from '../../../src/client/index.ts';
-import type { MetricWindow } from '../../../src/sync/protocol.ts';
+import type { MetricWindow } from '../../../src/protocol/index.ts';
 import { examples, Fixtures } from '../support/learners.ts';
 import type { FaultProxyHandle, ProxyEvent } from './fault_control.ts';
 import { hasSyncServer, newFaultProxy } from './fault_control.ts';

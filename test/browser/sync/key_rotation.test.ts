@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Learner } from '../../../src/client/index.ts';
 import { createLearner } from '../../../src/client/index.ts';
+import { manifestKeyId, SIGNATURE_KEY_HEADER } from '../../../src/protocol/index.ts';
 import type { LearnerEventMap } from '../../../src/runtime/events.ts';
 import { deleteStore } from '../../../src/store/index.ts';
-import { manifestKeyId, SIGNATURE_KEY_HEADER } from '../../../src/sync/protocol.ts';
 import type { LabServer } from './rollout_lab.ts';
 import { hasRolloutLab, newLabServer } from './rollout_lab.ts';
 import { passingBackbone, world } from './rollout_models.ts';

@@ -3,7 +3,7 @@
 // without counting anything twice. Real server, through a (well-behaved) proxy.
 import { afterEach, expect, test } from 'vitest';
 import type { Learner } from '../../../src/client/index.ts';
-import type { MetricWindow } from '../../../src/sync/protocol.ts';
+import type { MetricWindow } from '../../../src/protocol/index.ts';
 import { examples, Fixtures } from '../support/learners.ts';
 import { hasSyncServer, newFaultProxy } from './fault_control.ts';
 import { seqRange, untilSync } from './helpers.ts';

@@ -8,9 +8,9 @@ import type { Example, Learner, LearnerOptions } from '../../../src/client/index
 import { createLearner } from '../../../src/client/index.ts';
 import { createHead } from '../../../src/learn/index.ts';
 import { rankingAtK } from '../../../src/metrics/ranking.ts';
+import type { MetricWindow } from '../../../src/protocol/index.ts';
 import type { LearnerEventMap } from '../../../src/runtime/events.ts';
 import { deleteStore } from '../../../src/store/index.ts';
-import type { MetricWindow } from '../../../src/sync/protocol.ts';
 import { examples, testModel } from '../support/learners.ts';
 import { hasSyncServer, newFaultProxy } from './fault_control.ts';
 

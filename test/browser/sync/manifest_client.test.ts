@@ -3,6 +3,7 @@
 // refused manifest changes nothing it holds.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
+import type { Manifest } from '../../../src/protocol/index.ts';
 import {
   type CheckOutcome,
   ManifestClient,
@@ -10,7 +11,6 @@ import {
   type ManifestState,
   type ManifestStateStore,
 } from '../../../src/sync/manifest_client.ts';
-import type { Manifest } from '../../../src/sync/protocol.ts';
 import { importManifestKey } from '../../../src/sync/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer, type PublishOptions } from './rollout_lab.ts';
 

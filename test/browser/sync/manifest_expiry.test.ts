@@ -6,12 +6,12 @@
 // expired yet: test/unit/sync/manifest_check.test.ts.)
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
+import type { Manifest } from '../../../src/protocol/index.ts';
 import {
   ManifestClient,
   type ManifestClientOptions,
   memoryManifestState,
 } from '../../../src/sync/manifest_client.ts';
-import type { Manifest } from '../../../src/sync/protocol.ts';
 import { importManifestKey } from '../../../src/sync/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer } from './rollout_lab.ts';
 

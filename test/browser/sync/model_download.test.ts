@@ -7,13 +7,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import { configureOrt } from '../../../src/backbone/configure_ort.ts';
+import type { ManifestVersion } from '../../../src/protocol/index.ts';
 import { ManifestClient } from '../../../src/sync/manifest_client.ts';
 import {
   downloadModel,
   loadVerifiedBackbone,
   refusalCode,
 } from '../../../src/sync/model_download.ts';
-import type { ManifestVersion } from '../../../src/sync/protocol.ts';
 import { importManifestKey } from '../../../src/sync/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer, sha256Hex } from './rollout_lab.ts';
 

@@ -3,8 +3,8 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { isLearnerError } from '../../../src/errors.ts';
 import { rankingAtK } from '../../../src/metrics/ranking.ts';
+import type { MetricsBatch, MetricWindow } from '../../../src/protocol/index.ts';
 import type { Store } from '../../../src/store/index.ts';
-import type { MetricsBatch, MetricWindow } from '../../../src/sync/protocol.ts';
 import type { ReporterDeps } from '../../../src/sync/reporter.ts';
 import { MetricsReporter } from '../../../src/sync/reporter.ts';
 import type { LearnedOutcome } from '../../../src/sync/scored_outcome.ts';

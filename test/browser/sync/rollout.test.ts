@@ -5,8 +5,8 @@
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import type { Learner } from '../../../src/client/index.ts';
 import { createLearner } from '../../../src/client/index.ts';
+import type { Manifest } from '../../../src/protocol/index.ts';
 import { assignArm, rolloutBucket } from '../../../src/rollout/arm.ts';
-import type { Manifest } from '../../../src/sync/protocol.ts';
 import type { DeviceOptions } from './rollout_fleet.ts';
 import { nextRollout, RolloutFleet } from './rollout_fleet.ts';
 import type { LabServer } from './rollout_lab.ts';

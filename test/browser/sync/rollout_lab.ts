@@ -9,7 +9,7 @@ import type {
   StatusResponse,
   UploadResponse,
 } from '../../../server/admin_types.ts';
-import type { PublicKeyResponse } from '../../../src/sync/protocol.ts';
+import type { PublicKeyResponse } from '../../../src/protocol/index.ts';
 import type {
   LabRequest,
   LabServerInfo,

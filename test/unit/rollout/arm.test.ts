@@ -1,8 +1,8 @@
 // Arm assignment over a simulated fleet: 1,000 distinct install ids, the bucket rule of
 // src/rollout/arm.ts, and the manifest shapes the server sends (one staged version, A/B/n).
 import { describe, expect, test } from 'vitest';
+import type { Manifest } from '../../../src/protocol/index.ts';
 import { assignArm, rolloutBucket, stagedRanges } from '../../../src/rollout/arm.ts';
-import type { Manifest } from '../../../src/sync/protocol.ts';
 import { manifestOf as manifest, manifestVersion } from './manifests.ts';
 
 const version = (

@@ -1,5 +1,5 @@
 // Manifests as the server sends them, made up for the rollout's unit tests.
-import type { Manifest, ManifestVersion } from '../../../src/sync/protocol.ts';
+import type { Manifest, ManifestVersion } from '../../../src/protocol/index.ts';
 
 /** A sha256 of one repeated hex digit: distinct models, readable in a failure. */
 export const sha = (digit: string): string => digit.repeat(64);

@@ -1,9 +1,9 @@
 // The rollout's rules (src/rollout/plan.ts): what a device does with a manifest, given what it runs.
 import { describe, expect, test } from 'vitest';
+import type { Manifest, ManifestVersion } from '../../../src/protocol/index.ts';
 import type { LocalVersions } from '../../../src/rollout/plan.ts';
 import { planRollout } from '../../../src/rollout/plan.ts';
 import type { VersionStatus } from '../../../src/store/schema.ts';
-import type { Manifest, ManifestVersion } from '../../../src/sync/protocol.ts';
 import { manifestOf, manifestVersion, sha } from './manifests.ts';
 
 const version = (id: string, status: ManifestVersion['status'], weight: number, model = sha('a')) =>

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import { type CliIo, runCli } from '../../../server/cli/commands.ts';
 import type { RunningServer } from '../../../server/start.ts';
+import type { Manifest, RegisterResponse } from '../../../src/protocol/index.ts';
 import { assignArm, rolloutBucket } from '../../../src/rollout/arm.ts';
-import type { Manifest, RegisterResponse } from '../../../src/sync/protocol.ts';
 import { call } from './support/http.ts';
 
 const TIMEOUT = 120_000;

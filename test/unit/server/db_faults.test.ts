@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { RegisterResponse } from '../../../src/sync/protocol.ts';
+import type { RegisterResponse } from '../../../src/protocol/index.ts';
 import { ADMIN_TOKEN, APP_KEY, makeWindow } from './support/http.ts';
 import {
   findPostgresBinaries,

@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type RunningServer, startServer } from '../../../server/start.ts';
-import type { ErrorBody } from '../../../src/sync/protocol.ts';
+import type { ErrorBody } from '../../../src/protocol/index.ts';
 import {
   ADMIN_TOKEN,
   APP_KEY,

@@ -14,7 +14,7 @@ import {
 } from '../../../server/key_store.ts';
 import { generateSigningKey, loadSigningKey, rawPublicKey } from '../../../server/signing.ts';
 import type { RunningServer } from '../../../server/start.ts';
-import { manifestKeyId, SIGNATURE_HEADER } from '../../../src/sync/protocol.ts';
+import { manifestKeyId, SIGNATURE_HEADER } from '../../../src/protocol/index.ts';
 import { findPostgresBinaries } from './support/postgres_cluster.ts';
 import {
   manifestDevice,

@@ -19,7 +19,7 @@ import type { Database } from '../../../server/db/database.ts';
 import { migrate } from '../../../server/db/migrations.ts';
 import { openPostgres } from '../../../server/db/postgres.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../../server/start.ts';
-import type { RegisterResponse } from '../../../src/sync/protocol.ts';
+import type { RegisterResponse } from '../../../src/protocol/index.ts';
 import { ADMIN_TOKEN, APP_KEY, makeWindow, SIGNING_KEY } from './support/http.ts';
 import {
   findPostgresBinaries,

@@ -7,8 +7,8 @@
 // changes as the backup missed, and the device would refuse them all.
 import { afterAll, describe, expect, test } from 'vitest';
 import type { RunningServer } from '../../../server/start.ts';
+import type { Manifest } from '../../../src/protocol/index.ts';
 import { memoryManifestState } from '../../../src/sync/manifest_client.ts';
-import type { Manifest } from '../../../src/sync/protocol.ts';
 import { admin, fakeModel, publishBytes } from './support/http.ts';
 import { findPostgresBinaries } from './support/postgres_cluster.ts';
 import {

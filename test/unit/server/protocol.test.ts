@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { AUC_SKETCH_BINS, aucFromSketch, aucSketchBin } from '../../../src/sync/protocol.ts';
+import { aucFromSketch, aucSketchBin } from '../../../src/metrics/auc_sketch.ts';
+import { AUC_SKETCH_BINS } from '../../../src/protocol/index.ts';
 
 /** Exact AUC by counting pairs. */
 function exactAuc(positives: number[], negatives: number[]): number {

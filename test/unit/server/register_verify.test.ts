@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT, Unsecur
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { jwtVerifier } from '../../../server/register_verify.ts';
 import { type RunningServer, startServer } from '../../../server/start.ts';
-import type { ErrorBody, RegisterResponse } from '../../../src/sync/protocol.ts';
+import type { ErrorBody, RegisterResponse } from '../../../src/protocol/index.ts';
 import { ADMIN_TOKEN, APP_KEY, call } from './support/http.ts';
 
 const TIMEOUT = 60_000;

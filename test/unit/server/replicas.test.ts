@@ -15,7 +15,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { RegisterResponse } from '../../../src/sync/protocol.ts';
+import type { RegisterResponse } from '../../../src/protocol/index.ts';
 import {
   ADMIN_TOKEN,
   APP_KEY,

@@ -16,15 +16,15 @@ import type { Database } from '../../../server/db/database.ts';
 import { PolicyConfigError } from '../../../server/rollout/policy.ts';
 import type { RunningServer, ServerOptions } from '../../../server/start.ts';
 import { startServer } from '../../../server/start.ts';
-import { rolloutBucket } from '../../../src/rollout/arm.ts';
-import { confidenceSequence, rhoFor } from '../../../src/rollout/confidence_sequence.ts';
 import type {
   ErrorBody,
   Manifest,
   MetricWindow,
   RegisterResponse,
   VersionEvent,
-} from '../../../src/sync/protocol.ts';
+} from '../../../src/protocol/index.ts';
+import { rolloutBucket } from '../../../src/rollout/arm.ts';
+import { confidenceSequence, rhoFor } from '../../../src/rollout/confidence_sequence.ts';
 import type { Backend } from './support/backends.ts';
 import {
   ADMIN_TOKEN,

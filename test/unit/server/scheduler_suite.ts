@@ -26,7 +26,7 @@ import type {
 } from '../../../server/scheduler/trainer.ts';
 import { type RunningServer, startServer } from '../../../server/start.ts';
 import { enqueueJob } from '../../../server/store/jobs.ts';
-import type { Manifest, MetricWindow, RegisterResponse } from '../../../src/sync/protocol.ts';
+import type { Manifest, MetricWindow, RegisterResponse } from '../../../src/protocol/index.ts';
 import type { Backend } from './support/backends.ts';
 import {
   ADMIN_TOKEN,

@@ -11,15 +11,15 @@ import { directAdmin } from '../../../server/cli/admin_client.ts';
 import type { Database } from '../../../server/db/database.ts';
 import { MIGRATIONS, migrate } from '../../../server/db/migrations.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../../server/start.ts';
+import { aucFromSketch } from '../../../src/metrics/auc_sketch.ts';
 import {
   AUC_SKETCH_BINS,
-  aucFromSketch,
   type ErrorBody,
   type Manifest,
   type MetricsResponse,
   type PublicKeyResponse,
   SIGNATURE_HEADER,
-} from '../../../src/sync/protocol.ts';
+} from '../../../src/protocol/index.ts';
 import { defineRolloutTests } from './rollout_suite.ts';
 import type { Backend } from './support/backends.ts';
 import { defineFuzzTests } from './support/fuzz.ts';

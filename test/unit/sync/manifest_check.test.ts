@@ -3,13 +3,13 @@
 // half its lifetime from expiry.
 import { describe, expect, test } from 'vitest';
 import { issueTime } from '../../../server/manifest.ts';
+import type { Manifest } from '../../../src/protocol/index.ts';
 import {
   checkFreshness,
   checkManifest,
   floorProblem,
   isStale,
 } from '../../../src/sync/manifest_check.ts';
-import type { Manifest } from '../../../src/sync/protocol.ts';
 import { manifestOf } from '../rollout/manifests.ts';
 
 const DAY = 24 * 3600 * 1000;

@@ -1,5 +1,6 @@
 // The window sections issue 5 adds: CTR with conversions, ranking from slates, feature drift.
 import { describe, expect, test } from 'vitest';
+import type { RankingSums } from '../../../src/protocol/index.ts';
 import type { WindowSums } from '../../../src/sync/metric_window.ts';
 import {
   addRankingToWindow,
@@ -8,7 +9,6 @@ import {
   openWindow,
   reviveWindow,
 } from '../../../src/sync/metric_window.ts';
-import type { RankingSums } from '../../../src/sync/protocol.ts';
 import type { LearnedOutcome, TaskInfo } from '../../../src/sync/scored_outcome.ts';
 import { measure, slateGain } from '../../../src/sync/scored_outcome.ts';
 import { WindowSet } from '../../../src/sync/windows.ts';

@@ -2,8 +2,8 @@
 import { describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
 import { createHead } from '../../../src/learn/index.ts';
+import { AUC_SKETCH_BINS } from '../../../src/protocol/index.ts';
 import { addToWindow, finishWindow, openWindow } from '../../../src/sync/metric_window.ts';
-import { AUC_SKETCH_BINS } from '../../../src/sync/protocol.ts';
 import type { LearnedOutcome, TaskInfo } from '../../../src/sync/scored_outcome.ts';
 import { measure } from '../../../src/sync/scored_outcome.ts';
 import { WindowSet } from '../../../src/sync/windows.ts';

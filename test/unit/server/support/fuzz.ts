@@ -8,7 +8,7 @@
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { beforeAll, expect, test } from 'vitest';
-import type { RegisterResponse } from '../../../../src/sync/protocol.ts';
+import type { RegisterResponse } from '../../../../src/protocol/index.ts';
 import type { Harness } from '../suite.ts';
 import {
   ADMIN_TOKEN,

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../../../../server/db/database.ts';
 import { generateSigningKey } from '../../../../server/signing.ts';
 import type { RunningServer } from '../../../../server/start.ts';
-import type { MetricWindow, RegisterResponse } from '../../../../src/sync/protocol.ts';
-import { AUC_SKETCH_BINS } from '../../../../src/sync/protocol.ts';
+import type { MetricWindow, RegisterResponse } from '../../../../src/protocol/index.ts';
+import { AUC_SKETCH_BINS } from '../../../../src/protocol/index.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const APP_KEY = 'test-app-key-0123456789';

@@ -1,9 +1,14 @@
 // AUC from mergeable sketches against the exact AUC over every score.
 import { describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
+import {
+  addToSketch,
+  aucFromSketch,
+  emptySketch,
+  mergeSketches,
+} from '../../../src/metrics/auc_sketch.ts';
 import { RocAuc } from '../../../src/metrics/roc_auc.ts';
-import { addToSketch, emptySketch, mergeSketches } from '../../../src/sync/auc_sketch.ts';
-import { AUC_SKETCH_BINS, aucFromSketch } from '../../../src/sync/protocol.ts';
+import { AUC_SKETCH_BINS } from '../../../src/protocol/index.ts';
 
 /** Scores from two overlapping distributions: a classifier of middling quality. */
 function sample(n: number, seed: number, separation: number) {
