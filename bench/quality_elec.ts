@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseNumber, splitCsvLine } from '../src/cli/csv.ts';
-import { runPrequential } from '../src/cli/main.ts';
-import { Prequential, type PrequentialReport } from '../src/cli/prequential.ts';
+import { parseNumber, splitCsvLine } from '../models/cli/csv.ts';
+import { runPrequential } from '../models/cli/main.ts';
+import { Prequential, type PrequentialReport } from '../models/cli/prequential.ts';
 import { compareDriftPolicy } from '../src/drift/evaluate.ts';
 import type { DriftDetector } from '../src/drift/index.ts';
 import type { Floor, Section } from './lib/report.ts';

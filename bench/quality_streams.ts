@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PrequentialReport } from '../models/cli/prequential.ts';
+import { Prequential } from '../models/cli/prequential.ts';
 import type { GeneratedStream } from '../models/streams/stream.ts';
 import { suite } from '../models/streams/suite.ts';
-import type { PrequentialReport } from '../src/cli/prequential.ts';
-import { Prequential } from '../src/cli/prequential.ts';
 import type { DriftDetector } from '../src/drift/index.ts';
 import type { OptimizerConfig } from '../src/learn/index.ts';
 import type { Floor, Section } from './lib/report.ts';

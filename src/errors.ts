@@ -32,13 +32,21 @@ export type LearnerErrorCode =
   /** A bug or an unexpected failure; the message says what. */
   | 'INTERNAL';
 
-export class LearnerError extends Error {
-  override readonly name = 'LearnerError';
-  readonly code: LearnerErrorCode;
-  constructor(code: LearnerErrorCode, message: string) {
-    super(message);
+/**
+ * The base of every typed error in localfit (the learner's, the store's, sync's, the server's):
+ * a stable `code` to branch on and a message that says how to fix it. Subclasses name their
+ * codes and their `name`; nothing else.
+ */
+export class CodedError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.code = code;
   }
+}
+
+export class LearnerError extends CodedError<LearnerErrorCode> {
+  override readonly name = 'LearnerError';
 }
 
 export function isLearnerError(value: unknown): value is LearnerError {
@@ -56,4 +64,9 @@ export function asLearnerError(error: unknown): LearnerError {
     'INTERNAL',
     `${message} (unexpected: if it persists, report it with this message)`,
   );
+}
+
+/** An error's message, or the thrown value as text: for a message that says what failed. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

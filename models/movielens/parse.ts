@@ -3,7 +3,7 @@
  * Browser-safe: it takes the files' text, so Node reads them from disk and a browser test can
  * get them from the dev server. Nothing here is MovieLens-specific beyond the column layout.
  */
-import { splitCsvLine } from '../../src/cli/csv.ts';
+import { splitCsvLine } from '../cli/csv.ts';
 
 export interface Rating {
   user: number;

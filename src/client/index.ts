@@ -9,19 +9,18 @@ export type { LearnerErrorCode } from '../errors.ts';
 export { isLearnerError, LearnerError } from '../errors.ts';
 export type { HeadConfig, Label, OptimizerConfig, Schedule, Task } from '../learn/types.ts';
 export type { GuardrailOptions } from '../rollout/guardrails.ts';
+export type { RolloutOptions } from '../rollout/options.ts';
 export type { RolloutStats } from '../rollout/rollout.ts';
+export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 export type {
-  LearnerStats,
   ModelSource,
   ObserveOptions,
   ObserveResult,
   PersistenceOptions,
   PredictOptions,
-  RolloutOptions,
-  VersionsStats,
-} from '../runtime/durable_learner.ts';
-export type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
+} from '../runtime/options.ts';
 export type { HeadOptions } from '../runtime/pipeline.ts';
+export type { LearnerStats, PersistenceStats, VersionsStats } from '../runtime/stats.ts';
 export type { WorkerStats } from '../runtime/worker_api.ts';
 export type { SyncOptions } from '../sync/options.ts';
 export type { SyncStats } from '../sync/reporter.ts';

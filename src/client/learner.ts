@@ -5,14 +5,14 @@ import type { Example } from '../backbone/features.ts';
 import { batchBuffers, packExamples } from '../backbone/features.ts';
 import { asLearnerError, LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
+import { installErrorTransfer } from '../runtime/error_transfer.ts';
+import type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
 import type {
   LearnerInit,
   ObserveOptions,
   ObserveResult,
   PredictOptions,
-} from '../runtime/durable_learner.ts';
-import { installErrorTransfer } from '../runtime/error_transfer.ts';
-import type { LearnerEvent, LearnerEventMap } from '../runtime/events.ts';
+} from '../runtime/options.ts';
 import type { WorkerApi, WorkerStats } from '../runtime/worker_api.ts';
 
 export interface LearnerOptions extends LearnerInit {

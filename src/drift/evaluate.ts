@@ -3,7 +3,7 @@
  * assumed: the same stream, the same head and scaler, learned per event, once with the
  * learning-rate multiplier left at 1 and once driven by a {@link DriftPolicy}.
  *
- * The order within a row is the learner runtime's (and `src/cli/prequential.ts`'s): scale x
+ * The order within a row is the learner runtime's (and `models/cli/prequential.ts`'s): scale x
  * with the statistics of the rows before it, predict, score the prediction, feed the policy
  * (0/1 error, the served score and, when asked, the raw features), set the head's multiplier,
  * then learn the row. With the policy off, the numbers equal `prequential()`'s.

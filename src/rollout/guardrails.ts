@@ -6,11 +6,12 @@
  * reported. Production answers instead, so the app sees no failed prediction.
  *
  * ```ts
- * const guard = new Guardrails({ latencyBudgetMs: 100 });
- * const why = guard.checkPrediction(scores, elapsedMs); // 'latency: …' after 3 slow calls in a row
+ * const guard = new Guardrails({ latencyBudgetMs: 100, slowCallsInARow: 1 });
+ * const trip = guard.checkPrediction(new Float32Array([0.4, Number.NaN]), 3);
+ * trip?.kind; // 'non_finite' — and trip.reason is 'non_finite: score 1 is NaN'
  * ```
  */
-import { isLearnerError } from '../errors.ts';
+import { describeError, isLearnerError } from '../errors.ts';
 
 export interface GuardrailOptions {
   /**
@@ -29,8 +30,30 @@ export const DEFAULT_GUARDRAILS: Required<GuardrailOptions> = {
   slowCallsInARow: 3,
 };
 
-/** Why a staged version must go: `<code>: <details>`, codes `error`, `non_finite`, `latency`. */
-export type GuardrailReason = string;
+/**
+ * Why a staged version must go: the kind, and the reason as reported (`<kind>: <details>`, the
+ * form the server and the app see in rollback events).
+ */
+export interface GuardrailTrip {
+  kind: 'error' | 'non_finite' | 'latency';
+  reason: string;
+}
+
+/**
+ * The reason recorded with a rollback by a guardrail (in the version's history, in the event
+ * the app and the server receive), and its test: one home for the form, so nothing else parses it.
+ */
+export function guardrailRollbackReason(trip: GuardrailTrip): string {
+  return `guardrail ${trip.reason}`;
+}
+
+export function isGuardrailRollback(reason: string | undefined): boolean {
+  return reason?.startsWith('guardrail ') === true;
+}
+
+function trip(kind: GuardrailTrip['kind'], details: string): GuardrailTrip {
+  return { kind, reason: `${kind}: ${details}`.slice(0, 500) };
+}
 
 export class Guardrails {
   private readonly options: Required<GuardrailOptions>;
@@ -41,13 +64,17 @@ export class Guardrails {
   }
 
   /** After a staged prediction: a reason to roll back, or undefined. */
-  checkPrediction(scores: ArrayLike<number>, elapsedMs: number): GuardrailReason | undefined {
+  checkPrediction(scores: ArrayLike<number>, elapsedMs: number): GuardrailTrip | undefined {
     const nonFinite = firstNonFinite(scores);
-    if (nonFinite !== undefined) return `non_finite: score ${nonFinite} is ${scores[nonFinite]}`;
+    if (nonFinite !== undefined)
+      return trip('non_finite', `score ${nonFinite} is ${scores[nonFinite]}`);
     if (elapsedMs >= this.options.latencyBudgetMs) {
       this.slowInARow++;
       if (this.slowInARow >= this.options.slowCallsInARow) {
-        return `latency: ${this.slowInARow} calls in a row at or over ${this.options.latencyBudgetMs} ms (last ${elapsedMs.toFixed(1)} ms)`;
+        return trip(
+          'latency',
+          `${this.slowInARow} calls in a row at or over ${this.options.latencyBudgetMs} ms (last ${elapsedMs.toFixed(1)} ms)`,
+        );
       }
     } else {
       this.slowInARow = 0;
@@ -56,16 +83,16 @@ export class Guardrails {
   }
 
   /** Before a staged head learns an outcome: its loss must be a number. */
-  checkLoss(loss: number): GuardrailReason | undefined {
-    return Number.isFinite(loss) ? undefined : `non_finite: loss is ${loss}`;
+  checkLoss(loss: number): GuardrailTrip | undefined {
+    return Number.isFinite(loss) ? undefined : trip('non_finite', `loss is ${loss}`);
   }
 
   /** A staged version threw where production did not. */
-  static error(error: unknown): GuardrailReason {
+  static error(error: unknown): GuardrailTrip {
     if (isLearnerError(error) && error.code === 'MODEL_OUTPUT_NON_FINITE') {
-      return `non_finite: ${error.message}`.slice(0, 500);
+      return trip('non_finite', error.message);
     }
-    return `error: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+    return trip('error', describeError(error));
   }
 }
 

@@ -10,7 +10,7 @@ import { LearnerError } from '../errors.ts';
 import type { HeadJson } from '../learn/head_json.ts';
 import { headFromJson } from '../learn/head_json.ts';
 import type { Manifest, ManifestVersion } from '../protocol/index.ts';
-import type { DurableLearner, LearnerInit, RolloutOptions } from '../runtime/durable_learner.ts';
+import type { LearnerInit } from '../runtime/options.ts';
 import { Pipeline } from '../runtime/pipeline.ts';
 import type { NewRunningVersion } from '../runtime/version_store.ts';
 import { describe } from '../runtime/version_store.ts';
@@ -20,8 +20,10 @@ import { ManifestClient } from '../sync/manifest_client.ts';
 import { downloadModel, loadVerifiedBackbone, refusalCode } from '../sync/model_download.ts';
 import { importManifestKeys } from '../sync/signature.ts';
 import { rolloutBucket } from './arm.ts';
+import type { RolloutOptions } from './options.ts';
 import type { RolloutAction } from './plan.ts';
 import { planRollout } from './plan.ts';
+import type { RolloutTarget } from './target.ts';
 
 const DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024;
 
@@ -51,14 +53,14 @@ export class Rollout {
   private revision: number | undefined;
   private readonly closing = new AbortController();
 
-  private readonly learner: DurableLearner;
+  private readonly learner: RolloutTarget;
   private readonly store: Store;
   private readonly init: LearnerInit;
   private readonly options: RolloutOptions;
   private readonly installId: () => Promise<string | undefined>;
   private readonly client: ManifestClient;
   private constructor(
-    learner: DurableLearner,
+    learner: RolloutTarget,
     store: Store,
     init: LearnerInit,
     options: RolloutOptions,
@@ -78,7 +80,7 @@ export class Rollout {
    * what it has meanwhile); later manifests arrive by push and by polling.
    */
   static async start(
-    learner: DurableLearner,
+    learner: RolloutTarget,
     store: Store,
     init: LearnerInit,
     installId: () => Promise<string | undefined>,

@@ -52,7 +52,7 @@ export interface PreparedBatch {
 /**
  * One model version as it runs on the device: backbone → (embedding ⊕ raw features) → online
  * scaler → head. Pure computation over in-memory state; ordering and persistence are the
- * caller's (see durable_learner.ts).
+ * caller's (see learner.ts).
  */
 export class Pipeline {
   private readonly headInput: Float64Array;

@@ -11,7 +11,6 @@
  * loop: the learner starts again from what is left (its version's head at worst) and serves.
  */
 import type { StoreErrorCode } from '../store/errors.ts';
-import type { LearnerEvent } from './events.ts';
 
 export type RecoveryCode =
   /**
@@ -76,10 +75,18 @@ export const MAX_RECOVERIES = 50;
  * The recoveries of one learner (src/runtime/recoveries.ts): each is kept, bounded, and told
  * to the app as a `recovery` event — and as an `error` event when a failure caused it.
  */
+/**
+ * The two events a recovery sends (the learner's `recovery` and `error` events; events.ts
+ * builds its map from these, so the log needs nothing of the learner).
+ */
+export type RecoveryEvent =
+  | { type: 'recovery'; code: RecoveryCode; message: string; cause?: string }
+  | { type: 'error'; code: 'STORAGE'; message: string };
+
 export class RecoveryLog {
   readonly list: Recovery[] = [];
-  private readonly emit: (event: LearnerEvent) => void;
-  constructor(emit: (event: LearnerEvent) => void) {
+  private readonly emit: (event: RecoveryEvent) => void;
+  constructor(emit: (event: RecoveryEvent) => void) {
     this.emit = emit;
   }
 

@@ -8,7 +8,7 @@
  * Modes:
  * - `{ mode: 'event' }` (default): every {@link UpdateCadence.push} calls `learn([item])`
  *   synchronously, reason 'event'. Best accuracy on a drifting stream (see
- *   `src/cli/prequential.ts`, `--batch`): a prediction never waits for labels.
+ *   `models/cli/prequential.ts`, `--batch`): a prediction never waits for labels.
  * - `{ mode: 'buffered', maxItems, maxDelayMs }`: items wait in a buffer; the buffer is
  *   released, in arrival order, when it holds `maxItems` (reason 'size', default 50) or when
  *   `maxDelayMs` (default 60,000) have passed since its *oldest* item arrived (reason

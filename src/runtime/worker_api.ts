@@ -5,18 +5,14 @@ import type { PackedBatch } from '../backbone/features.ts';
 import { LearnerError } from '../errors.ts';
 import type { Label } from '../learn/types.ts';
 import type { CloseReason } from '../store/index.ts';
-import type {
-  LearnerInit,
-  LearnerStats,
-  ObserveOptions,
-  ObserveResult,
-  PredictOptions,
-} from './durable_learner.ts';
-import { DurableLearner } from './durable_learner.ts';
 import type { LearnerEvent } from './events.ts';
 import { ForwardingChannel } from './forwarding.ts';
 import { electLeader } from './leadership.ts';
+import type { DurableLearner } from './learner.ts';
+import type { LearnerInit, ObserveOptions, ObserveResult, PredictOptions } from './options.ts';
 import type { PredictionBatch } from './pipeline.ts';
+import { startLearner } from './startup.ts';
+import type { LearnerStats } from './stats.ts';
 
 export interface WorkerStats extends LearnerStats {
   /** Whether this tab's worker owns the state ('leader') or sends its calls to the owner. */
@@ -113,7 +109,7 @@ export function createWorkerApi(): WorkerApi {
     emitter: (event: LearnerEvent) => void,
     after?: CloseReason,
   ): Promise<DurableLearner> =>
-    DurableLearner.open(init, emitter, {
+    startLearner(init, emitter, {
       after,
       onStoreLost: (reason) => {
         if (restarting || closed || !learner) return;

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { probeSklearn, runSklearn } from '../../../bench/lib/sklearn.ts';
 import type { ElecRun } from '../../../bench/quality_elec.ts';
 import { curveOf } from '../../../bench/quality_elec.ts';
-import { parseNumber, splitCsvLine } from '../../../src/cli/csv.ts';
-import { Prequential } from '../../../src/cli/prequential.ts';
+import { parseNumber, splitCsvLine } from '../../../models/cli/csv.ts';
+import { Prequential } from '../../../models/cli/prequential.ts';
 
 const ELEC = fileURLToPath(new URL('../../../../shared/data/streams/elec.csv', import.meta.url));
 const peer = probeSklearn();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { CliError, parseNumber, splitCsvLine, TargetSummary } from '../../../src/cli/csv.ts';
+import { CliError, parseNumber, splitCsvLine, TargetSummary } from '../../../models/cli/csv.ts';
 
 describe('splitCsvLine', () => {
   test.each([

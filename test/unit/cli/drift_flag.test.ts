@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
+import { main } from '../../../models/cli/main.ts';
+import { Prequential } from '../../../models/cli/prequential.ts';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
-import { main } from '../../../src/cli/main.ts';
-import { Prequential } from '../../../src/cli/prequential.ts';
 import { Adwin, PageHinkley } from '../../../src/drift/index.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { Prequential, prequential } from '../../../src/cli/prequential.ts';
+import { Prequential, prequential } from '../../../models/cli/prequential.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = fileURLToPath(new URL('../../../server/bin/localfit.mjs', import.meta.url));

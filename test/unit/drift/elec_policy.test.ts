@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { parseNumber, splitCsvLine } from '../../../src/cli/csv.ts';
-import { prequential } from '../../../src/cli/prequential.ts';
+import { parseNumber, splitCsvLine } from '../../../models/cli/csv.ts';
+import { prequential } from '../../../models/cli/prequential.ts';
 import { compareDriftPolicy, evaluateDriftPolicy } from '../../../src/drift/evaluate.ts';
 import type { OptimizerConfig } from '../../../src/learn/types.ts';
 

@@ -3,8 +3,8 @@
  * server head, exported and restored exactly (state.test.ts covers resume bit for bit).
  */
 import { describe, expect, test } from 'vitest';
+import { Prequential } from '../../../models/cli/prequential.ts';
 import { suite } from '../../../models/streams/suite.ts';
-import { Prequential } from '../../../src/cli/prequential.ts';
 import { isLearnerError } from '../../../src/errors.ts';
 import { createHead, restoreHead, seedHead } from '../../../src/learn/index.ts';
 import { ExponentialWeights } from '../../../src/learn/mixture/exp_weights.ts';

@@ -1,7 +1,7 @@
 // `localfit replay`: arguments, help and errors (the full run is in movielens.test.ts).
 import { describe, expect, test } from 'vitest';
-import { main } from '../../../src/cli/main.ts';
-import { parseReplayArgs, REPLAY_USAGE } from '../../../src/cli/replay.ts';
+import { main } from '../../../models/cli/main.ts';
+import { parseReplayArgs, REPLAY_USAGE } from '../../../models/cli/replay.ts';
 
 function capture() {
   const out: string[] = [];

@@ -8,8 +8,16 @@
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { beforeAll, expect, test } from 'vitest';
+import type { Database } from '../../../../server/db/database.ts';
+import type { RunningServer } from '../../../../server/start.ts';
 import type { RegisterResponse } from '../../../../src/protocol/index.ts';
-import type { Harness } from '../suite.ts';
+
+/** The suite's harness (suite.ts), as this file needs it: named here, so neither imports the other. */
+interface Harness {
+  server: RunningServer;
+  db: Database;
+}
+
 import {
   ADMIN_TOKEN,
   APP_KEY,

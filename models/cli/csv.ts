@@ -14,7 +14,7 @@
  * target.inferTask(); // 'binary'
  * ```
  */
-import type { Task } from '../learn/types.ts';
+import type { Task } from '../../src/learn/types.ts';
 
 /** A problem with the command line or the data: printed as is, exit code 1 (2 for usage). */
 export class CliError extends Error {

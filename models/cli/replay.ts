@@ -6,8 +6,8 @@
  * learning it. Reported for users with ≥ 20 replayed ratings and both classes: mean per-user
  * and pooled ROC AUC of the static server model and of the on-device head.
  */
-import { isLearnerError } from '../errors.ts';
-import type { Io } from './main.ts';
+import { isLearnerError } from '../../src/errors.ts';
+import type { Io } from './io.ts';
 
 export const REPLAY_USAGE = `usage: localfit replay movielens [options]
 
@@ -75,7 +75,7 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
     io.stdout(REPLAY_USAGE);
     return 0;
   }
-  const { runMovielensReplay } = await import('../../models/movielens/run.ts');
+  const { runMovielensReplay } = await import('../movielens/run.ts');
   let lastStep = '';
   let lastShown = 0;
   const quiet = options.quiet;

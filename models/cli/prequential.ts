@@ -41,15 +41,15 @@ import {
   type DriftDetector,
   DriftPolicy,
   type DriftPolicyOptions,
-} from '../drift/index.ts';
-import { createHead } from '../learn/index.ts';
-import { StandardScaler } from '../learn/scaler.ts';
-import type { Head, Label, OptimizerConfig, Task, Vector } from '../learn/types.ts';
-import { Accuracy } from '../metrics/accuracy.ts';
-import { LogLoss } from '../metrics/log_loss.ts';
-import { Mae } from '../metrics/mae.ts';
-import { Rmse } from '../metrics/rmse.ts';
-import { RocAuc } from '../metrics/roc_auc.ts';
+} from '../../src/drift/index.ts';
+import { createHead } from '../../src/learn/index.ts';
+import { StandardScaler } from '../../src/learn/scaler.ts';
+import type { Head, Label, OptimizerConfig, Task, Vector } from '../../src/learn/types.ts';
+import { Accuracy } from '../../src/metrics/accuracy.ts';
+import { LogLoss } from '../../src/metrics/log_loss.ts';
+import { Mae } from '../../src/metrics/mae.ts';
+import { Rmse } from '../../src/metrics/rmse.ts';
+import { RocAuc } from '../../src/metrics/roc_auc.ts';
 
 export interface PrequentialOptions {
   task: Task;

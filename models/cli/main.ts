@@ -16,10 +16,11 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DETECTOR_KINDS, type DetectorKind } from '../drift/index.ts';
-import { isLearnerError } from '../errors.ts';
-import type { OptimizerConfig, Schedule, Task } from '../learn/types.ts';
+import { DETECTOR_KINDS, type DetectorKind } from '../../src/drift/index.ts';
+import { isLearnerError } from '../../src/errors.ts';
+import type { OptimizerConfig, Schedule, Task } from '../../src/learn/types.ts';
 import { CliError, parseNumber, splitCsvLine, TargetSummary } from './csv.ts';
+import type { Io } from './io.ts';
 import { Prequential, type PrequentialReport } from './prequential.ts';
 import { replayCommand } from './replay.ts';
 
@@ -376,11 +377,6 @@ function describeDrifts(kind: DetectorKind, rows: readonly number[]): string {
       : `${list(rows.slice(0, 10))}, … ${list(rows.slice(-5))} (--json lists all)`;
   const count = `${rows.length} detection${rows.length === 1 ? '' : 's'}`;
   return `drift     ${kind}: ${count}${rows.length > 0 ? ` at rows ${shown}` : ''}`;
-}
-
-export interface Io {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
 }
 
 const processIo: Io = {
