@@ -1,5 +1,5 @@
 import { InferenceSession, Tensor } from 'onnxruntime-web/wasm';
-import { isLearnerError, LearnerError } from '../errors.ts';
+import { describeError, isLearnerError, LearnerError } from '../errors.ts';
 import type { FeatureInput, FeatureSpec, FeatureSpecInit } from './feature_spec.ts';
 import { FEATURE_SPEC_KEY, validateFeatureSpec, validateFeatureSpecInit } from './feature_spec.ts';
 import type { Column, PackedBatch } from './features.ts';
@@ -56,7 +56,7 @@ export async function loadBackbone(
   } catch (error) {
     throw new LearnerError(
       'BAD_MODEL',
-      `onnxruntime could not load the model: ${describe(error)} (is it an ONNX file, exported with an opset onnxruntime-web supports, e.g. torch.onnx.export(..., opset_version=17)?)`,
+      `onnxruntime could not load the model: ${describeError(error)} (is it an ONNX file, exported with an opset onnxruntime-web supports, e.g. torch.onnx.export(..., opset_version=17)?)`,
     );
   }
   try {
@@ -68,7 +68,10 @@ export async function loadBackbone(
   } catch (error) {
     await session.release();
     if (isLearnerError(error)) throw error;
-    throw new LearnerError('BAD_MODEL', `the model does not run on its spec: ${describe(error)}`);
+    throw new LearnerError(
+      'BAD_MODEL',
+      `the model does not run on its spec: ${describeError(error)}`,
+    );
   }
 }
 
@@ -168,7 +171,7 @@ class OnnxBackbone implements Backbone {
           : '';
       throw new LearnerError(
         'BAD_MODEL',
-        `onnxruntime failed running the model on ${padded} example(s): ${describe(error)}${hint}`,
+        `onnxruntime failed running the model on ${padded} example(s): ${describeError(error)}${hint}`,
       );
     }
     const output = results[name];
@@ -425,8 +428,4 @@ function noSpec(session: InferenceSession): LearnerError {
     'BAD_MODEL',
     `the model carries no feature spec (metadata key ${FEATURE_SPEC_KEY}): pass featureSpec to createLearner, e.g. featureSpec: ${JSON.stringify(suggestion)}. The model takes ${session.inputMetadata.map(described).join(', ')} and gives ${session.outputMetadata.map(described).join(', ')}`,
   );
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

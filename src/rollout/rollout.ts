@@ -6,14 +6,13 @@
  * or installs them. Nothing unverified ever runs (design invariant 3): any failure leaves the
  * device on its current versions and is reported with its reason.
  */
-import { LearnerError } from '../errors.ts';
+import { describeError, LearnerError } from '../errors.ts';
 import type { HeadJson } from '../learn/head_json.ts';
 import { headFromJson } from '../learn/head_json.ts';
 import type { Manifest, ManifestVersion } from '../protocol/index.ts';
 import type { LearnerInit } from '../runtime/options.ts';
 import { Pipeline } from '../runtime/pipeline.ts';
 import type { NewRunningVersion } from '../runtime/version_store.ts';
-import { describe } from '../runtime/version_store.ts';
 import type { Store } from '../store/index.ts';
 import type { ManifestClientStats, ManifestState } from '../sync/manifest_client.ts';
 import { ManifestClient } from '../sync/manifest_client.ts';
@@ -224,10 +223,10 @@ export class Rollout {
     } catch (error) {
       await (pipeline ?? backbone)?.release();
       if (this.closing.signal.aborted) return undefined;
-      const code = refusalCode(error) ?? /^([a-z_]+):/.exec(describe(error))?.[1] ?? 'error';
+      const code = refusalCode(error) ?? /^([a-z_]+):/.exec(describeError(error))?.[1] ?? 'error';
       // A network failure may pass; bytes that are wrong stay wrong.
-      if (PERMANENT.has(code)) this.refused.set(version.id, describe(error));
-      this.learner.reportRollout(version.id, 'refused', describe(error));
+      if (PERMANENT.has(code)) this.refused.set(version.id, describeError(error));
+      this.learner.reportRollout(version.id, 'refused', describeError(error));
       return undefined;
     }
   }
@@ -244,7 +243,7 @@ function createPipeline(
     try {
       state = headFromJson(version.head as unknown as HeadJson);
     } catch (error) {
-      throw new LearnerError('BAD_MODEL', `bad_head: ${describe(error)}`);
+      throw new LearnerError('BAD_MODEL', `bad_head: ${describeError(error)}`);
     }
     // Server-trained versions normalise in the graph (models/train/version_dir.ts).
     return Pipeline.create(backbone, state, false, version.id);

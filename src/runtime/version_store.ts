@@ -4,16 +4,14 @@
  * promote, drop, restore, install). Every function here changes the store in the lifecycle's
  * own transactions (src/store/versions.ts); the caller changes what runs in memory after.
  */
+
 import type { Backbone } from '../backbone/backbone.ts';
 import { loadBackbone, sha256Hex } from '../backbone/backbone.ts';
+import { describeError } from '../errors.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { Pipeline } from './pipeline.ts';
 import type { InitialState } from './running_version.ts';
 import { RunningVersion } from './running_version.ts';
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** A version the device may add: fetched and verified, or the app's own. */
 export interface NewRunningVersion {

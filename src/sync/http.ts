@@ -11,6 +11,7 @@
  * - `reject`: the server refused the request itself (400, 409, 413, 422…, or a wrong app key):
  *   sending the same bytes again cannot succeed.
  */
+import { describeError } from '../errors.ts';
 import type { ErrorBody } from '../protocol/index.ts';
 import { parseRetryAfter } from './retry_after.ts';
 
@@ -90,7 +91,7 @@ export async function postJson<T>(
       };
     }
     if (options.signal?.aborted) return { kind: 'aborted', message: 'stopped' };
-    return { kind: 'retry', reason: 'network', message: describe(error) };
+    return { kind: 'retry', reason: 'network', message: describeError(error) };
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onStop);
@@ -134,8 +135,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

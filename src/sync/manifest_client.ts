@@ -22,7 +22,7 @@
  * through {@link ManifestStateStore} only once `onManifest` has resolved, so a device that
  * stops halfway sees the same manifest again on its next start.
  */
-import { LearnerError } from '../errors.ts';
+import { describeError, LearnerError } from '../errors.ts';
 import type { Manifest, ManifestEvent } from '../protocol/index.ts';
 import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../protocol/index.ts';
 import { fullJitterDelay } from './backoff.ts';
@@ -310,7 +310,7 @@ export class ManifestClient {
     try {
       json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
     } catch (error) {
-      return this.refuse(`malformed: not UTF-8 JSON (${describe(error)})`);
+      return this.refuse(`malformed: not UTF-8 JSON (${describeError(error)})`);
     }
     const manifest = checkManifest(json);
     if (typeof manifest === 'string') return this.refuse(`malformed: ${manifest}`);
@@ -431,7 +431,7 @@ export class ManifestClient {
       return this.refuse(
         controller.signal.aborted
           ? `network: no answer within ${this.options.requestTimeoutMs} ms`
-          : `network: ${describe(error)}`,
+          : `network: ${describeError(error)}`,
       );
     } finally {
       clearTimeout(timer);
@@ -535,8 +535,4 @@ function checkOptions(options: ManifestClient['options']): string {
     if (problem) fail(problem);
   }
   return url!.href.replace(/\/+$/, '');
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

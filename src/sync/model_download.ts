@@ -13,10 +13,11 @@
  *    Codes: `bad_feature_spec`, `bad_model` (not a model onnxruntime can load),
  *    `shape_mismatch` (a model, but not one that fits the spec).
  */
+
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type Backbone, loadBackbone } from '../backbone/backbone.ts';
 import { validateFeatureSpec } from '../backbone/feature_spec.ts';
-import { isLearnerError, LearnerError } from '../errors.ts';
+import { describeError, isLearnerError, LearnerError } from '../errors.ts';
 import type { ModelRef } from '../protocol/index.ts';
 
 export type DownloadFailureCode =
@@ -166,19 +167,15 @@ export async function loadVerifiedBackbone(
   try {
     spec = validateFeatureSpec(featureSpec);
   } catch (error) {
-    throw refuse('bad_feature_spec', describe(error));
+    throw refuse('bad_feature_spec', describeError(error));
   }
   try {
     return await loadBackbone(bytes, spec);
   } catch (error) {
     // loadBackbone's one failure before the graph exists is onnxruntime refusing the bytes;
     // everything after (names, types, widths, the warm-up run) is a model that does not fit.
-    const message = describe(error);
+    const message = describeError(error);
     if (/^onnxruntime could not load/.test(message)) throw refuse('bad_model', message);
     throw refuse('shape_mismatch', message);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

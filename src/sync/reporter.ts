@@ -23,6 +23,7 @@
  * (the replayed outcomes then find no slate and count as unmatched).
  */
 
+import { describeError } from '../errors.ts';
 import type { MetricsBatch, MetricWindow, VersionEvent } from '../protocol/index.ts';
 import type { Store } from '../store/index.ts';
 import { COUNTERS, isStoreError } from '../store/index.ts';
@@ -463,7 +464,7 @@ export class MetricsReporter {
       // Kept in memory and written with the next save; a closed store means the learner is
       // shutting down, and the log lets the next start rebuild what was not saved.
       if (isStoreError(error, 'CLOSED')) return;
-      this.storageError = { at: this.now(), kind: 'storage', message: describe(error) };
+      this.storageError = { at: this.now(), kind: 'storage', message: describeError(error) };
       throw error;
     }
   }
@@ -477,7 +478,7 @@ export class MetricsReporter {
       await this.delivery.run();
     } catch (error) {
       if (!isStoreError(error, 'CLOSED')) {
-        this.storageError = { at: this.now(), kind: 'storage', message: describe(error) };
+        this.storageError = { at: this.now(), kind: 'storage', message: describeError(error) };
       }
     }
     if (this.closing) return;
@@ -544,8 +545,4 @@ function latest<A extends { at: number }, B extends { at: number }>(
   if (!a) return b;
   if (!b) return a;
   return b.at > a.at ? b : a;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

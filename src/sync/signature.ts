@@ -8,7 +8,7 @@
  * verify RFC 8032 strictly (noble with `zip215: false`), so a signature is accepted or refused
  * the same way whichever one runs.
  */
-import { LearnerError } from '../errors.ts';
+import { describeError, LearnerError } from '../errors.ts';
 import { manifestKeyId } from '../protocol/index.ts';
 
 export type SignatureBackend = 'webcrypto' | 'noble';
@@ -122,7 +122,7 @@ async function importNative(raw: Uint8Array<ArrayBuffer>): Promise<ManifestVerif
   } catch (error) {
     // NotSupportedError: no Ed25519 here, use the library. Anything else: the key is bad.
     if ((error as { name?: string } | null)?.name === 'NotSupportedError') return undefined;
-    throw new LearnerError('BAD_CONFIG', `manifest key: ${describe(error)}`);
+    throw new LearnerError('BAD_CONFIG', `manifest key: ${describeError(error)}`);
   }
   return {
     backend: 'webcrypto',
@@ -149,7 +149,10 @@ async function importNoble(raw: Uint8Array<ArrayBuffer>): Promise<ManifestVerifi
   try {
     ed.Point.fromBytes(raw);
   } catch (error) {
-    throw new LearnerError('BAD_CONFIG', `manifest key: not an Ed25519 point (${describe(error)})`);
+    throw new LearnerError(
+      'BAD_CONFIG',
+      `manifest key: not an Ed25519 point (${describeError(error)})`,
+    );
   }
   return {
     backend: 'noble',
@@ -164,8 +167,4 @@ async function importNoble(raw: Uint8Array<ArrayBuffer>): Promise<ManifestVerifi
       }
     },
   };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
