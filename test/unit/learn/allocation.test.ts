@@ -57,15 +57,22 @@ test.each(cases)(
       }
     };
     learn(50_000); // let the JIT settle
+    // The best of three rounds: on a loaded machine the optimising compiler can still be at work
+    // (or re-optimising after a deopt) during one round, and the interpreter boxes a number per
+    // update meanwhile (CI once read 16.4 bytes per update). An allocation in the update path
+    // itself shows in every round.
     const n = 100_000;
-    await session.post('HeapProfiler.startSampling', {
-      samplingInterval: 128,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
-    });
-    learn(n);
-    const { profile } = await session.post('HeapProfiler.stopSampling');
-    const perUpdate = totalBytes(profile.head as unknown as SamplingNode) / n;
+    let perUpdate = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 3 && perUpdate >= 2; round++) {
+      await session.post('HeapProfiler.startSampling', {
+        samplingInterval: 128,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+      learn(n);
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      perUpdate = Math.min(perUpdate, totalBytes(profile.head as unknown as SamplingNode) / n);
+    }
     expect(perUpdate).toBeLessThan(2);
   },
 );
