@@ -15,7 +15,7 @@ import type {
   StatusResponse,
   TransitionRequest,
   UploadResponse,
-} from './admin_types.ts';
+} from '../src/protocol/admin.ts';
 import type { Database } from './db/database.ts';
 import { ApiError } from './http/errors.ts';
 import { readVerdicts } from './rollout/autopilot.ts';

@@ -27,9 +27,10 @@
  * A database from before this scheme moves from its small counter to the clock at its next
  * change, which is still upwards.
  */
+
+import type { AdminVersion } from '../src/protocol/admin.ts';
 import type { Manifest, ManifestVersion } from '../src/protocol/index.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/index.ts';
-import type { AdminVersion } from './admin_types.ts';
 import { canonicalJson } from './canonical_json.ts';
 import type { Database } from './db/database.ts';
 import { rolloutId } from './rollout/epochs.ts';

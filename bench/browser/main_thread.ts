@@ -3,11 +3,11 @@
 // predicted, ranked and rendered as the feed, the simulated person's reactions observed (durable
 // in IndexedDB), the chart redrawn. Design invariant 4: the main thread never waits on learning.
 
-import { createWorld, DEMO_ITEMS, DEMO_SEED, SimulatedUser } from '../../models/demo/world.ts';
 import { createLearner } from '../../src/client/index.ts';
 import { MetricChart } from '../../src/demo/chart.ts';
 import { renderFeed } from '../../src/demo/feed.ts';
 import { DemoSession } from '../../src/demo/session.ts';
+import { createWorld, DEMO_ITEMS, DEMO_SEED, SimulatedUser } from '../../src/demo/world.ts';
 import type { HeadJson } from '../../src/learn/head_json.ts';
 import { headFromJson } from '../../src/learn/head_json.ts';
 import { deleteStore } from '../../src/store/index.ts';

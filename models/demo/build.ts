@@ -5,19 +5,19 @@
  * (whose sha256 is its address). Browser-safe; `models/build_demo.ts` writes the files.
  */
 
-import { headToJson } from '../../src/learn/head_json.ts';
-import { canonicalJson } from '../onnx/canonical_json.ts';
-import { replaySequences } from '../train/replay.ts';
-import { trainVersion } from '../train/trainer.ts';
-import type { TrainedVersion, TrainProgress } from '../train/types.ts';
 import {
   createWorld,
   DEMO_ITEMS,
   DEMO_SEED,
   type DemoWorld,
-  simulateHistory,
   simulateSession,
-} from './world.ts';
+} from '../../src/demo/world.ts';
+import { headToJson } from '../../src/learn/head_json.ts';
+import { canonicalJson } from '../onnx/canonical_json.ts';
+import { replaySequences } from '../train/replay.ts';
+import { trainVersion } from '../train/trainer.ts';
+import type { TrainedVersion, TrainProgress } from '../train/types.ts';
+import { simulateHistory } from './history.ts';
 
 export { DEMO_ITEMS, DEMO_SEED };
 

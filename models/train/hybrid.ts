@@ -19,6 +19,7 @@
  * is symbolic and the feature spec is the model's last metadata entry, as `buildMlpModel` does.
  */
 
+import { FEATURES_INPUT, ITEM_INPUT } from '../../src/backbone/catalog.ts';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import { LearnerError } from '../../src/errors.ts';
 import { localfitMetadata } from '../onnx/build_mlp.ts';
@@ -27,8 +28,6 @@ import { GraphBuilder } from '../onnx/graph_builder.ts';
 import type { MlpParams } from '../onnx/mlp_params.ts';
 import { encodeModel } from '../onnx/model_proto.ts';
 
-export const ITEM_INPUT = 'item';
-export const FEATURES_INPUT = 'item_features';
 export const EMBEDDING_OUTPUT = 'embedding';
 
 export interface HybridParams {

@@ -13,6 +13,7 @@
  */
 import type { Backbone } from '../../src/backbone/backbone.ts';
 import { loadBackbone } from '../../src/backbone/backbone.ts';
+import { catalogExample } from '../../src/backbone/catalog.ts';
 import { packExamples } from '../../src/backbone/features.ts';
 import { ConstantPredictor } from '../../src/drift/constant_predictor.ts';
 import type { ForgettingGuardOptions } from '../../src/drift/forgetting_guard.ts';
@@ -20,7 +21,6 @@ import { ForgettingGuard } from '../../src/drift/forgetting_guard.ts';
 import type { ScalerState } from '../../src/learn/index.ts';
 import type { HeadState } from '../../src/learn/types.ts';
 import { Pipeline } from '../../src/runtime/pipeline.ts';
-import { catalogExample } from './examples.ts';
 import type { UserTrace } from './metrics.ts';
 import type { ItemCatalog } from './types.ts';
 

@@ -21,6 +21,8 @@
  *
  * Browser-safe (no node: imports) and deterministic for a seed.
  */
+
+import { FEATURES_INPUT, ITEM_INPUT } from '../../src/backbone/catalog.ts';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import type { HeadState } from '../../src/learn/types.ts';
 import { canonicalJson } from '../onnx/canonical_json.ts';
@@ -37,9 +39,7 @@ import { countOutcomes, fitGlobalHead } from './global_head.ts';
 import {
   buildHybridModel,
   EMBEDDING_OUTPUT,
-  FEATURES_INPUT,
   type HybridParams,
-  ITEM_INPUT,
   joinCatalog,
   projectRows,
 } from './hybrid.ts';

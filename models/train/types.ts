@@ -3,9 +3,12 @@
  * Nothing here knows about MovieLens or the demo; both build these shapes from their data,
  * and so can the sync server from its own logs.
  */
+import type { ItemCatalog } from '../../src/backbone/catalog.ts';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import type { HeadState } from '../../src/learn/types.ts';
 import type { HybridParams } from './hybrid.ts';
+
+export type { ItemCatalog };
 
 /** What the server logged: one row per interaction, in time order. */
 export interface InteractionHistory {
@@ -26,12 +29,6 @@ export interface InteractionHistory {
 }
 
 /** Everything the app knows about each item, including items nobody has touched yet. */
-export interface ItemCatalog {
-  count: number;
-  /** Content features, row-major count × names.length (e.g. genre flags, release year). */
-  features: Float32Array;
-  names: string[];
-}
 
 export interface TrainProgress {
   /** What is running: 'factorise', 'item-mlp', 'global-head', 'select', … */

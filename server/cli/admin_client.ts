@@ -10,8 +10,6 @@
  *   open apps at once. No token is needed: whoever can open the database is the admin.
  */
 import { readFile } from 'node:fs/promises';
-import type { ErrorBody } from '../../src/protocol/index.ts';
-import * as admin from '../admin.ts';
 import type {
   AdminVersion,
   AutopilotRequest,
@@ -21,7 +19,9 @@ import type {
   StatusResponse,
   TransitionRequest,
   UploadResponse,
-} from '../admin_types.ts';
+} from '../../src/protocol/admin.ts';
+import type { ErrorBody } from '../../src/protocol/index.ts';
+import * as admin from '../admin.ts';
 import {
   type DataDir,
   dataDirPaths,

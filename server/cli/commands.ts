@@ -5,8 +5,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { PublishRequest } from '../../src/protocol/admin.ts';
 import { manifestKeyId } from '../../src/protocol/index.ts';
-import type { PublishRequest } from '../admin_types.ts';
 import { DEFAULT_DATA_DIR, ensureDataDir, lockDataDir } from '../data_dir.ts';
 import { openDatabase } from '../db/open.ts';
 import { ProxyConfigError } from '../http/client_address.ts';

@@ -9,7 +9,7 @@ import type {
   ReasonCount,
   StatusResponse,
   StatusVersion,
-} from '../admin_types.ts';
+} from '../../src/protocol/admin.ts';
 
 const DASH = '—';
 

@@ -7,10 +7,11 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createWorld, DEMO_ITEMS, DEMO_SEED, simulateHistory } from '../../models/demo/world.ts';
+import { simulateHistory } from '../../models/demo/history.ts';
 import { trainVersion } from '../../models/train/trainer.ts';
 import type { TrainedVersion } from '../../models/train/types.ts';
 import { readVersionDir, writeVersionDir } from '../../models/train/version_dir.ts';
+import { createWorld, DEMO_ITEMS, DEMO_SEED } from '../../src/demo/world.ts';
 import type { HeadJson } from '../../src/learn/head_json.ts';
 import { headToJson } from '../../src/learn/head_json.ts';
 

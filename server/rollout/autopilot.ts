@@ -13,7 +13,7 @@
  * or a version's `autopilot` switch stop the autopilot acting (its verdicts still show in
  * status, as `off`).
  */
-import type { PolicyEvaluation, PolicyVerdict } from '../admin_types.ts';
+import type { PolicyEvaluation, PolicyVerdict } from '../../src/protocol/admin.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { promoteVersion, rampVersion, rollbackVersion } from '../store/versions.ts';

@@ -26,9 +26,9 @@
  * purges whatever was sent for its id before it existed (`purgeBeforeStaging`).
  */
 
+import type { RejectedEvidence } from '../../src/protocol/admin.ts';
 import type { MetricWindow } from '../../src/protocol/index.ts';
 import { rolloutBucket } from '../../src/rollout/arm.ts';
-import type { RejectedEvidence } from '../admin_types.ts';
 import type { Queryable } from '../db/database.ts';
 import { sha256Hex } from '../tokens.ts';
 

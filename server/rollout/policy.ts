@@ -27,8 +27,9 @@
  *    `rampMinSamples` paired outcomes since the weight last changed: ramp to the next step.
  * 6. Else hold (inconclusive).
  */
+
+import type { AdminVersion, PolicyVerdict } from '../../src/protocol/admin.ts';
 import { confidenceSequence, rhoFor } from '../../src/rollout/confidence_sequence.ts';
-import type { AdminVersion, PolicyVerdict } from '../admin_types.ts';
 
 export interface PolicyOptions {
   /** Server-wide switch of the autopilot (verdicts are still computed for status). Default on. */

@@ -15,8 +15,8 @@
  *   GET  /v1/admin/status                   versions with fleet metrics, recent audit
  */
 import type { Context, Hono } from 'hono';
+import type { AdminVersion } from '../../src/protocol/admin.ts';
 import * as admin from '../admin.ts';
-import type { AdminVersion } from '../admin_types.ts';
 import type { AppContext } from '../context.ts';
 import type { Database } from '../db/database.ts';
 import { requireAdmin } from '../http/auth.ts';

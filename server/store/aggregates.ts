@@ -5,8 +5,8 @@
  */
 
 import { aucFromSketch } from '../../src/metrics/auc_sketch.ts';
+import type { PairedAggregate, VersionAggregate } from '../../src/protocol/admin.ts';
 import { AUC_SKETCH_BINS } from '../../src/protocol/index.ts';
-import type { PairedAggregate, VersionAggregate } from '../admin_types.ts';
 import type { Queryable } from '../db/database.ts';
 import { emptyEvents, eventAggregates } from './version_events.ts';
 

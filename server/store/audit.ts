@@ -2,7 +2,7 @@
  * The audit log: every admin action, who asked, when, what and why. Written in the same
  * transaction as the change it records, so the log and the state never disagree.
  */
-import type { AuditAction, AuditEntry } from '../admin_types.ts';
+import type { AuditAction, AuditEntry } from '../../src/protocol/admin.ts';
 import type { Queryable } from '../db/database.ts';
 
 export interface AuditRecord {

@@ -4,8 +4,9 @@
  * the same transaction as the windows that carry them, so they are counted exactly once; read
  * as "how many devices" for status and for the policy's guardrail rule.
  */
+
+import type { EventAggregate, ReasonCount } from '../../src/protocol/admin.ts';
 import type { MetricWindow, VersionEvent } from '../../src/protocol/index.ts';
-import type { EventAggregate, ReasonCount } from '../admin_types.ts';
 import type { Queryable } from '../db/database.ts';
 
 /**

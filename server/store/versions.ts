@@ -17,7 +17,7 @@
  * weight 0 serves no device, so its ramp may place it afresh). The rollout policy acts through
  * these same functions, with `expect` guarding against state that changed since it looked.
  */
-import type { AdminVersion, PublishRequest } from '../admin_types.ts';
+import type { AdminVersion, PublishRequest } from '../../src/protocol/admin.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { type BucketRange, placeRange, rangeProblem } from '../rollout/bucket_ranges.ts';

@@ -1,5 +1,5 @@
 /** The feed: the shown items as buttons, best predicted first. */
-import type { DemoItem } from '../../models/demo/world.ts';
+import type { DemoItem } from './world.ts';
 
 export interface FeedEntry {
   /** Catalog index. */

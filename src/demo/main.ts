@@ -2,16 +2,15 @@
 // from every reaction; panels for its metrics, versions, drift and outbox; and an operator panel
 // that drives a staged rollout through the sync server's admin API. The model, its initial head
 // and the catalog are the project's own (public/models/demo/, `npm run models`); the simulated
-// person is the seeded world the model was trained on (models/demo/world.ts). `npm start`
+// person is the seeded world the model was trained on (./world.ts). `npm start`
 // serves it with the sync server (server/demo/launch.ts); under plain `vite` it learns alone.
 
-import { createWorld, DEMO_ITEMS, DEMO_SEED, SimulatedUser } from '../../models/demo/world.ts';
-import { catalogExample } from '../../models/train/examples.ts';
-import type { AdminVersion } from '../../server/admin_types.ts';
+import { catalogExample } from '../backbone/catalog.ts';
 import type { LearnerOptions, WorkerStats } from '../client/index.ts';
 import { createLearner } from '../client/index.ts';
 import type { HeadJson } from '../learn/head_json.ts';
 import { headFromJson } from '../learn/head_json.ts';
+import type { AdminVersion } from '../protocol/admin.ts';
 import { MetricChart } from './chart.ts';
 import { type DemoConfig, loadDemoConfig, syncUrl } from './config.ts';
 import { renderFeed } from './feed.ts';
@@ -27,6 +26,7 @@ import {
   versionViews,
 } from './panels.ts';
 import { DemoSession, type Slate } from './session.ts';
+import { createWorld, DEMO_ITEMS, DEMO_SEED, SimulatedUser } from './world.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $<HTMLParagraphElement>('status');

@@ -3,7 +3,7 @@
  * upload and stage the demo's second version, ramp, promote, roll back, and read the fleet's
  * status. Only the launcher gives the page an admin token, and only on 127.0.0.1.
  */
-import type { AdminVersion, StatusResponse } from '../../server/admin_types.ts';
+import type { AdminVersion, StatusResponse } from '../protocol/admin.ts';
 import type { DemoConfig } from './config.ts';
 import { syncUrl } from './config.ts';
 

@@ -1,6 +1,7 @@
 /** The panels a person looks at: what the learner knows, versions and arm, drift, outbox. */
-import type { AdminVersion } from '../../server/admin_types.ts';
+
 import type { LearnerEventMap, WorkerStats } from '../client/index.ts';
+import type { AdminVersion } from '../protocol/admin.ts';
 import type { DemoSession, DriftEvent } from './session.ts';
 
 type Row = [term: string, value: string];

@@ -4,10 +4,11 @@
  * panels draw: prequential accuracy per serving role (each reaction was predicted before it was
  * learned) and drift events of the error stream (ADWIN; Bifet & Gavaldà, 2007).
  */
-import type { DemoWorld, SimulatedUser } from '../../models/demo/world.ts';
-import { catalogExample } from '../../models/train/examples.ts';
+
+import { catalogExample } from '../backbone/catalog.ts';
 import type { Learner } from '../client/index.ts';
 import { createDetector } from '../drift/index.ts';
+import type { DemoWorld, SimulatedUser } from './world.ts';
 
 export const SLATE_SIZE = 8;
 /** Reactions in the rolling accuracy. */

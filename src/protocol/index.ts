@@ -23,6 +23,9 @@
  * | `POST /v1/metrics` | `Authorization: Bearer <device token>` | {@link MetricsBatch} | 201 {@link MetricsResponse} |
  *
  * Every error is JSON: {@link ErrorBody} with a stable {@link SyncErrorCode}.
+ *
+ * The admin API's JSON (`/v1/admin/*`, for operators and the CLI, never devices) is in
+ * `./admin.ts`, imported by path.
  */
 
 export * from './errors.ts';

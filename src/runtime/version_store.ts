@@ -7,7 +7,6 @@
 
 import type { Backbone } from '../backbone/backbone.ts';
 import { loadBackbone, sha256Hex } from '../backbone/backbone.ts';
-import { describeError } from '../errors.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { Pipeline } from './pipeline.ts';
 import type { InitialState } from './running_version.ts';

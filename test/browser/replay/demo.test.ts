@@ -2,8 +2,8 @@
 // Node (public/models/demo/check.json) must come out of the real learner worker to 1e-6.
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import type { DemoCatalogJson, DemoCheckJson } from '../../../models/demo/build.ts';
-import { catalogExample } from '../../../models/train/examples.ts';
 import type { ItemCatalog } from '../../../models/train/types.ts';
+import { catalogExample } from '../../../src/backbone/catalog.ts';
 import { headFromJson } from '../../../src/learn/head_json.ts';
 import { cleanup, replayInWorker, worstDifference } from './support.ts';
 

@@ -11,9 +11,9 @@ import moviesCsv from '../../../../shared/data/movielens-small/movies.csv?raw';
 import ratingsCsv from '../../../../shared/data/movielens-small/ratings.csv?raw';
 import { qualifies, splitMovielens } from '../../../models/movielens/dataset.ts';
 import { parseMovies, parseRatings } from '../../../models/movielens/parse.ts';
-import { catalogExample } from '../../../models/train/examples.ts';
 import { replaySequences } from '../../../models/train/replay.ts';
 import { trainVersion } from '../../../models/train/trainer.ts';
+import { catalogExample } from '../../../src/backbone/catalog.ts';
 import { configureOrt } from '../../../src/backbone/configure_ort.ts';
 import { cleanup, replayInWorker, worstDifference } from './support.ts';
 

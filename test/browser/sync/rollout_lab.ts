@@ -8,7 +8,7 @@ import type {
   PolicyEvaluation,
   StatusResponse,
   UploadResponse,
-} from '../../../server/admin_types.ts';
+} from '../../../src/protocol/admin.ts';
 import type { PublicKeyResponse } from '../../../src/protocol/index.ts';
 import type {
   LabRequest,

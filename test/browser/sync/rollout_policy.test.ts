@@ -4,9 +4,9 @@
 // a better one, and the devices follow. The numbers in the policy's audit entry must be exactly
 // the devices' own paired sums, so the decision provably comes from their comparisons.
 import { afterEach, describe, expect, test } from 'vitest';
-import type { AuditEntry } from '../../../server/admin_types.ts';
 import type { PolicyOptions } from '../../../server/rollout/policy.ts';
 import type { Learner } from '../../../src/client/index.ts';
+import type { AuditEntry } from '../../../src/protocol/admin.ts';
 import { nextRollout, RolloutFleet } from './rollout_fleet.ts';
 import type { LabServer } from './rollout_lab.ts';
 import { hasRolloutLab, newLabServer } from './rollout_lab.ts';

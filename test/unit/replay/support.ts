@@ -1,8 +1,9 @@
 /** Small trained versions for the trainer's tests: the demo's simulated world, scaled down. */
 import { env } from 'onnxruntime-web/wasm';
-import { createWorld, simulateHistory } from '../../../models/demo/world.ts';
+import { simulateHistory } from '../../../models/demo/history.ts';
 import { trainVersion } from '../../../models/train/trainer.ts';
 import type { TrainOptions } from '../../../models/train/types.ts';
+import { createWorld } from '../../../src/demo/world.ts';
 
 // onnxruntime-web's Node build: one thread, nothing left running after the file.
 env.wasm.numThreads = 1;

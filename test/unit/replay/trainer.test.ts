@@ -6,20 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { onnx } from '../../../models/onnx/proto.ts';
-import { catalogExample } from '../../../models/train/examples.ts';
-import {
-  EMBEDDING_OUTPUT,
-  embedCatalog,
-  FEATURES_INPUT,
-  hybridForward,
-  ITEM_INPUT,
-} from '../../../models/train/hybrid.ts';
+import { EMBEDDING_OUTPUT, embedCatalog, hybridForward } from '../../../models/train/hybrid.ts';
 import { rocAuc } from '../../../models/train/metrics.ts';
 import { replaySequences } from '../../../models/train/replay.ts';
 import { simulateUsers, userSequences } from '../../../models/train/simulate.ts';
 import { METADATA_KEYS, trainVersion } from '../../../models/train/trainer.ts';
 import { readVersionDir, writeVersionDir } from '../../../models/train/version_dir.ts';
 import { loadBackbone } from '../../../src/backbone/backbone.ts';
+import { catalogExample, FEATURES_INPUT, ITEM_INPUT } from '../../../src/backbone/catalog.ts';
 import { headDimension } from '../../../src/backbone/feature_spec.ts';
 import { packExamples } from '../../../src/backbone/features.ts';
 import { readFeatureSpec, readModelMetadata } from '../../../src/backbone/model_metadata.ts';

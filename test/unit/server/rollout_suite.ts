@@ -5,17 +5,17 @@
  * posting metric windows over HTTP, and tests wait on answers (`autopilot.idle()`), not time.
  */
 import { describe, expect, test } from 'vitest';
-import type {
-  AdminVersion,
-  AuditEntry,
-  PolicyEvaluation,
-  StatusResponse,
-} from '../../../server/admin_types.ts';
 import { formatStatus } from '../../../server/cli/status_table.ts';
 import type { Database } from '../../../server/db/database.ts';
 import { PolicyConfigError } from '../../../server/rollout/policy.ts';
 import type { RunningServer, ServerOptions } from '../../../server/start.ts';
 import { startServer } from '../../../server/start.ts';
+import type {
+  AdminVersion,
+  AuditEntry,
+  PolicyEvaluation,
+  StatusResponse,
+} from '../../../src/protocol/admin.ts';
 import type {
   ErrorBody,
   Manifest,

@@ -12,7 +12,6 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
-import type { AuditEntry } from '../../../server/admin_types.ts';
 import { type CliIo, runCli } from '../../../server/cli/commands.ts';
 import type { Database } from '../../../server/db/database.ts';
 import { ManualClock } from '../../../server/scheduler/clock.ts';
@@ -26,6 +25,7 @@ import type {
 } from '../../../server/scheduler/trainer.ts';
 import { type RunningServer, startServer } from '../../../server/start.ts';
 import { enqueueJob } from '../../../server/store/jobs.ts';
+import type { AuditEntry } from '../../../src/protocol/admin.ts';
 import type { Manifest, MetricWindow, RegisterResponse } from '../../../src/protocol/index.ts';
 import type { Backend } from './support/backends.ts';
 import {

@@ -6,12 +6,12 @@
 import { createPublicKey, verify, webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
-import type { AdminVersion, AuditEntry, StatusResponse } from '../../../server/admin_types.ts';
 import { directAdmin } from '../../../server/cli/admin_client.ts';
 import type { Database } from '../../../server/db/database.ts';
 import { MIGRATIONS, migrate } from '../../../server/db/migrations.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../../server/start.ts';
 import { aucFromSketch } from '../../../src/metrics/auc_sketch.ts';
+import type { AdminVersion, AuditEntry, StatusResponse } from '../../../src/protocol/admin.ts';
 import {
   AUC_SKETCH_BINS,
   type ErrorBody,

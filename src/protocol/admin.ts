@@ -1,8 +1,8 @@
 /**
- * JSON of the admin API (`/v1/admin/*`), shared by the server and the CLI. Devices never see
- * these; their wire types are in src/protocol.
+ * JSON of the admin API (`/v1/admin/*`), shared by the server, its CLI and the demo's operator
+ * panel. Devices never send or read these; their wire types are the rest of src/protocol.
  */
-import type { VersionStatus } from '../src/protocol/index.ts';
+import type { VersionStatus } from './manifest.ts';
 
 /** Every admin change may say who asks and why; both go to the audit log. */
 export interface AdminIntent {

@@ -18,11 +18,11 @@
  * moves to u' = ρ·u + √(1 − ρ²)·z for a fresh z, and the bias moves too. The demo uses it to
  * show drift detection and the head following the new taste.
  *
- * Everything is drawn from mulberry32 streams (models/onnx/prng.ts) with Box–Muller normals,
+ * Everything is drawn from mulberry32 streams (src/random.ts) with Box–Muller normals,
  * so a seed gives the same world in every JavaScript engine.
  */
-import { mulberry32, type Random } from '../onnx/prng.ts';
-import type { InteractionHistory, ItemCatalog } from '../train/types.ts';
+import type { ItemCatalog } from '../backbone/catalog.ts';
+import { mulberry32, type Random } from '../random.ts';
 
 /** The demo world's seed and size: the built model in public/models/demo/ is made from them. */
 export const DEMO_SEED = 20_240_611;
@@ -229,55 +229,6 @@ export class SimulatedUser {
     this.taste = this.taste.map((x) => rho * x + keep * norm * normal(this.random));
     this.bias += biasMove * normal(this.random);
   }
-}
-
-export interface HistoryOptions {
-  users: number;
-  /** Mean interactions per user (each user gets 10 … 3 × mean − 10, uniformly). */
-  perUser: number;
-  /** Share of users whose taste shifts once, somewhere in their history (default 0.3). */
-  shifting?: number;
-}
-
-/**
- * The server's history: users arrive at random times and interact in sessions; rows are
- * sorted by time. Also returns the users, to continue them (e.g. for a replay).
- */
-export function simulateHistory(
-  world: DemoWorld,
-  seed: number,
-  options: HistoryOptions,
-): { history: InteractionHistory; users: SimulatedUser[] } {
-  const random = mulberry32(seed);
-  const rows: { user: number; item: number; label: number; time: number }[] = [];
-  const users: SimulatedUser[] = [];
-  for (let u = 0; u < options.users; u++) {
-    const user = new SimulatedUser(world, (seed * 7919 + u * 104729) >>> 0);
-    users.push(user);
-    const count = 10 + Math.floor(random() * (2 * options.perUser - 19));
-    const shiftAt =
-      random() < (options.shifting ?? 0.3)
-        ? Math.floor(random() * count)
-        : Number.POSITIVE_INFINITY;
-    let time = random() * 1000;
-    for (let t = 0; t < count; t++) {
-      if (t === shiftAt) user.shift();
-      const item = user.pick();
-      rows.push({ user: u, item, label: user.react(item), time });
-      time += random() < 0.1 ? 5 + 20 * random() : 0.01 * random();
-    }
-  }
-  rows.sort((a, b) => a.time - b.time || a.user - b.user);
-  return {
-    history: {
-      users: options.users,
-      user: Int32Array.from(rows, (r) => r.user),
-      item: Int32Array.from(rows, (r) => r.item),
-      label: Uint8Array.from(rows, (r) => r.label),
-      time: Float64Array.from(rows, (r) => r.time),
-    },
-    users,
-  };
 }
 
 /** A fresh user's first `count` interactions (for checks and the demo's replay). */
