@@ -5,6 +5,7 @@
 
 import type { Learner } from '../../src/client/index.ts';
 import type { LearnerEventMap } from '../../src/runtime/events.ts';
+import { sha256Hex } from '../../src/sha256.ts';
 import { passingBackbone } from '../../test/browser/sync/rollout_models.ts';
 
 /** A device that never hears of a change within this long fails the run, not hangs it. */
@@ -37,11 +38,6 @@ export async function admin<T>(
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return JSON.parse(text) as T;
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The learner's next rollout event of this kind for a version `wanted`, or an error after WAIT_MS. */

@@ -25,6 +25,7 @@
 import { FEATURES_INPUT, ITEM_INPUT } from '../../src/backbone/catalog.ts';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import type { HeadState } from '../../src/learn/types.ts';
+import { sha256Hex } from '../../src/sha256.ts';
 import { canonicalJson } from '../onnx/canonical_json.ts';
 import { factorise } from './als.ts';
 import {
@@ -46,7 +47,6 @@ import {
 import { denseForward, fitItemMlp } from './item_mlp.ts';
 import { columnStats } from './linalg.ts';
 import { type ReplaySummary, rocAuc, summarise } from './metrics.ts';
-import { sha256Hex } from './sha256.ts';
 import { simulateUsers, type UserSequence, userSequences } from './simulate.ts';
 import type {
   InteractionHistory,

@@ -1,5 +1,6 @@
 import { InferenceSession, Tensor } from 'onnxruntime-web/wasm';
 import { describeError, isLearnerError, LearnerError } from '../errors.ts';
+import { sha256Hex } from '../sha256.ts';
 import type { FeatureInput, FeatureSpec, FeatureSpecInit } from './feature_spec.ts';
 import { FEATURE_SPEC_KEY, validateFeatureSpec, validateFeatureSpecInit } from './feature_spec.ts';
 import type { Column, PackedBatch } from './features.ts';
@@ -25,11 +26,6 @@ export interface Backbone {
   /** Runs the graph on a batch; returns n × spec.output.size floats. */
   embed(batch: PackedBatch): Promise<Float32Array>;
   release(): Promise<void>;
-}
-
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 const DYNAMIC_AXES_HINT =

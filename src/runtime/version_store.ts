@@ -6,7 +6,8 @@
  */
 
 import type { Backbone } from '../backbone/backbone.ts';
-import { loadBackbone, sha256Hex } from '../backbone/backbone.ts';
+import { loadBackbone } from '../backbone/backbone.ts';
+import { sha256Hex } from '../sha256.ts';
 import type { Store, VersionRecord } from '../store/index.ts';
 import { Pipeline } from './pipeline.ts';
 import type { InitialState } from './running_version.ts';

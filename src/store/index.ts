@@ -2,6 +2,8 @@
  * localfit's persistence layer: model versions, model bytes, head snapshots, the outcome log,
  * the metrics outbox and device metadata in IndexedDB (with idb). See open.ts to start.
  */
+
+export { sha256Hex } from '../sha256.ts';
 export { checksum } from './checksum.ts';
 export type { StoreContext, StoreLimits } from './context.ts';
 export { DEFAULT_LIMITS } from './context.ts';
@@ -11,7 +13,7 @@ export type { IntegrityProblem } from './integrity.ts';
 export { canTransition, INITIAL_STATUSES, isLive, isRetired, TRANSITIONS } from './lifecycle.ts';
 export { MemoryOutcomeLog } from './memory_outcomes.ts';
 export { COUNTERS, MetaRepository } from './meta.ts';
-export { ModelRepository, sha256Hex } from './models.ts';
+export { ModelRepository } from './models.ts';
 export type { CloseReason, OpenOptions, StoreStats } from './open.ts';
 export { deleteStore, openStore, Store, storedSchemaVersion } from './open.ts';
 export { Outbox } from './outbox.ts';

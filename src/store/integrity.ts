@@ -1,5 +1,5 @@
+import { sha256Hex } from '../sha256.ts';
 import type { StoreContext } from './context.ts';
-import { sha256Hex } from './models.ts';
 import type { VersionStatus } from './schema.ts';
 import { verifySnapshot } from './snapshots.ts';
 

@@ -1,15 +1,9 @@
+import { sha256Hex } from '../sha256.ts';
 import type { StoreContext } from './context.ts';
 import { StoreError } from './errors.ts';
 import { addUsage } from './meta.ts';
 import type { ModelRecord } from './schema.ts';
 import { inTransaction } from './tx.ts';
-
-/** Lowercase hex sha256 of some bytes, with WebCrypto (available in workers). */
-export async function sha256Hex(bytes: ArrayBuffer | ArrayBufferView): Promise<string> {
-  // WebCrypto refuses views of SharedArrayBuffers; model bytes never live in one.
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as BufferSource);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /**
  * Model bytes, content-addressed by sha256 (invariant 3: bytes that do not match the sha256

@@ -83,10 +83,9 @@ export interface LabServer {
 /** Whether the rollout lab runs (only under the `browser-sync` project's globalSetup). */
 export const hasRolloutLab = inject('rolloutLab') !== undefined;
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
+import { sha256Hex } from '../../../src/sha256.ts';
+
+export { sha256Hex };
 
 async function call<T>(url: string, init?: RequestInit): Promise<T> {
   const response = await fetch(url, init);
