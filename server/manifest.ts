@@ -29,9 +29,9 @@
  */
 
 import type { AdminVersion } from '../src/protocol/admin.ts';
+import { canonicalJson } from '../src/protocol/canonical_json.ts';
 import type { Manifest, ManifestVersion } from '../src/protocol/index.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/index.ts';
-import { canonicalJson } from './canonical_json.ts';
 import type { Database } from './db/database.ts';
 import { rolloutId } from './rollout/epochs.ts';
 import { keyIdOf, type SigningKey, signBytes } from './signing.ts';

@@ -13,7 +13,7 @@ import {
   simulateSession,
 } from '../../src/demo/world.ts';
 import { headToJson } from '../../src/learn/head_json.ts';
-import { canonicalJson } from '../onnx/canonical_json.ts';
+import { canonicalJson } from '../../src/protocol/canonical_json.ts';
 import { replaySequences } from '../train/replay.ts';
 import { trainVersion } from '../train/trainer.ts';
 import type { TrainedVersion, TrainProgress } from '../train/types.ts';

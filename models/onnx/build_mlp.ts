@@ -14,7 +14,7 @@
  */
 import { FEATURE_SPEC_KEY, type FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import { LearnerError } from '../../src/errors.ts';
-import { canonicalJson } from './canonical_json.ts';
+import { canonicalJson } from '../../src/protocol/canonical_json.ts';
 import { GraphBuilder } from './graph_builder.ts';
 import { checkMlpParams, type MlpParams } from './mlp_params.ts';
 import { encodeModel, FORMAT_VERSION_KEY, MODEL_FORMAT_VERSION } from './model_proto.ts';

@@ -3,8 +3,8 @@
  * Browser-safe (no node: imports), so browser tests can build models on the fly.
  */
 
+export { canonicalJson } from '../../src/protocol/canonical_json.ts';
 export { type BuildMlpOptions, buildMlpModel, INPUT_NORMALIZATION_KEY } from './build_mlp.ts';
-export { canonicalJson } from './canonical_json.ts';
 export { mlpForward } from './forward.ts';
 export { GraphBuilder, type Op } from './graph_builder.ts';
 export { type InitOptions, initMlpParams } from './init.ts';

@@ -25,8 +25,8 @@
 import { FEATURES_INPUT, ITEM_INPUT } from '../../src/backbone/catalog.ts';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import type { HeadState } from '../../src/learn/types.ts';
+import { canonicalJson } from '../../src/protocol/canonical_json.ts';
 import { sha256Hex } from '../../src/sha256.ts';
-import { canonicalJson } from '../onnx/canonical_json.ts';
 import { factorise } from './als.ts';
 import {
   DEFAULT_SCALES,

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import type { FeatureSpec } from '../../src/backbone/feature_spec.ts';
 import { headFromJson, headToJson } from '../../src/learn/head_json.ts';
 import type { HeadState } from '../../src/learn/types.ts';
+import { canonicalJson } from '../../src/protocol/canonical_json.ts';
 import { sha256Hex } from '../../src/sha256.ts';
-import { canonicalJson } from '../onnx/canonical_json.ts';
 import { METADATA_KEYS } from './trainer.ts';
 import type { TrainedVersion } from './types.ts';
 

@@ -27,13 +27,14 @@
  * avoidable cost of ingest (bench/server_ingest.ts, `server.ingest`), in the server process
  * (driver, socket writes) and in PostgreSQL (parsing and planning each statement).
  */
+
+import { canonicalJson } from '../../src/protocol/canonical_json.ts';
 import type {
   MetricsBatch,
   MetricsResponse,
   MetricWindow,
   PairedComparison,
 } from '../../src/protocol/index.ts';
-import { canonicalJson } from '../canonical_json.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { judgeWindows, recordRejections } from '../rollout/epochs.ts';

@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import { canonicalJson } from '../../../server/canonical_json.ts';
 import {
   addressPrefix,
   clientAddressResolver,
@@ -7,6 +6,7 @@ import {
 } from '../../../server/http/client_address.ts';
 import { parseRange } from '../../../server/http/range.ts';
 import { rolloutId } from '../../../server/rollout/epochs.ts';
+import { canonicalJson } from '../../../src/protocol/canonical_json.ts';
 
 describe('byte ranges', () => {
   test.each([
