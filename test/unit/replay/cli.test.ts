@@ -19,6 +19,7 @@ describe('localfit replay', () => {
       dataset: 'movielens',
       json: false,
       quiet: false,
+      federated: false,
     });
     expect(
       parseReplayArgs(['movielens', '--data', 'd', '--json', '--save', 's', '--quiet']),
@@ -28,8 +29,29 @@ describe('localfit replay', () => {
       save: 's',
       json: true,
       quiet: true,
+      federated: false,
     });
     expect(parseReplayArgs(['--help'])).toBe('help');
+  });
+
+  test("parses the federated simulation's options", () => {
+    expect(
+      parseReplayArgs([
+        'movielens',
+        '--federated',
+        '--epsilon',
+        '2',
+        '--rounds',
+        '3',
+        '--clip',
+        '0.25',
+        '--seed',
+        '7',
+      ]),
+    ).toMatchObject({ federated: true, epsilon: 2, rounds: 3, clip: 0.25, seed: 7 });
+    expect(parseReplayArgs(['movielens', '--federated', '--epsilon', 'inf'])).toMatchObject({
+      epsilon: Number.POSITIVE_INFINITY,
+    });
   });
 
   test('help, unknown data sets and options', async () => {
@@ -41,6 +63,12 @@ describe('localfit replay', () => {
       ['replay', 'netflix'],
       ['replay', 'movielens', '--frobnicate'],
       ['replay', 'movielens', '--data'],
+      ['replay', 'movielens', '--epsilon', '8'], // without --federated
+      ['replay', 'movielens', '--federated', '--epsilon', '0'],
+      ['replay', 'movielens', '--federated', '--epsilon', 'lots'],
+      ['replay', 'movielens', '--federated', '--rounds', '2.5'],
+      ['replay', 'movielens', '--federated', '--clip', '-1'],
+      ['replay', 'movielens', '--federated', '--save', 'dir'],
     ]) {
       const bad = capture();
       expect(await main(argv, bad.io)).toBe(2);
