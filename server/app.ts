@@ -11,6 +11,7 @@ import { cors } from 'hono/cors';
 import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../src/protocol/index.ts';
 import type { AppContext } from './context.ts';
 import { StorageUnavailableError } from './db/database.ts';
+import { FEDERATED_ROUTES, federatedRoutes } from './federated/routes.ts';
 import { ApiError, notFound } from './http/errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { deviceRoutes } from './routes/device.ts';
@@ -37,6 +38,7 @@ const ROUTES: [string, string[]][] = [
   ['/v1/admin/policy/evaluate', ['POST']],
   ['/v1/admin/audit', ['GET', 'HEAD']],
   ['/v1/admin/status', ['GET', 'HEAD']],
+  ...FEDERATED_ROUTES,
 ];
 
 export interface AppOptions {
@@ -70,6 +72,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Hono {
   modelRoutes(app, ctx);
   eventRoutes(app, ctx);
   adminRoutes(app, ctx);
+  federatedRoutes(app, ctx);
 
   for (const [path, methods] of ROUTES)
     app.all(path, () => {

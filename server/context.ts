@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { PublicKeyResponse } from '../src/protocol/index.ts';
 import type { Database } from './db/database.ts';
 import type { ManifestEvents } from './events.ts';
+import type { FederatedConfig } from './federated/rounds.ts';
 import type { RateLimiter } from './http/rate_limit.ts';
 import type { ManifestSource } from './manifest.ts';
 import type { RegisterVerifier } from './register_verify.ts';
@@ -43,6 +44,8 @@ export interface AppContext {
   authFailureLimiter: RateLimiter;
   /** The client's address (X-Forwarded-For believed only from trusted proxies). */
   clientAddress: (c: Context) => string;
+  /** Federated rounds: the privacy budget, the noise source, the deadline clock. */
+  federated: FederatedConfig;
   /** The rollout policy's runner: scheduled after ingest, evaluated on demand. */
   autopilot: Autopilot;
   /** Server faults (5xx) are reported here; bad input never is. */

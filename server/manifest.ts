@@ -30,16 +30,22 @@
 
 import type { AdminVersion } from '../src/protocol/admin.ts';
 import { canonicalJson } from '../src/protocol/canonical_json.ts';
-import type { Manifest, ManifestVersion } from '../src/protocol/index.ts';
+import type {
+  Manifest,
+  ManifestRounds,
+  ManifestVersion,
+  RoundAnnouncement,
+} from '../src/protocol/index.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/index.ts';
 import type { Database } from './db/database.ts';
+import { announcements } from './federated/rounds.ts';
 import { rolloutId } from './rollout/epochs.ts';
 import { keyIdOf, type SigningKey, signBytes } from './signing.ts';
 import { liveVersions } from './store/versions.ts';
 import { sha256Hex } from './tokens.ts';
 
 export interface SignedManifest {
-  manifest: Manifest;
+  manifest: Manifest & ManifestRounds;
   /** The exact response body; the signature covers these bytes. */
   bytes: Uint8Array<ArrayBuffer>;
   /** Strong ETag, quoted. */
@@ -85,7 +91,8 @@ export function buildManifest(
   revision: number,
   issuedAt: Date,
   lifetimeMs: number = DEFAULT_MANIFEST_LIFETIME_MS,
-): Manifest {
+  rounds: RoundAnnouncement[] = [],
+): Manifest & ManifestRounds {
   const staged = versions.filter((v) => v.status === 'staging');
   const stagedWeight = staged.reduce((sum, v) => sum + v.weight, 0);
   // Rounded so that float noise (1 − 0.7 − 0.2) does not leak into signed bytes.
@@ -97,10 +104,13 @@ export function buildManifest(
     issuedAt: issuedAt.toISOString(),
     expiresAt: new Date(issuedAt.getTime() + lifetimeMs).toISOString(),
     versions: versions.map((v) => toManifestVersion(v, productionWeight)),
+    // Open federated rounds (server/federated/); left out when there are none, so a server
+    // without rounds signs exactly the bytes it signed before rounds existed.
+    ...(rounds.length > 0 ? { federated: rounds } : {}),
   };
 }
 
-export function sign(manifest: Manifest, key: SigningKey): SignedManifest {
+export function sign(manifest: Manifest & ManifestRounds, key: SigningKey): SignedManifest {
   const bytes = new TextEncoder().encode(canonicalJson(manifest));
   return {
     manifest,
@@ -168,15 +178,19 @@ export class ManifestSource {
   private async rebuild(): Promise<SignedManifest> {
     // `for share` holds off admin actions (which lock the row for update before changing
     // anything) until the versions are read too, so state and versions match.
-    const { state, versions } = await this.db.transaction(async (tx) => {
+    const { state, versions, rounds } = await this.db.transaction(async (tx) => {
       const result = await tx.query<{ revision: number; changed_at: Date }>(
         'select revision, changed_at from manifest_state where id = 1 for share',
       );
-      return { state: result.rows[0], versions: await liveVersions(tx) };
+      return {
+        state: result.rows[0],
+        versions: await liveVersions(tx),
+        rounds: await announcements(tx),
+      };
     });
     const issuedAt = issueTime(state.changed_at, this.now(), this.lifetimeMs);
     const signed = sign(
-      buildManifest(versions, state.revision, issuedAt, this.lifetimeMs),
+      buildManifest(versions, state.revision, issuedAt, this.lifetimeMs, rounds),
       this.key,
     );
     const current = this.current?.manifest;

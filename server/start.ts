@@ -21,6 +21,12 @@ import type { Database } from './db/database.ts';
 import { MANIFEST_CHANNEL } from './db/migrations.ts';
 import { openDatabase } from './db/open.ts';
 import { ManifestEvents } from './events.ts';
+import {
+  type FederatedOptions,
+  resolveFederated,
+  type SweepOutcome,
+  sweepRounds,
+} from './federated/rounds.ts';
 import { clientAddressResolver } from './http/client_address.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { loadSigningKeys } from './key_rotation.ts';
@@ -138,6 +144,13 @@ export interface ServerOptions {
    * Default 7 days.
    */
   manifestLifetimeMs?: number;
+  /**
+   * Federated rounds (server/federated/): the privacy budget (default ε = 8, δ = 1e-5), the
+   * noise source (default WebCrypto), the clock deadlines are read against, and how often
+   * rounds past their deadline are aggregated or expired (`sweepMs`, default 60 s; 0: never
+   * on a timer, only through `federated.sweep()`).
+   */
+  federated?: FederatedOptions & { sweepMs?: number };
 }
 
 export interface RunningServer {
@@ -165,6 +178,8 @@ export interface RunningServer {
   autopilot: Pick<Autopilot, 'evaluate' | 'idle' | 'policy'>;
   /** The retraining scheduler, when `scheduler` was given. */
   scheduler?: Scheduler;
+  /** Ends the rounds past their deadline now (the timer does it every `federated.sweepMs`). */
+  federated: { sweep(): Promise<SweepOutcome[]> };
   /** Stops listening, ends event streams, closes the database if the server opened it. */
   close(): Promise<void>;
 }
@@ -207,6 +222,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const host = options.host ?? '127.0.0.1';
   // Before anything opens: a bad option is a typed error (PolicyConfigError), not a half start.
   const policy = resolvePolicy(options.policy);
+  const federated = resolveFederated(options.federated);
+  const sweepMs = options.federated?.sweepMs ?? 60_000;
+  if (!(sweepMs >= 0)) throw new RangeError('federated.sweepMs must be >= 0');
   const resolveClient = clientAddressResolver({ trustProxy: options.trustProxy });
   const inactiveDays = options.inactiveInstallDays ?? 180;
   if (!(inactiveDays > 0)) throw new RangeError('inactiveInstallDays must be a positive number');
@@ -326,6 +344,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         }
         return resolveClient(peer, c.req.header('x-forwarded-for'));
       },
+      federated,
       autopilot,
       logError,
     };
@@ -335,6 +354,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ? await startScheduler(options.scheduler, { db, onPublished: () => events.poke(), logError })
       : undefined;
     if (scheduler) cleanups.push(() => scheduler.stop());
+    const sweep = async () => {
+      const outcomes = await sweepRounds(db, federated);
+      if (outcomes.length > 0) await events.poke();
+      return outcomes;
+    };
+    if (sweepMs > 0) {
+      let sweeping = false;
+      const timer = setInterval(() => {
+        if (sweeping) return;
+        sweeping = true;
+        sweep()
+          .catch((error) => logError('federated round sweep', error))
+          .finally(() => {
+            sweeping = false;
+          });
+      }, sweepMs);
+      timer.unref();
+      cleanups.push(() => clearInterval(timer));
+    }
     const { server, port } = await listen({
       fetch: app.fetch,
       port: options.port ?? 8787,
@@ -366,6 +404,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       notifyChange: () => events.poke(),
       autopilot,
       scheduler,
+      federated: { sweep },
       close: () => {
         closing ??= cleanup();
         return closing;

@@ -336,6 +336,60 @@ export const MIGRATIONS: Migration[] = [
         for each row execute function localfit_manifest_changed()`,
     ],
   },
+  {
+    id: 9,
+    name: 'federated rounds and contributions',
+    statements: [
+      // A round of federated averaging (server/federated/): opened by an admin for a live base
+      // version with a head, announced in the manifest while open, aggregated into a new
+      // staged version (result_version_id) or ended without one (closed_reason). The delta's
+      // shape is the base head's, fixed at open. epsilon is the privacy loss of every
+      // aggregated round up to and including this one, at delta (the server's budget δ).
+      `create table federated_rounds (
+        seq integer primary key,
+        id text not null unique,
+        base_version_id text not null references versions (id),
+        clip float8 not null check (clip > 0),
+        min_clients integer not null check (min_clients >= 1),
+        min_outcomes integer not null check (min_outcomes >= 0),
+        sampling_rate float8 not null check (sampling_rate > 0 and sampling_rate <= 1),
+        noise_multiplier float8 not null check (noise_multiplier >= 0),
+        deadline timestamptz not null,
+        weights_length integer not null check (weights_length >= 1),
+        intercepts_length integer not null check (intercepts_length >= 1),
+        status text not null check (status in ('open', 'closed', 'aggregated', 'expired')),
+        contributions integer not null default 0,
+        opened_at timestamptz not null,
+        closed_at timestamptz,
+        closed_reason text,
+        epsilon float8,
+        delta float8,
+        round_epsilon float8,
+        noise_std float8,
+        result_version_id text references versions (id),
+        actor text not null
+      )`,
+      // At most one open round per base version.
+      `create unique index federated_rounds_one_open_per_base on federated_rounds (base_version_id)
+        where status = 'open'`,
+      // One contribution per (round, install), exactly once: body_hash tells a retry (same
+      // body, answered again with ordinal) from a second, different contribution (refused).
+      `create table federated_contributions (
+        round_id text not null references federated_rounds (id),
+        install_id text not null references installs (id),
+        body_hash text not null,
+        outcomes bigint not null check (outcomes >= 0),
+        local_noise float8 not null default 0 check (local_noise >= 0),
+        delta jsonb not null,
+        ordinal integer not null,
+        received_at timestamptz not null default now(),
+        primary key (round_id, install_id)
+      )`,
+      // What a version says about where it came from (a federated round's ε, δ, round id),
+      // for admins; not in the manifest.
+      `alter table versions add column metadata jsonb`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -39,13 +39,14 @@ interface VersionRow {
   weight: number;
   bucket_start: number | null;
   autopilot: boolean;
+  metadata: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const SELECT_VERSIONS = `
   select v.seq, v.id, v.semver, v.model_sha256, m.size, v.feature_spec, v.head, v.status,
-         v.weight, v.bucket_start, v.autopilot, v.created_at, v.updated_at
+         v.weight, v.bucket_start, v.autopilot, v.metadata, v.created_at, v.updated_at
   from versions v join models m on m.sha256 = v.model_sha256`;
 
 function toAdminVersion(row: VersionRow): AdminVersion {
@@ -61,6 +62,8 @@ function toAdminVersion(row: VersionRow): AdminVersion {
     head: row.head,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
+    // Only versions that say where they came from (a federated round) carry it.
+    ...(row.metadata ? { metadata: row.metadata } : {}),
   };
 }
 
@@ -89,7 +92,7 @@ async function findVersion(tx: Queryable, ref: string): Promise<VersionRow> {
 }
 
 /** Locks the manifest state for the rest of the transaction (see the module comment). */
-async function lockManifest(tx: Queryable): Promise<void> {
+export async function lockManifest(tx: Queryable): Promise<void> {
   await tx.query('select revision from manifest_state where id = 1 for update');
 }
 
@@ -101,7 +104,7 @@ async function lockManifest(tx: Queryable): Promise<void> {
  * committed, and neither the revision nor issuedAt may go backwards. The new rollout state
  * opens an epoch (server/rollout/epochs.ts).
  */
-async function bumpRevision(tx: Queryable): Promise<void> {
+export async function bumpRevision(tx: Queryable): Promise<void> {
   await tx.query(
     `update manifest_state m
      set revision = greatest(m.revision + 1, (extract(epoch from c.at) * 1000000)::bigint),
@@ -184,54 +187,63 @@ function nextSemver(existing: string[]): string {
 export interface PublishInput extends Omit<PublishRequest, 'featureSpec' | 'actor'> {
   featureSpec: Record<string, unknown>;
   actor: string;
+  /** Where the version came from (server/federated/ sets it); shown to admins only. */
+  metadata?: Record<string, unknown>;
 }
 
 export async function publishVersion(db: Database, input: PublishInput): Promise<AdminVersion> {
   return db.transaction(async (tx) => {
     await lockManifest(tx);
-    const model = await tx.query('select 1 from models where sha256 = $1', [input.model.sha256]);
-    if (model.rowCount === 0)
-      throw new ApiError(
-        422,
-        'UNKNOWN_MODEL',
-        `no model ${input.model.sha256}: upload it first (PUT /v1/admin/models/<sha256>)`,
-      );
-    const existing = await tx.query<{ semver: string; seq: number }>(
-      'select semver, seq from versions',
-    );
-    const semver = input.semver ?? nextSemver(existing.rows.map((row) => row.semver));
-    if (existing.rows.some((row) => row.semver === semver))
-      throw new ApiError(409, 'VERSION_EXISTS', `a version ${semver} exists already`);
-    await checkWeights(tx, null, input.weight);
-    const bucketStart = await freeStart(tx, null, input.weight);
-    const seq = existing.rows.reduce((max, row) => Math.max(max, row.seq), 0) + 1;
-    const id = `v${seq}`;
-    await tx.query(
-      `insert into versions
-         (seq, id, semver, model_sha256, feature_spec, head, status, weight, bucket_start)
-       values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'staging', $7, $8)`,
-      [
-        seq,
-        id,
-        semver,
-        input.model.sha256,
-        JSON.stringify(input.featureSpec),
-        input.head ? JSON.stringify(input.head) : null,
-        input.weight,
-        bucketStart,
-      ],
-    );
-    await purgeBeforeStaging(tx, id);
-    await recordAudit(tx, {
-      actor: input.actor,
-      action: 'publish',
-      versionId: id,
-      why: input.why,
-      details: { semver, sha256: input.model.sha256, weight: input.weight, bucketStart },
-    });
-    await bumpRevision(tx);
-    return toAdminVersion(await findVersion(tx, id));
+    return publishVersionIn(tx, input);
   });
+}
+
+/** Publishes inside a transaction that already holds the manifest lock ({@link lockManifest}). */
+export async function publishVersionIn(tx: Queryable, input: PublishInput): Promise<AdminVersion> {
+  const model = await tx.query('select 1 from models where sha256 = $1', [input.model.sha256]);
+  if (model.rowCount === 0)
+    throw new ApiError(
+      422,
+      'UNKNOWN_MODEL',
+      `no model ${input.model.sha256}: upload it first (PUT /v1/admin/models/<sha256>)`,
+    );
+  const existing = await tx.query<{ semver: string; seq: number }>(
+    'select semver, seq from versions',
+  );
+  const semver = input.semver ?? nextSemver(existing.rows.map((row) => row.semver));
+  if (existing.rows.some((row) => row.semver === semver))
+    throw new ApiError(409, 'VERSION_EXISTS', `a version ${semver} exists already`);
+  await checkWeights(tx, null, input.weight);
+  const bucketStart = await freeStart(tx, null, input.weight);
+  const seq = existing.rows.reduce((max, row) => Math.max(max, row.seq), 0) + 1;
+  const id = `v${seq}`;
+  await tx.query(
+    `insert into versions
+       (seq, id, semver, model_sha256, feature_spec, head, status, weight, bucket_start,
+        metadata)
+     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, 'staging', $7, $8, $9::jsonb)`,
+    [
+      seq,
+      id,
+      semver,
+      input.model.sha256,
+      JSON.stringify(input.featureSpec),
+      input.head ? JSON.stringify(input.head) : null,
+      input.weight,
+      bucketStart,
+      input.metadata ? JSON.stringify(input.metadata) : null,
+    ],
+  );
+  await purgeBeforeStaging(tx, id);
+  await recordAudit(tx, {
+    actor: input.actor,
+    action: 'publish',
+    versionId: id,
+    why: input.why,
+    details: { semver, sha256: input.model.sha256, weight: input.weight, bucketStart },
+  });
+  await bumpRevision(tx);
+  return toAdminVersion(await findVersion(tx, id));
 }
 
 /**

@@ -57,9 +57,21 @@ export interface AdminVersion {
   head: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
+  /** Where the version came from, when the server made it (a federated round: its ε, δ, id). */
+  metadata?: Record<string, unknown>;
 }
 
-export type AuditAction = 'publish' | 'ramp' | 'promote' | 'rollback' | 'upload' | 'autopilot';
+export type AuditAction =
+  | 'publish'
+  | 'ramp'
+  | 'promote'
+  | 'rollback'
+  | 'upload'
+  | 'autopilot'
+  | 'federated_open'
+  | 'federated_close'
+  | 'federated_aggregate'
+  | 'federated_expire';
 
 /** `POST /v1/admin/versions/<id>/autopilot`. */
 export interface AutopilotRequest extends AdminIntent {
@@ -206,4 +218,79 @@ export interface PolicyVerdict {
    */
   outcome: 'applied' | 'off' | 'refused' | 'none';
   error?: string;
+}
+
+// ─── federated rounds (server/federated/) ───────────────────────────────────────────────
+
+export type RoundStatus = 'open' | 'closed' | 'aggregated' | 'expired';
+
+/** `POST /v1/admin/federated/rounds`. */
+export interface OpenRoundRequest extends AdminIntent {
+  /** The base version: an id (`v3`) or semver; it must be live and have a head. */
+  baseVersionId: string;
+  /** L2 norm every contribution is clipped to. */
+  clip: number;
+  /** Contributions needed before the round may be aggregated. */
+  minClients: number;
+  /** Outcomes an install must have learned on the base (k; default 1). */
+  minOutcomes?: number;
+  /** q ∈ (0, 1]: the share of eligible installs that take part (default 1: all). */
+  samplingRate?: number;
+  /**
+   * z: noise standard deviation over clip. Default: the smallest z with which
+   * DEFAULT_PLANNED_ROUNDS rounds like this one fit the whole budget.
+   */
+  noiseMultiplier?: number;
+  /** When the round stops taking contributions (ISO 8601); default durationSeconds from now. */
+  deadline?: string;
+  /** Alternative to `deadline` (default 86,400: one day). */
+  durationSeconds?: number;
+}
+
+/** `POST /v1/admin/federated/rounds/<id>/close` (body optional). */
+export interface CloseRoundRequest extends AdminIntent {
+  /** End the round without aggregating (its contributions stay stored, unused). */
+  cancel?: boolean;
+}
+
+export interface AdminRound {
+  id: string;
+  baseVersionId: string;
+  status: RoundStatus;
+  clip: number;
+  minClients: number;
+  minOutcomes: number;
+  samplingRate: number;
+  noiseMultiplier: number;
+  deadline: string;
+  openedAt: string;
+  closedAt: string | null;
+  /** Why a round ended without a version (`cancelled`, `TOO_FEW_CONTRIBUTIONS: …`, …). */
+  closedReason: string | null;
+  contributions: number;
+  /** Aggregated rounds: ε of every aggregated round so far, this one included, at `delta`. */
+  epsilon: number | null;
+  delta: number | null;
+  /** Aggregated rounds: ε of this round alone, at `delta`. */
+  roundEpsilon: number | null;
+  /** Aggregated rounds: σ = z·clip/n, the noise on every coordinate of the average. */
+  noiseStd: number | null;
+  /** The staged version the round made. */
+  resultVersionId: string | null;
+  actor: string;
+}
+
+export interface PrivacyBudget {
+  epsilon: number;
+  delta: number;
+}
+
+/** `GET /v1/admin/federated/rounds`. */
+export interface FederatedStatus {
+  rounds: AdminRound[];
+  budget: PrivacyBudget & {
+    /** ε spent by every aggregated round, at the budget's δ (RDP, composed). */
+    spent: number;
+    aggregatedRounds: number;
+  };
 }

@@ -1,5 +1,7 @@
 /** The sync protocol's error body and its stable codes (see index.ts). */
 
+import type { FederatedErrorCode } from './federated.ts';
+
 // ─── errors ─────────────────────────────────────────────────────────────────────────────
 
 /** Every non-2xx reply (except 304) has this body. */
@@ -69,4 +71,6 @@ export type SyncErrorCode =
   /** 500: a server fault (never a reaction to the input). */
   | 'INTERNAL'
   /** 503: the server cannot reach its storage; retry later. */
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  /** Federated rounds (src/protocol/federated.ts): contributions and the admin's round actions. */
+  | FederatedErrorCode;

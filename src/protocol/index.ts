@@ -22,6 +22,7 @@
  * | `GET /v1/events` | — | — | server-sent events, see {@link SyncEventMap} |
  * | `GET /v1/models/<sha256>` | — | `Range`, `If-None-Match` | the bytes (200, 206, 304 or 416) |
  * | `POST /v1/metrics` | `Authorization: Bearer <device token>` | {@link MetricsBatch} | 201 {@link MetricsResponse} |
+ * | `POST /v1/federated/contributions` | `Authorization: Bearer <device token>` | {@link ContributionRequest} | 201 {@link ContributionResponse} (federated.ts) |
  *
  * Every error is JSON: {@link ErrorBody} with a stable {@link SyncErrorCode}.
  *
@@ -30,5 +31,6 @@
  */
 
 export * from './errors.ts';
+export * from './federated.ts';
 export * from './manifest.ts';
 export * from './metrics.ts';
