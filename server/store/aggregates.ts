@@ -8,32 +8,14 @@ import { aucFromSketch } from '../../src/metrics/auc_sketch.ts';
 import type { PairedAggregate, VersionAggregate } from '../../src/protocol/admin.ts';
 import { AUC_SKETCH_BINS } from '../../src/protocol/index.ts';
 import type { Queryable } from '../db/database.ts';
+import { fleetSumsSelect, type MetricSums } from './metric_columns.ts';
 import { emptyEvents, eventAggregates } from './version_events.ts';
 
-interface SumsRow {
+/** One version's fleet-wide sums (over its devices' running totals). */
+interface SumsRow extends MetricSums {
   version_id: string;
   devices: number;
-  windows: number;
-  samples: number;
-  logloss_sum: number;
-  logloss_samples: number;
-  correct: number;
-  correct_samples: number;
-  squared_error_sum: number;
-  absolute_error_sum: number;
-  error_samples: number;
-  impressions: number;
-  clicks: number;
-  conversions: number;
   ranking_k: number | null;
-  slates: number;
-  precision_sum: number;
-  recall_sum: number;
-  ndcg_sum: number;
-  prediction_count: number;
-  prediction_sum: number;
-  drift_alerts: number;
-  dropped: number;
 }
 
 const ratio = (num: number, den: number) => (den > 0 ? num / den : null);
@@ -47,18 +29,8 @@ export async function versionAggregates(
     : '';
   const params = versionIds ? [JSON.stringify(versionIds)] : [];
   const sums = await db.query<SumsRow>(
-    `select version_id, count(*)::int as devices,
-       sum(windows)::float8 as windows, sum(samples)::float8 as samples,
-       sum(logloss_sum) as logloss_sum, sum(logloss_samples)::float8 as logloss_samples,
-       sum(correct)::float8 as correct, sum(correct_samples)::float8 as correct_samples,
-       sum(squared_error_sum) as squared_error_sum, sum(absolute_error_sum) as absolute_error_sum,
-       sum(error_samples)::float8 as error_samples,
-       sum(impressions)::float8 as impressions, sum(clicks)::float8 as clicks,
-       sum(conversions)::float8 as conversions, max(ranking_k) as ranking_k,
-       sum(slates)::float8 as slates, sum(precision_sum) as precision_sum,
-       sum(recall_sum) as recall_sum, sum(ndcg_sum) as ndcg_sum,
-       sum(prediction_count)::float8 as prediction_count, sum(prediction_sum) as prediction_sum,
-       sum(drift_alerts)::float8 as drift_alerts, sum(dropped)::float8 as dropped
+    `select version_id, count(*)::int as devices, max(ranking_k) as ranking_k,
+       ${fleetSumsSelect()}
      from version_install_totals ${filter}
      group by version_id`,
     params,

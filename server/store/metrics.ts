@@ -39,6 +39,13 @@ import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { judgeWindows, recordRejections } from '../rollout/epochs.ts';
 import { sha256Hex } from '../tokens.ts';
+import {
+  ALL_METRIC_COLUMNS,
+  COUNT_COLUMNS,
+  emptyMetricSums,
+  type MetricSums,
+  SUM_COLUMNS,
+} from './metric_columns.ts';
 import { addEvents, hasEvents } from './version_events.ts';
 
 export interface IngestResult {
@@ -186,33 +193,11 @@ async function checkRepeatedWindows(
 }
 
 /** One version's sums over the windows of one batch, as the totals table's columns. */
-interface TotalsRow {
+interface TotalsRow extends MetricSums {
   version_id: string;
-  windows: number;
-  samples: number;
-  logloss_sum: number;
-  logloss_samples: number;
-  correct: number;
-  correct_samples: number;
-  squared_error_sum: number;
-  absolute_error_sum: number;
-  error_samples: number;
-  positives: number;
   auc_positive: number[] | null;
   auc_negative: number[] | null;
-  impressions: number;
-  clicks: number;
-  conversions: number;
   ranking_k: number | null;
-  slates: number;
-  precision_sum: number;
-  recall_sum: number;
-  ndcg_sum: number;
-  prediction_count: number;
-  prediction_sum: number;
-  prediction_sum_sq: number;
-  drift_alerts: number;
-  dropped: number;
   first_start: number;
   last_end: number;
 }
@@ -220,31 +205,10 @@ interface TotalsRow {
 function emptyTotals(versionId: string, w: MetricWindow): TotalsRow {
   return {
     version_id: versionId,
-    windows: 0,
-    samples: 0,
-    logloss_sum: 0,
-    logloss_samples: 0,
-    correct: 0,
-    correct_samples: 0,
-    squared_error_sum: 0,
-    absolute_error_sum: 0,
-    error_samples: 0,
-    positives: 0,
+    ...emptyMetricSums(),
     auc_positive: null,
     auc_negative: null,
-    impressions: 0,
-    clicks: 0,
-    conversions: 0,
     ranking_k: null,
-    slates: 0,
-    precision_sum: 0,
-    recall_sum: 0,
-    ndcg_sum: 0,
-    prediction_count: 0,
-    prediction_sum: 0,
-    prediction_sum_sq: 0,
-    drift_alerts: 0,
-    dropped: 0,
     first_start: w.start,
     last_end: w.end,
   };
@@ -312,37 +276,7 @@ export function sumWindows(windows: MetricWindow[]): TotalsRow[] {
   );
 }
 
-/** bigint running counts. */
-const COUNT_COLUMNS = [
-  'windows',
-  'samples',
-  'logloss_samples',
-  'correct',
-  'correct_samples',
-  'error_samples',
-  'positives',
-  'impressions',
-  'clicks',
-  'conversions',
-  'slates',
-  'prediction_count',
-  'drift_alerts',
-  'dropped',
-] as const;
-
-/** float8 running sums. */
-const SUM_COLUMNS = [
-  'logloss_sum',
-  'squared_error_sum',
-  'absolute_error_sum',
-  'precision_sum',
-  'recall_sum',
-  'ndcg_sum',
-  'prediction_sum',
-  'prediction_sum_sq',
-] as const;
-
-const ADDED_COLUMNS = [...COUNT_COLUMNS, ...SUM_COLUMNS];
+const ADDED_COLUMNS = ALL_METRIC_COLUMNS;
 
 /**
  * Counts saturate at 9e18 instead of overflowing bigint: a device that kept sending huge
