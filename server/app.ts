@@ -11,7 +11,7 @@ import { cors } from 'hono/cors';
 import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../src/protocol/index.ts';
 import type { AppContext } from './context.ts';
 import { StorageUnavailableError } from './db/database.ts';
-import { FEDERATED_ROUTES, federatedRoutes } from './federated/routes.ts';
+import { federatedRoutes } from './federated/routes.ts';
 import { ApiError, notFound } from './http/errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { deviceRoutes } from './routes/device.ts';
@@ -19,27 +19,28 @@ import { eventRoutes } from './routes/events.ts';
 import { modelRoutes } from './routes/models.ts';
 import { ValidationError } from './validate.ts';
 
-/** Paths and the methods they answer, for 405 (Hono itself would say 404). */
-const ROUTES: [string, string[]][] = [
-  ['/v1/health', ['GET', 'HEAD']],
-  ['/v1/register', ['POST']],
-  ['/v1/manifest', ['GET', 'HEAD']],
-  ['/v1/public-key', ['GET', 'HEAD']],
-  ['/v1/events', ['GET']],
-  ['/v1/models/:sha256', ['GET', 'HEAD']],
-  ['/v1/metrics', ['POST']],
-  ['/v1/admin/models/:sha256', ['PUT']],
-  ['/v1/admin/versions', ['GET', 'HEAD', 'POST']],
-  ['/v1/admin/versions/:ref', ['GET', 'HEAD']],
-  ['/v1/admin/versions/:ref/ramp', ['POST']],
-  ['/v1/admin/versions/:ref/promote', ['POST']],
-  ['/v1/admin/versions/:ref/rollback', ['POST']],
-  ['/v1/admin/versions/:ref/autopilot', ['POST']],
-  ['/v1/admin/policy/evaluate', ['POST']],
-  ['/v1/admin/audit', ['GET', 'HEAD']],
-  ['/v1/admin/status', ['GET', 'HEAD']],
-  ...FEDERATED_ROUTES,
-];
+/** The order methods are listed in an Allow header. */
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/**
+ * Every registered path and the methods it answers, read back from Hono's own route list, so
+ * that a wrong method is 405 with Allow (Hono itself would say 404). Hono answers HEAD with the
+ * GET handler; middleware (method ALL) is not a route.
+ */
+function allowedMethods(app: Hono): Map<string, string[]> {
+  const byPath = new Map<string, Set<string>>();
+  for (const { path, method } of app.routes) {
+    if (method === 'ALL') continue;
+    const methods = byPath.get(path) ?? new Set<string>();
+    methods.add(method);
+    if (method === 'GET') methods.add('HEAD');
+    byPath.set(path, methods);
+  }
+  const rank = (m: string) => METHOD_ORDER.indexOf(m) >>> 0; // unknown methods last
+  return new Map(
+    [...byPath].map(([path, methods]) => [path, [...methods].sort((x, y) => rank(x) - rank(y))]),
+  );
+}
 
 export interface AppOptions {
   /** Access-Control-Allow-Origin for browser apps: '*' (default) or a list of origins. */
@@ -74,7 +75,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Hono {
   adminRoutes(app, ctx);
   federatedRoutes(app, ctx);
 
-  for (const [path, methods] of ROUTES)
+  for (const [path, methods] of allowedMethods(app))
     app.all(path, () => {
       throw new ApiError(405, 'METHOD_NOT_ALLOWED', `use ${methods.join(' or ')}`, {
         headers: { allow: methods.join(', ') },

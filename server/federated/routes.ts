@@ -138,11 +138,3 @@ export function federatedRoutes(app: Hono, ctx: AppContext): void {
     return c.json(round);
   });
 }
-
-/** Paths and methods, for app.ts's 405 answers. */
-export const FEDERATED_ROUTES: [string, string[]][] = [
-  [CONTRIBUTIONS_PATH, ['POST']],
-  ['/v1/admin/federated/rounds', ['GET', 'HEAD', 'POST']],
-  ['/v1/admin/federated/rounds/:id', ['GET', 'HEAD']],
-  ['/v1/admin/federated/rounds/:id/close', ['POST']],
-];

@@ -168,6 +168,23 @@ export function defineServerSuite(backend: Backend): void {
           expect(wrong.status).toBe(405);
           expect(wrong.headers.get('allow')).toContain('GET');
           expect(errorCode(wrong)).toBe('METHOD_NOT_ALLOWED');
+          // Allow comes from the registered routes, parameterised paths and later routes too (admin
+          // paths answer 401 first: their auth runs before any route).
+          for (const [method, path, allow] of [
+            ['DELETE', '/v1/metrics', 'POST'],
+            ['POST', '/v1/models/abc', 'GET, HEAD'],
+            ['PUT', '/v1/register', 'POST'],
+            ['POST', '/v1/public-key', 'GET, HEAD'],
+            ['GET', '/v1/federated/contributions', 'POST'],
+          ]) {
+            const refused = await call(h.server, method, path);
+            expect([method, path, refused.status, refused.headers.get('allow')]).toEqual([
+              method,
+              path,
+              405,
+              allow,
+            ]);
+          }
         });
 
         test('CORS: preflight allowed, headers exposed, also on errors', async () => {
