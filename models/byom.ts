@@ -6,6 +6,8 @@
  * Browser-safe. Each model comes with what it computes, in TypeScript, to check a run against.
  *
  * ```ts
+ * import { createLearner } from 'localfit';
+ * import { idLookupModel } from './byom.ts';
  * const model = idLookupModel({ dtype: 'int64' });
  * await createLearner({ model: { bytes: model.bytes }, featureSpec: model.featureSpec });
  * ```

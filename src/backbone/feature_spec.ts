@@ -29,6 +29,7 @@ export interface FeatureSpec {
  * from the model's shape or a first run.
  *
  * ```ts
+ * import type { FeatureSpecInit } from './feature_spec.ts';
  * const featureSpec: FeatureSpecInit = {
  *   inputs: [{ name: 'user', size: 1, dtype: 'int64', vocabulary: 1000 }, { name: 'x', size: 12 }],
  *   output: { name: 'embedding' },

@@ -94,9 +94,10 @@ function defaultWorker(): Worker {
  * Starts a learner in a Web Worker and resolves once its model is loaded and checked.
  *
  * ```ts
+ * import { createLearner } from 'localfit';
  * const learner = await createLearner({ model: { url: '/models/demo.onnx' } });
- * const { score } = await learner.predict({ item: [...], context: [...] });
- * await learner.observe({ item: [...], context: [...] }, 1);
+ * const { score } = await learner.predict({ item: [42], context: [0.3, 1, 0, 0] });
+ * await learner.observe({ item: [42], context: [0.3, 1, 0, 0] }, 1);
  * ```
  */
 export async function createLearner(options: LearnerOptions): Promise<Learner> {

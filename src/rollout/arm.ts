@@ -11,6 +11,10 @@
  * experiment.
  *
  * ```ts
+ * import type { Manifest } from '../protocol/index.ts';
+ * import { assignArm, rolloutBucket } from './arm.ts';
+ * declare const manifest: Manifest; // the verified manifest
+ * const installId = 'a1b2c3'; // this install's id
  * const bucket = await rolloutBucket(installId, manifest.rollout);
  * const served = assignArm(manifest, bucket); // a staged version, or production
  * ```

@@ -6,6 +6,7 @@
  * reported. Production answers instead, so the app sees no failed prediction.
  *
  * ```ts
+ * import { Guardrails } from './guardrails.ts';
  * const guard = new Guardrails({ latencyBudgetMs: 100, slowCallsInARow: 1 });
  * const trip = guard.checkPrediction(new Float32Array([0.4, Number.NaN]), 3);
  * trip?.kind; // 'non_finite' — and trip.reason is 'non_finite: score 1 is NaN'

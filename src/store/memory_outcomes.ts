@@ -10,6 +10,7 @@ import type { AppendResult } from './outcomes.ts';
  * default; about 4 MB of ids at most). Nothing survives a reload: memory is all there is.
  *
  * ```ts
+ * import { MemoryOutcomeLog } from './memory_outcomes.ts';
  * const log = new MemoryOutcomeLog();
  * log.append('evt-1'); // { seq: 1, duplicate: false }
  * log.append('evt-1'); // { seq: 1, duplicate: true }
