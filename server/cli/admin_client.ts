@@ -11,9 +11,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import type {
+  AdminRound,
   AdminVersion,
   AutopilotRequest,
+  CloseRoundRequest,
+  FederatedStatus,
+  OpenRoundRequest,
   PolicyEvaluation,
+  PrivacyBudget,
   PublishRequest,
   RampRequest,
   StatusResponse,
@@ -31,6 +36,14 @@ import {
 } from '../data_dir.ts';
 import type { Database } from '../db/database.ts';
 import { openDatabase } from '../db/open.ts';
+import {
+  closeRound,
+  type FederatedConfig,
+  federatedStatus,
+  openRound,
+  resolveFederated,
+} from '../federated/rounds.ts';
+import { closeRoundRequest, openRoundRequest } from '../federated/schemas.ts';
 import { ApiError } from '../http/errors.ts';
 import { Autopilot } from '../rollout/autopilot.ts';
 import { resolvePolicy } from '../rollout/policy.ts';
@@ -52,6 +65,10 @@ export interface AdminClient {
   autopilot(ref: string, request: AutopilotRequest): Promise<AdminVersion>;
   /** Runs the rollout policy now (applies its verdicts unless dryRun). */
   evaluate(dryRun: boolean): Promise<PolicyEvaluation>;
+  /** Federated rounds (server/federated/): open one, read them all, end one. */
+  federatedOpen(request: OpenRoundRequest): Promise<AdminRound>;
+  federatedStatus(): Promise<FederatedStatus>;
+  federatedClose(id: string, request: CloseRoundRequest): Promise<AdminRound>;
   close(): Promise<void>;
 }
 
@@ -120,14 +137,23 @@ export function httpAdmin(baseUrl: string, token: string): AdminClient {
       ),
     autopilot: (ref, request) => call('POST', path(ref, 'autopilot'), request),
     evaluate: (dryRun) => call('POST', '/v1/admin/policy/evaluate', { dryRun }),
+    federatedOpen: (request) => call('POST', '/v1/admin/federated/rounds', request),
+    federatedStatus: () => call('GET', '/v1/admin/federated/rounds'),
+    federatedClose: (id, request) =>
+      call('POST', `/v1/admin/federated/rounds/${encodeURIComponent(id)}/close`, request),
     close: async () => {},
   };
 }
 
+/**
+ * `federated` holds the privacy budget rounds are charged against: with no server, the CLI's
+ * (LOCALFIT_DP_EPSILON / LOCALFIT_DP_DELTA, else the defaults), which should be the servers'.
+ */
 export function directAdmin(
   db: Database,
   target: string,
   release: () => void = () => {},
+  federated: FederatedConfig = resolveFederated(),
 ): AdminClient {
   const wrap = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
@@ -156,6 +182,15 @@ export function directAdmin(
           logError: () => {},
         }).evaluate(dryRun),
       ),
+    federatedOpen: (request) =>
+      wrap(async () =>
+        openRound(db, federated, openRoundRequest(request, ''), request.actor ?? 'admin'),
+      ),
+    federatedStatus: () => wrap(() => federatedStatus(db, federated)),
+    federatedClose: (id, request) =>
+      wrap(() =>
+        closeRound(db, federated, id, closeRoundRequest(request, ''), request.actor ?? 'admin'),
+      ),
     close: async () => {
       await db.close();
       release();
@@ -169,6 +204,8 @@ export interface ConnectOptions {
   server?: string;
   adminToken?: string;
   databaseUrl?: string;
+  /** The privacy budget for rounds acted on directly on the database. */
+  budget?: Partial<PrivacyBudget>;
 }
 
 async function adminTokenFor(paths: DataDir, configured?: string): Promise<string> {
@@ -181,6 +218,10 @@ async function adminTokenFor(paths: DataDir, configured?: string): Promise<strin
   return token;
 }
 
+function federatedFor(options: ConnectOptions): FederatedConfig {
+  return resolveFederated(options.budget ? { budget: options.budget } : {});
+}
+
 export async function connectAdmin(options: ConnectOptions): Promise<AdminClient> {
   const paths = dataDirPaths(options.dataDir);
   if (options.server)
@@ -189,7 +230,7 @@ export async function connectAdmin(options: ConnectOptions): Promise<AdminClient
   if (running) return httpAdmin(running.url, await adminTokenFor(paths, options.adminToken));
   if (options.databaseUrl) {
     const db = await openDatabase({ databaseUrl: options.databaseUrl });
-    return directAdmin(db, 'PostgreSQL (DATABASE_URL)');
+    return directAdmin(db, 'PostgreSQL (DATABASE_URL)', () => {}, federatedFor(options));
   }
   try {
     await readFile(`${paths.pglite}/PG_VERSION`);
@@ -202,7 +243,7 @@ export async function connectAdmin(options: ConnectOptions): Promise<AdminClient
   const release = lockDataDir(paths);
   try {
     const db = await openDatabase({ pgliteDir: paths.pglite });
-    return directAdmin(db, `PGlite in ${paths.pglite}`, release);
+    return directAdmin(db, `PGlite in ${paths.pglite}`, release, federatedFor(options));
   } catch (error) {
     release();
     throw error;

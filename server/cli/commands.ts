@@ -5,10 +5,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { PublishRequest } from '../../src/protocol/admin.ts';
+import type { OpenRoundRequest, PrivacyBudget, PublishRequest } from '../../src/protocol/admin.ts';
 import { manifestKeyId } from '../../src/protocol/index.ts';
 import { DEFAULT_DATA_DIR, ensureDataDir, lockDataDir } from '../data_dir.ts';
 import { openDatabase } from '../db/open.ts';
+import { FederatedConfigError, resolveFederated } from '../federated/rounds.ts';
 import { ProxyConfigError } from '../http/client_address.ts';
 import { activateNextKey, prepareNextKey, RotationError } from '../key_rotation.ts';
 import { NEXT_SIGNING_KEY_ENV, SIGNING_KEY_ENV, SigningKeyError } from '../key_store.ts';
@@ -19,6 +20,7 @@ import { type RunningServer, startServer } from '../start.ts';
 import { ValidationError } from '../validate.ts';
 import { type AdminClient, AdminError, connectAdmin } from './admin_client.ts';
 import { flag, numberFlag, onlyFlags, type ParsedArgs, parseArgs, UsageError } from './args.ts';
+import { formatFederated, formatRound } from './federated_table.ts';
 import { formatJobs, formatRetraining } from './jobs_table.ts';
 import { formatStatus, formatVerdicts } from './status_table.ts';
 
@@ -46,9 +48,25 @@ Commands:
         --guardrail-devices N     roll back once N devices rolled back locally (default 3)
         --ramp-steps W,W,...      e.g. 0.05,0.25,0.5,1 (default: never ramp)
         --ramp-margin X           ramp when upper bound < X (default 0.01)
+      Federated rounds: --dp-epsilon E --dp-delta D, the privacy budget every aggregated
+        round together may spend (default LOCALFIT_DP_EPSILON / LOCALFIT_DP_DELTA, else 8, 1e-5)
       Retraining (server/scheduler/, server/README.md "Retraining"):
         --scheduler FILE          JSON: { "schedules": [...], "trainingData": DIR, ... }
         --training-data DIR       MovieLens-format folder the default trainer learns from
+  federated open <version> --clip C --min-clients N [--min-outcomes K] [--sampling-rate Q]
+            [--noise-multiplier Z] [--deadline ISO | --duration 1h] [--why TEXT]
+  federated status
+  federated close <round> [--cancel] [--why TEXT]
+      Federated rounds (server/README.md "Federated rounds"): open announces a round for a
+      live version with a head in the manifest (devices serving it send one clipped head
+      delta each; default noise multiplier: the one that fits 10 such rounds in the budget;
+      default duration 1d); close averages the contributions with Gaussian noise and stages
+      the result at weight 0.1 (refused when there are fewer than N or the privacy budget
+      would be exceeded), or with --cancel ends the round unused; a round past its deadline
+      is aggregated, or expired, by the server. status lists the rounds and the budget spent.
+      The budget (ε, δ): serve --dp-epsilon E --dp-delta D, or LOCALFIT_DP_EPSILON and
+      LOCALFIT_DP_DELTA (default 8 and 1e-5); give the CLI the same when it works on the
+      database directly.
   rotate-key prepare|activate [--data DIR]
       Rotate the manifest signing key (server/README.md "Rotating the signing key"): prepare
       makes the next key, in DIR/signing-key.next (or takes LOCALFIT_NEXT_SIGNING_KEY); servers
@@ -121,6 +139,7 @@ async function withAdmin<T>(
     server: flag(args, 'server') ?? io.env.LOCALFIT_SERVER,
     adminToken: io.env.LOCALFIT_ADMIN_TOKEN,
     databaseUrl: io.env.DATABASE_URL,
+    budget: budgetFrom(args, io),
   });
   try {
     return await work(client);
@@ -176,8 +195,36 @@ function policyFrom(args: ParsedArgs): PolicyOptions {
   ) as PolicyOptions;
 }
 
+/** The privacy budget: --dp-epsilon / --dp-delta, else LOCALFIT_DP_EPSILON / _DELTA. */
+function budgetFrom(args: ParsedArgs, io: CliIo): Partial<PrivacyBudget> {
+  const read = (name: string, env: string) => {
+    const fromFlag = args.flags.has(name) ? numberFlag(args, name) : undefined;
+    if (fromFlag !== undefined) return fromFlag;
+    const text = io.env[env];
+    if (text === undefined || text === '') return undefined;
+    const value = Number(text);
+    if (!Number.isFinite(value)) throw new UsageError(`${env} must be a number, not ${text}`);
+    return value;
+  };
+  const epsilon = read('dp-epsilon', 'LOCALFIT_DP_EPSILON');
+  const delta = read('dp-delta', 'LOCALFIT_DP_DELTA');
+  const budget: Partial<PrivacyBudget> = {
+    ...(epsilon !== undefined ? { epsilon } : {}),
+    ...(delta !== undefined ? { delta } : {}),
+  };
+  try {
+    resolveFederated({ budget });
+  } catch (error) {
+    if (error instanceof FederatedConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  return budget;
+}
+
 async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
   onlyFlags(args, [
+    'dp-epsilon',
+    'dp-delta',
     'port',
     'host',
     'data',
@@ -208,6 +255,7 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
       appKey: io.env.LOCALFIT_APP_KEY || undefined,
       signingKey: io.env[SIGNING_KEY_ENV] || undefined,
       policy: policyFrom(args),
+      federated: { budget: budgetFrom(args, io) },
       ...(trustProxy ? { trustProxy } : {}),
       ...(inactiveInstallDays !== undefined ? { inactiveInstallDays } : {}),
       ...(scheduler ? { scheduler } : {}),
@@ -503,7 +551,89 @@ async function rotateKey(args: ParsedArgs, io: CliIo): Promise<number> {
   return 0;
 }
 
+/** `90s`, `30m`, `6h`, `2d`, or plain seconds. */
+function durationSeconds(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/.exec(text.trim());
+  if (!match) throw new UsageError(`--duration must look like 90s, 30m, 6h or 2d, not ${text}`);
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's'];
+}
+
+async function federated(args: ParsedArgs, io: CliIo): Promise<number> {
+  const [action, ref, ...rest] = args.positionals;
+  const why = flag(args, 'why');
+  const actor = actorFrom(args, io);
+  const intent = { actor, ...(why ? { why } : {}) };
+  const budgetFlags = ['dp-epsilon', 'dp-delta'];
+  if (action === 'open') {
+    onlyFlags(args, [
+      ...COMMON,
+      ...budgetFlags,
+      'why',
+      'clip',
+      'min-clients',
+      'min-outcomes',
+      'sampling-rate',
+      'noise-multiplier',
+      'deadline',
+      'duration',
+    ]);
+    if (!ref || rest.length > 0)
+      throw new UsageError('usage: federated open <version> --clip C --min-clients N');
+    const clip = numberFlag(args, 'clip');
+    const minClients = numberFlag(args, 'min-clients');
+    if (clip === undefined || minClients === undefined)
+      throw new UsageError('federated open needs --clip C and --min-clients N');
+    const minOutcomes = numberFlag(args, 'min-outcomes');
+    const samplingRate = numberFlag(args, 'sampling-rate');
+    const noiseMultiplier = numberFlag(args, 'noise-multiplier');
+    const deadline = flag(args, 'deadline');
+    const duration = flag(args, 'duration');
+    if (deadline && duration) throw new UsageError('give --deadline or --duration, not both');
+    const request: OpenRoundRequest = {
+      ...intent,
+      baseVersionId: ref,
+      clip,
+      minClients,
+      ...(minOutcomes !== undefined ? { minOutcomes } : {}),
+      ...(samplingRate !== undefined ? { samplingRate } : {}),
+      ...(noiseMultiplier !== undefined ? { noiseMultiplier } : {}),
+      ...(deadline ? { deadline } : {}),
+      ...(duration ? { durationSeconds: durationSeconds(duration) } : {}),
+    };
+    await withAdmin(args, io, async (client) => {
+      io.out(`opened ${formatRound(await client.federatedOpen(request))}`);
+    });
+    return 0;
+  }
+  if (action === 'close') {
+    onlyFlags(args, [...COMMON, ...budgetFlags, 'why', 'cancel']);
+    if (!ref || rest.length > 0) throw new UsageError('usage: federated close <round> [--cancel]');
+    const cancel = args.flags.get('cancel') === true;
+    await withAdmin(args, io, async (client) => {
+      const round = await client.federatedClose(ref, { ...intent, ...(cancel ? { cancel } : {}) });
+      io.out(
+        round.resultVersionId
+          ? `${round.id} aggregated ${round.contributions} contributions into ${round.resultVersionId}, staged (ε ${round.epsilon} at δ ${round.delta} spent in all)`
+          : `closed ${formatRound(round)}`,
+      );
+    });
+    return 0;
+  }
+  if (action === 'status') {
+    onlyFlags(args, [...COMMON, ...budgetFlags]);
+    if (ref !== undefined) throw new UsageError('usage: federated status');
+    await withAdmin(args, io, async (client) => {
+      io.out(`localfit federated rounds (${client.target})`);
+      io.out('');
+      io.out(formatFederated(await client.federatedStatus()));
+    });
+    return 0;
+  }
+  throw new UsageError('usage: federated open|status|close …');
+}
+
 const COMMANDS: Record<string, (args: ParsedArgs, io: CliIo) => Promise<number>> = {
+  federated,
   jobs,
   'rotate-key': rotateKey,
   autopilot,
@@ -529,7 +659,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   try {
-    return await run(parseArgs(rest, ['dry-run']), io);
+    return await run(parseArgs(rest, ['dry-run', 'cancel']), io);
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`${error.message}\n(see: npm run server -- help)`);

@@ -91,6 +91,13 @@ function describeDetails(e: AuditEntry): string {
       return `${d.bytes} bytes`;
     case 'autopilot':
       return `autopilot ${d.to ? 'on' : 'off'}`;
+    case 'federated_open':
+      return `round ${d.roundId} opened, clip ${d.clip}, noise multiplier ${d.noiseMultiplier}`;
+    case 'federated_aggregate':
+      return `round ${d.roundId}: ${d.contributions} contributions, ε ${typeof d.epsilon === 'number' ? d.epsilon.toFixed(3) : d.epsilon} at δ ${d.delta}`;
+    case 'federated_close':
+    case 'federated_expire':
+      return `round ${d.roundId}: ${d.reason}`;
     default:
       return '';
   }

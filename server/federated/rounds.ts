@@ -195,18 +195,26 @@ async function spentSoFar(tx: Queryable): Promise<{ accountant: RdpAccountant; r
   return { accountant, rounds: rows.length };
 }
 
+/**
+ * ε spent, at δ: 0 before any round (the improved conversion alone would read a few
+ * thousandths off an empty accountant — the log(1/δ)/(α − 1) term at the largest order).
+ */
+function spentEpsilon(accountant: RdpAccountant, rounds: number, delta: number): number {
+  return rounds === 0 ? 0 : accountant.epsilon(delta).epsilon;
+}
+
 const round4 = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)) : x);
 
 /** Refuses (BUDGET_EXCEEDED) unless one more round of (q, z) fits the budget; ε after it. */
 function checkBudget(
-  accountant: RdpAccountant,
+  { accountant, rounds }: { accountant: RdpAccountant; rounds: number },
   round: { samplingRate: number; noiseMultiplier: number },
   budget: PrivacyBudget,
 ): { after: number; alone: number } {
   const after = accountant.epsilonAfter(round, budget.delta);
   const alone = new RdpAccountant().epsilonAfter(round, budget.delta);
   if (after > budget.epsilon) {
-    const spent = accountant.epsilon(budget.delta).epsilon;
+    const spent = spentEpsilon(accountant, rounds, budget.delta);
     const fits = Number.isFinite(spent) && spent < budget.epsilon;
     throw new ApiError(
       409,
@@ -290,14 +298,14 @@ export async function openRound(
         'ROUND_OPEN',
         `round ${open.rows[0].id} is open for ${base.id}: close it first (federated close ${open.rows[0].id})`,
       );
-    const { accountant } = await spentSoFar(tx);
+    const spent = await spentSoFar(tx);
     if (!Number.isFinite(noiseMultiplier))
       throw new ApiError(
         409,
         'BUDGET_EXCEEDED',
         `no noise multiplier lets ${DEFAULT_PLANNED_ROUNDS} rounds fit ε = ${config.budget.epsilon}: give one (noiseMultiplier)`,
       );
-    checkBudget(accountant, { samplingRate, noiseMultiplier }, config.budget);
+    checkBudget(spent, { samplingRate, noiseMultiplier }, config.budget);
     const { rows: seqs } = await tx.query<{ seq: number }>(
       'select coalesce(max(seq), 0)::int + 1 as seq from federated_rounds',
     );
@@ -496,9 +504,8 @@ async function aggregateIn(
       'TOO_FEW_CONTRIBUTIONS',
       `${round.id} holds ${round.contributions} contributions, fewer than its minimum ${round.min_clients}: wait for more, or close it with cancel`,
     );
-  const { accountant } = await spentSoFar(tx);
   const event = { samplingRate: round.sampling_rate, noiseMultiplier: round.noise_multiplier };
-  const { after, alone } = checkBudget(accountant, event, config.budget);
+  const { after, alone } = checkBudget(await spentSoFar(tx), event, config.budget);
   const { rows: versions } = await tx.query<{
     model_sha256: string;
     feature_spec: Record<string, unknown>;
@@ -664,7 +671,7 @@ export async function federatedStatus(
     rounds: rows.map(toAdminRound),
     budget: {
       ...config.budget,
-      spent: accountant.epsilon(config.budget.delta).epsilon,
+      spent: spentEpsilon(accountant, rounds, config.budget.delta),
       aggregatedRounds: rounds,
     },
   };
