@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { federatedQuality } from '../models/federated/bench.ts';
 import { movielensQuality } from '../models/movielens/bench.ts';
 import { headThroughput } from './head_throughput.ts';
 import { idle } from './idle.ts';
@@ -43,6 +44,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
     key: 'quality.movielens',
     run: async (c) => withMovielensPlot(await movielensQuality(c.quick)),
   },
+  { key: 'quality.federated', run: (c) => federatedQuality(c.quick) },
   { key: 'swap', run: async (c) => swapUnderLoad(c.quick, await c.browser()) },
   { key: 'main_thread', run: async (c) => mainThread(c.quick, await c.browser()) },
   { key: 'startup', run: async (c) => startup(c.quick, await c.browser()) },

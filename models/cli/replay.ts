@@ -174,6 +174,8 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
 
 type Progress = (p: { step: string; done: number; total: number; elapsed: number }) => void;
 
+const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(4)}`;
+
 const day = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
 
 async function federatedCommand(
@@ -222,6 +224,10 @@ async function federatedCommand(
               }
             : {}),
           share_of_gap: report.shareOfGap,
+          bootstrap_se: {
+            central_minus_static: report.bootstrap.central.se,
+            federated_minus_static: report.bootstrap.federated.se,
+          },
           epsilon: Number.isFinite(run.epsilon) ? run.epsilon : null,
           delta: run.delta,
           noise_multiplier: run.noiseMultiplier,
@@ -264,6 +270,7 @@ async function federatedCommand(
         `(of ${run.rounds.map((round) => round.active).join(', ')} active), ` +
         `clip ${o.clip}, server learning rate ${o.serverLearningRate}, k = ${o.minOutcomes}, seed ${o.seed}`,
       `the federated head covers ${(100 * report.shareOfGap).toFixed(0)}% of the pooled-AUC gap from static to central (floor: 50% at ε <= 8)`,
+      `pooled AUC minus static's, paired bootstrap over the held-out users (mean ± SE): central ${signed(report.bootstrap.central.mean)} ± ${report.bootstrap.central.se.toFixed(4)}, federated ${signed(report.bootstrap.federated.mean)} ± ${report.bootstrap.federated.se.toFixed(4)}`,
       `time: train ${seconds.train.toFixed(1)}s, simulate ${report.seconds.toFixed(1)}s, total ${total.toFixed(1)}s`,
     ];
     io.stdout(lines.join('\n'));

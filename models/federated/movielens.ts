@@ -24,6 +24,7 @@ import { type MovielensSplit, splitMovielens } from '../movielens/dataset.ts';
 import { embedCatalog } from '../train/hybrid.ts';
 import type { TrainedVersion } from '../train/types.ts';
 import {
+  bootstrapDifferences,
   centralHead,
   type DeviceStream,
   type Embedded,
@@ -101,6 +102,11 @@ export interface FederatedReport {
   localDp?: HeadFigures & { run: FederatedResult };
   /** (federated − static) / (central − static) on pooled AUC; the floor is ≥ 0.5. */
   shareOfGap: number;
+  /**
+   * Paired bootstrap over the held-out users: the standard error of central − static and of
+   * federated − static in pooled AUC, to read the gap against.
+   */
+  bootstrap: { central: { mean: number; se: number }; federated: { mean: number; se: number } };
   seconds: number;
 }
 
@@ -157,6 +163,10 @@ export function federatedReport(
     central,
     federated,
     ...(local ? { localDp: local } : {}),
+    bootstrap: (() => {
+      const [, c, f] = bootstrapDifferences([staticFigures, central, federated]);
+      return { central: c, federated: f };
+    })(),
     shareOfGap:
       (federated.pooledAuc - staticFigures.pooledAuc) /
       (central.pooledAuc - staticFigures.pooledAuc),

@@ -3,6 +3,12 @@
 // know (it was fitted on a world where part of the taste was the other way round), so the
 // fleet has something to teach. Seeded: every figure below is the same on every run.
 import { describe, expect, test } from 'vitest';
+import { federatedPlot } from '../../../models/federated/bench.ts';
+import {
+  epsilonSeries,
+  type FederatedContext,
+  federatedReport,
+} from '../../../models/federated/movielens.ts';
 import {
   centralHead,
   type DeviceStream,
@@ -150,6 +156,43 @@ describe('federated simulation', () => {
     expect(planRounds(1, 1e-5, 70, 39)).toBe(1);
     expect(planRounds(0.1, 1e-5, 70, 39)).toBe(1);
     expect(planRounds(8, 1e-5, 7000, 39)).toBeGreaterThan(planRounds(8, 1e-5, 70, 39));
-    expect(planRounds(Number.POSITIVE_INFINITY, 1e-5, 70, 39)).toBe(8);
+    // Without noise, the rounds are bounded by the devices each needs (and by the most planned).
+    expect(planRounds(Number.POSITIVE_INFINITY, 1e-5, 70, 39)).toBe(3);
+    expect(planRounds(Number.POSITIVE_INFINITY, 1e-5, 10_000, 39)).toBe(8);
+    expect(planRounds(8, 1e-5, 30, 39)).toBe(1);
+  });
+
+  test('the ε series the benchmark plots, and the report beside it', () => {
+    const context: FederatedContext = {
+      base: w.base,
+      embedded: w.embedded,
+      history: noHistory,
+      fleet: w.fleet,
+      heldOut: w.heldOut.map((u) => ({
+        user: u.user,
+        items: Int32Array.from(u.items),
+        labels: Uint8Array.from(u.labels),
+      })),
+      splitTime: 5000,
+    };
+    const series = epsilonSeries(context, [1, 8, Number.POSITIVE_INFINITY], {}, [1, 2]);
+    expect(series.map((p) => p.epsilon)).toEqual([1, 8, Number.POSITIVE_INFINITY]);
+    expect(series[0].noiseMultiplier).toBeGreaterThan(series[1].noiseMultiplier);
+    expect(series[2].noiseMultiplier).toBe(0);
+    for (const p of series) {
+      expect(p.pooledAucMin).toBeLessThanOrEqual(p.pooledAuc);
+      expect(p.pooledAucMax).toBeGreaterThanOrEqual(p.pooledAuc);
+      expect(p.pooledAuc).toBeGreaterThan(staticFigures.pooledAuc);
+    }
+    expect(series[0].localDpPooledAuc).toBeTypeOf('number');
+    expect(series[2].localDpPooledAuc).toBeUndefined();
+    const report = federatedReport(context, { epsilon: 8 });
+    expect(report.federated.run.epsilon).toBeLessThanOrEqual(8);
+    expect(report.localDp?.run.options.localNoise).toBe(report.federated.run.noiseMultiplier);
+    expect(report.bootstrap.central.se).toBeGreaterThan(0);
+    expect(report.shareOfGap).toBeGreaterThan(0.5);
+    const svg = federatedPlot(report, series);
+    for (const name of ['federated (DP-FedAvg)', 'central retrain', 'static server model'])
+      expect(svg).toContain(name);
   });
 });
