@@ -498,6 +498,23 @@ async function aggregateIn(
   actor: string,
   why: string | undefined,
 ): Promise<void> {
+  const { rows: versions } = await tx.query<{
+    status: string;
+    model_sha256: string;
+    feature_spec: Record<string, unknown>;
+    head: Record<string, unknown> | null;
+  }>('select status, model_sha256, feature_spec, head from versions where id = $1', [
+    round.base_version_id,
+  ]);
+  const base = versions[0];
+  // A base the rollout rolled back (or that was replaced) is no start for a new version.
+  if (base.status !== 'production' && base.status !== 'staging')
+    throw new ApiError(
+      409,
+      'INVALID_TRANSITION',
+      `${round.id}'s base ${round.base_version_id} is ${base.status} now: close the round with cancel`,
+    );
+  headShape(base.head, round.base_version_id);
   if (round.contributions < round.min_clients)
     throw new ApiError(
       409,
@@ -506,15 +523,6 @@ async function aggregateIn(
     );
   const event = { samplingRate: round.sampling_rate, noiseMultiplier: round.noise_multiplier };
   const { after, alone } = checkBudget(await spentSoFar(tx), event, config.budget);
-  const { rows: versions } = await tx.query<{
-    model_sha256: string;
-    feature_spec: Record<string, unknown>;
-    head: Record<string, unknown> | null;
-  }>('select model_sha256, feature_spec, head from versions where id = $1', [
-    round.base_version_id,
-  ]);
-  const base = versions[0];
-  headShape(base.head, round.base_version_id);
   const { rows: deltas } = await tx.query<{ delta: { weights: number[]; intercepts: number[] } }>(
     'select delta from federated_contributions where round_id = $1 order by ordinal',
     [round.id],

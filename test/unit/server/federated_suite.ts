@@ -222,6 +222,15 @@ export function defineFederatedSuite(backend: Backend): void {
           [contribution(round, [0.1, 0], 0), 422, 'SHAPE_MISMATCH'],
           [contribution(round, [0.1, 0, 0], 0, { outcomes: 9 }), 422, 'TOO_FEW_OUTCOMES'],
           [{ roundId: round.id }, 400, 'INVALID_BODY'],
+          [
+            {
+              ...contribution(round, [0.1, 0, 0], 0),
+              delta: { weights: [0.1, 'x', 0], intercepts: [0] },
+            },
+            400,
+            'INVALID_BODY',
+          ],
+          [contribution(round, [0.1, 0, 0], 0, { outcomes: -1 }), 400, 'INVALID_BODY'],
         ];
         for (const [body, status, code] of cases) {
           const reply = await send(w.server, d, body);
@@ -232,6 +241,8 @@ export function defineFederatedSuite(backend: Backend): void {
           body: contribution(round, [0.1, 0, 0], 0),
         });
         expect([none.status, errorCode(none)]).toEqual([401, 'UNAUTHORIZED']);
+        const wrongMethod = await call(w.server, 'GET', CONTRIBUTIONS_PATH);
+        expect([wrongMethod.status, errorCode(wrongMethod)]).toEqual([405, 'METHOD_NOT_ALLOWED']);
         // Within the clip up to float rounding: accepted (norm 1·(1 + 1e-7)).
         const edge = await send(w.server, devices[5], contribution(round, [1 + 1e-7, 0, 0], 0));
         expect(edge.status).toBe(201);
@@ -486,6 +497,25 @@ export function defineFederatedSuite(backend: Backend): void {
         }
         const expired = await send(w.server, pool[1], contribution(few, [0.1, 0, 0], 0));
         expect([expired.status, errorCode(expired)]).toEqual([409, 'ROUND_EXPIRED']);
+      });
+      test('a round whose base was rolled back makes no version', async () => {
+        const staged = await publishBytes(w.server, fakeModel(), 0.2, { head: baseHead() });
+        const round = (await openRound(w.server, { baseVersionId: staged, minClients: 1 })).body;
+        expect((await admin(w.server, 'POST', `/versions/${staged}/rollback`)).status).toBe(200);
+        const versions = await rowCount(w.db, 'versions');
+        const refused = await admin(w.server, 'POST', `/federated/rounds/${round.id}/close`);
+        expect([refused.status, errorCode(refused)]).toEqual([409, 'INVALID_TRANSITION']);
+        expect(errorMessage(refused)).toContain('cancel');
+        expect(await rowCount(w.db, 'versions')).toBe(versions);
+        const cancelled = await admin<AdminRound>(
+          w.server,
+          'POST',
+          `/federated/rounds/${round.id}/close`,
+          {
+            cancel: true,
+          },
+        );
+        expect(cancelled.body.status).toBe('closed');
       });
     });
 
