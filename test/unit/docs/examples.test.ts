@@ -126,3 +126,247 @@ test('there are examples to check', () => {
 test.each(examples.map((e) => [e.where, e] as const))('%s type-checks', (_where, example) => {
   expect(diagnostics.get(example.path)).toEqual([]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Running them. Examples that need neither a browser (`localfit`, the worker, the service
+// worker) nor names they only declare are run in Node, and a line `expression; // value` whose
+// comment starts with a value (a number, string, array, object, `true`, `Float64Array [...]`,
+// `≈ 0.3`; prose after `:`, ` —` or ` (` is ignored) is checked against it. Numbers are compared
+// to the precision written (`3.4` means 3.35 … 3.45); a string with `…` is a prefix;
+// `// throws LearnerError CODE` expects that error. A comment that is not a value is prose and
+// is not checked. A value may also stand alone on the comment line after the statement. An
+// example that prints (a detector's alarms) says what it prints on the first comment line after
+// the print: the first printed line must appear there (the measured delays in the headers).
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
+
+interface Check {
+  line: number;
+  ok: boolean;
+  detail: string;
+}
+
+declare global {
+  var __docExample: {
+    check(line: number, actual: unknown, expected: string): void;
+    throws(line: number, run: () => unknown, code: string): void;
+  };
+}
+
+/** The expected value a comment states, or undefined when the comment is prose. */
+function statedValue(
+  comment: string,
+): { value: unknown; approx: boolean; text: string } | undefined {
+  let text = comment.trim();
+  const approx = text.startsWith('≈');
+  if (approx) text = text.slice(1).trim();
+  for (const cut of [/:\s/, / — /, / \(/]) {
+    const m = cut.exec(text);
+    // Cut prose off only outside brackets and quotes (a `:` inside `{ a: 1 }` is the value's).
+    if (m && balanced(text.slice(0, m.index))) text = text.slice(0, m.index);
+  }
+  text = text.trim();
+  let typed: string | undefined;
+  const array = /^(Float64Array|Float32Array|Int32Array)\s+(\[.*\])$/.exec(text);
+  if (array) [, typed, text] = array;
+  if (
+    !/^(true|false|null|NaN|-?[\d.]+(e-?\d+)?|'.*'|".*"|\[.*\]|\{.*\}|Math\.\w+\(.*\))$/.test(text)
+  )
+    return undefined;
+  try {
+    const value: unknown = new Function(`return (${text});`)();
+    return { value: typed ? { typed, values: value } : value, approx, text };
+  } catch {
+    return undefined;
+  }
+}
+
+function balanced(text: string): boolean {
+  let depth = 0;
+  let quote: string | undefined;
+  for (const ch of text) {
+    if (quote) {
+      if (ch === quote) quote = undefined;
+    } else if (ch === "'" || ch === '"') quote = ch;
+    else if ('[{('.includes(ch)) depth++;
+    else if (']})'.includes(ch)) depth--;
+  }
+  return depth === 0 && quote === undefined;
+}
+
+/** Decimals written in a number's text: 3.4 → 1. */
+const decimals = (n: number, text: string) => {
+  const m = new RegExp(`${String(n).replace('.', '\\.')}`).test(text)
+    ? /\.(\d+)/.exec(String(n))
+    : null;
+  return m ? m[1].length : 0;
+};
+
+function matches(actual: unknown, expected: unknown, approx: boolean, text: string): boolean {
+  if (typeof expected === 'number') {
+    if (typeof actual !== 'number') return false;
+    if (Number.isNaN(expected)) return Number.isNaN(actual);
+    const places = decimals(expected, text);
+    const tolerance = approx || places > 0 ? 0.5 * 10 ** -Math.max(places, approx ? 0 : places) : 0;
+    return Math.abs(actual - expected) <= Math.max(tolerance, 1e-12 * Math.abs(expected));
+  }
+  if (typeof expected === 'string' && expected.includes('…'))
+    return typeof actual === 'string' && actual.startsWith(expected.split('…')[0]);
+  if (expected && typeof expected === 'object' && 'typed' in expected && 'values' in expected) {
+    const { typed, values } = expected as { typed: string; values: unknown[] };
+    return (
+      (actual as object)?.constructor?.name === typed &&
+      matches(Array.from(actual as ArrayLike<number>), values, approx, text)
+    );
+  }
+  if (Array.isArray(expected))
+    return (
+      Array.isArray(actual) &&
+      actual.length === expected.length &&
+      expected.every((e, i) => matches(actual[i], e, approx, text))
+    );
+  if (expected && typeof expected === 'object') {
+    if (!actual || typeof actual !== 'object') return false;
+    const keys = Object.keys(expected);
+    return (
+      keys.length === Object.keys(actual).length &&
+      keys.every((k) =>
+        matches(
+          (actual as Record<string, unknown>)[k],
+          (expected as Record<string, unknown>)[k],
+          approx,
+          text,
+        ),
+      )
+    );
+  }
+  return Object.is(actual, expected);
+}
+
+const DECLARATION =
+  /^\s*(import|export|const|let|var|for|if|while|function|class|declare|type|interface)\b/;
+
+/** What an example says it prints: the first comment-only line after its console.log. */
+function statedOutput(code: string): string | undefined {
+  const lines = code.split('\n');
+  const print = lines.findIndex((l) => l.includes('console.log('));
+  if (print < 0) return undefined;
+  return lines
+    .slice(print + 1)
+    .map((l) => /^\s*\/\/\s?(.*)$/.exec(l)?.[1])
+    .find((c) => c !== undefined);
+}
+
+/** The example with its checkable lines wrapped, or undefined if it cannot run in Node. */
+function runnable(example: Example): string | undefined {
+  const { code } = example;
+  if (/from 'localfit/.test(code) || /\bdeclare\b/.test(code) || example.where.startsWith('README'))
+    return undefined;
+  const lines = code.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const m = /^(\s*)(.+?);\s*\/\/(.*)$/.exec(line);
+    const next = /^\s*\/\/(.*)$/.exec(lines[i + 1] ?? '');
+    const statement = m ? m[2] : /^(\s*)(.+?);\s*$/.exec(line)?.[2];
+    const comment = m ? m[3] : next?.[1];
+    if (
+      statement &&
+      comment !== undefined &&
+      !DECLARATION.test(statement) &&
+      !line.startsWith(' ')
+    ) {
+      const throwsCode = /^\s*throws \w+ ([A-Z_]+)/.exec(comment);
+      const stated = statedValue(comment);
+      if (throwsCode) {
+        out.push(
+          `globalThis.__docExample.throws(${i + 1}, () => ${statement}, '${throwsCode[1]}');`,
+        );
+        continue;
+      }
+      if (stated) {
+        out.push(
+          `globalThis.__docExample.check(${i + 1}, ${statement}, ${JSON.stringify(comment)});`,
+        );
+        continue;
+      }
+    }
+    out.push(line);
+  }
+  // Relative imports from the example's real place.
+  const from = dirname(example.path);
+  return out
+    .join('\n')
+    .replace(
+      /from '(\.[^']+)'/g,
+      (_m, spec: string) => `from '${pathToFileURL(resolve(from, spec)).href}'`,
+    );
+}
+
+const runs = examples.flatMap((e) => {
+  const code = runnable(e);
+  return code === undefined ? [] : [[e.where, e, code] as const];
+});
+
+test('most module-header examples run', () => {
+  expect(runs.length).toBeGreaterThan(40);
+});
+
+const checked: Check[] = [];
+
+test.each(runs)('%s runs and says what it returns', async (where, example, code) => {
+  const checks: Check[] = [];
+  globalThis.__docExample = {
+    check(line, actual, comment) {
+      const stated = statedValue(comment);
+      const ok = stated !== undefined && matches(actual, stated.value, stated.approx, stated.text);
+      checks.push({
+        line,
+        ok,
+        detail: `line ${line}: got ${String(actual instanceof Object ? JSON.stringify(actual) : actual)}, comment says ${comment.trim()}`,
+      });
+    },
+    throws(line, run, code) {
+      try {
+        run();
+        checks.push({ line, ok: false, detail: `line ${line}: did not throw ${code}` });
+      } catch (error) {
+        const got = (error as { code?: string }).code;
+        checks.push({
+          line,
+          ok: got === code,
+          detail: `line ${line}: threw ${got}, comment says ${code}`,
+        });
+      }
+    },
+  };
+  const dir = join(tmpdir(), 'localfit-doc-examples');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${where.replace(/[^\w]+/g, '_')}.ts`);
+  writeFileSync(file, code);
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void printed.push(args.map(String).join(' '));
+  try {
+    await import(pathToFileURL(file).href);
+  } finally {
+    console.log = log;
+    rmSync(file, { force: true });
+  }
+  const output = statedOutput(example.code);
+  if (output !== undefined)
+    checks.push({
+      line: 0,
+      ok: printed.length > 0 && output.includes(printed[0]),
+      detail: `printed ${JSON.stringify(printed.slice(0, 3))}, comment says ${output}`,
+    });
+  checked.push(...checks);
+  expect(checks.filter((c) => !c.ok).map((c) => c.detail)).toEqual([]);
+});
+
+test('the comments state values that were checked', () => {
+  console.info(`${checked.length} stated values checked in ${runs.length} examples`);
+  expect(checked.length).toBeGreaterThan(40);
+});
