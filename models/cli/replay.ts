@@ -178,6 +178,94 @@ const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(4)}`;
 
 const day = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
 
+type FederatedRun = Awaited<
+  ReturnType<typeof import('../federated/movielens.ts')['runFederatedMovielens']>
+>;
+type Figures = FederatedRun['report']['static'];
+
+const figuresJson = (h: Figures) => ({
+  user_auc: h.userAuc,
+  pooled_auc: h.pooledAuc,
+  log_loss: h.logLoss,
+  ondevice_user_auc: h.ondevice.userAuc,
+  ondevice_pooled_auc: h.ondevice.pooledAuc,
+});
+
+/** `--federated --json`: every printed figure as one object. */
+export function federatedJson({ report, seconds }: FederatedRun, total: number) {
+  const run = report.federated.run;
+  const o = run.options;
+  return {
+    fleet_devices: report.fleet.devices,
+    fleet_ratings: report.fleet.ratings,
+    heldout_users: report.heldOut.qualifying,
+    heldout_ratings: report.heldOut.ratings,
+    static: figuresJson(report.static),
+    central: figuresJson(report.central),
+    federated: figuresJson(report.federated),
+    ...(report.localDp
+      ? {
+          local_dp: {
+            ...figuresJson(report.localDp),
+            local_noise_multiplier: report.localDp.run.options.localNoise,
+          },
+        }
+      : {}),
+    share_of_gap: report.shareOfGap,
+    bootstrap_se: {
+      central_minus_static: report.bootstrap.central.se,
+      federated_minus_static: report.bootstrap.federated.se,
+    },
+    epsilon: Number.isFinite(run.epsilon) ? run.epsilon : null,
+    delta: run.delta,
+    noise_multiplier: run.noiseMultiplier,
+    rounds: run.rounds.length,
+    clients_per_round: run.rounds.map((round) => round.clients),
+    clip: o.clip,
+    server_learning_rate: o.serverLearningRate,
+    min_outcomes: o.minOutcomes,
+    seed: o.seed,
+    seconds: { train: seconds.train, simulate: report.seconds, total },
+  };
+}
+
+/** `--federated`: the table and the privacy figures, as printed. */
+export function federatedText({ report, seconds }: FederatedRun, total: number): string {
+  const run = report.federated.run;
+  const o = run.options;
+  const clients = run.rounds.map((round) => round.clients);
+  const row = (name: string, h: Figures) =>
+    `${name.padEnd(34)}${f(h.userAuc)}        ${f(h.pooledAuc)}      ${f(h.logLoss)}     ${f(h.ondevice.userAuc)} / ${f(h.ondevice.pooledAuc)}`;
+  const finite = Number.isFinite(run.epsilon);
+  return [
+    `MovieLens federated simulation: ${report.fleet.devices} devices learn on ${report.fleet.ratings} ratings ` +
+      `(${day(report.fleet.from)} – ${day(report.fleet.to)}); scored on ${report.heldOut.qualifying} later users ` +
+      `held out (>= 20 ratings, both classes; ${report.heldOut.ratings} ratings, none trained on)`,
+    `${''.padEnd(34)}per-user AUC  pooled AUC  log loss   learning on: per-user / pooled`,
+    row('static server model', report.static),
+    row('centrally retrained head', report.central),
+    row(`federated head (ε ${finite ? run.epsilon.toFixed(1) : '∞'})`, report.federated),
+    ...(report.localDp
+      ? [
+          row(
+            `  + local DP (device noise ${report.localDp.run.options.localNoise.toFixed(2)})`,
+            report.localDp,
+          ),
+        ]
+      : []),
+    `privacy: ε = ${finite ? run.epsilon.toFixed(2) : '∞ (no noise)'} at δ = ${run.delta.toExponential(0)} ` +
+      `(RDP accountant, every round charged to every device), noise multiplier z = ${run.noiseMultiplier.toFixed(3)}`,
+    `rounds ${run.rounds.length}, clients per round ${clients.join(', ')} ` +
+      `(of ${run.rounds.map((round) => round.active).join(', ')} active), ` +
+      `clip ${o.clip}, server learning rate ${o.serverLearningRate}, k = ${o.minOutcomes}, seed ${o.seed}`,
+    `the federated head covers ${(100 * report.shareOfGap).toFixed(0)}% of the pooled-AUC gap from static to central (floor: 50% at ε <= 8)`,
+    `pooled AUC minus static's, paired bootstrap over the held-out users (mean ± SE): ` +
+      `central ${signed(report.bootstrap.central.mean)} ± ${report.bootstrap.central.se.toFixed(4)}, ` +
+      `federated ${signed(report.bootstrap.federated.mean)} ± ${report.bootstrap.federated.se.toFixed(4)}`,
+    `time: train ${seconds.train.toFixed(1)}s, simulate ${report.seconds.toFixed(1)}s, total ${total.toFixed(1)}s`,
+  ].join('\n');
+}
+
 async function federatedCommand(
   options: ReplayOptions,
   io: Io,
@@ -186,7 +274,7 @@ async function federatedCommand(
   const { runFederatedMovielens } = await import('../federated/movielens.ts');
   try {
     const started = performance.now();
-    const { report, seconds } = await runFederatedMovielens({
+    const result = await runFederatedMovielens({
       dataDir: options.data,
       epsilon: options.epsilon,
       rounds: options.rounds,
@@ -195,85 +283,9 @@ async function federatedCommand(
       onProgress,
     });
     const total = (performance.now() - started) / 1000;
-    const run = report.federated.run;
-    const o = run.options;
-    const clients = run.rounds.map((round) => round.clients);
-    if (options.json) {
-      const figures = (h: typeof report.static) => ({
-        user_auc: h.userAuc,
-        pooled_auc: h.pooledAuc,
-        log_loss: h.logLoss,
-        ondevice_user_auc: h.ondevice.userAuc,
-        ondevice_pooled_auc: h.ondevice.pooledAuc,
-      });
-      io.stdout(
-        JSON.stringify({
-          fleet_devices: report.fleet.devices,
-          fleet_ratings: report.fleet.ratings,
-          heldout_users: report.heldOut.qualifying,
-          heldout_ratings: report.heldOut.ratings,
-          static: figures(report.static),
-          central: figures(report.central),
-          federated: figures(report.federated),
-          ...(report.localDp
-            ? {
-                local_dp: {
-                  ...figures(report.localDp),
-                  local_noise_multiplier: report.localDp.run.options.localNoise,
-                },
-              }
-            : {}),
-          share_of_gap: report.shareOfGap,
-          bootstrap_se: {
-            central_minus_static: report.bootstrap.central.se,
-            federated_minus_static: report.bootstrap.federated.se,
-          },
-          epsilon: Number.isFinite(run.epsilon) ? run.epsilon : null,
-          delta: run.delta,
-          noise_multiplier: run.noiseMultiplier,
-          rounds: o.rounds,
-          clients_per_round: clients,
-          clip: o.clip,
-          server_learning_rate: o.serverLearningRate,
-          min_outcomes: o.minOutcomes,
-          seed: o.seed,
-          seconds: { train: seconds.train, simulate: report.seconds, total },
-        }),
-      );
-      return 0;
-    }
-    const row = (name: string, h: typeof report.static) =>
-      `${name.padEnd(34)}${f(h.userAuc)}        ${f(h.pooledAuc)}      ${f(h.logLoss)}     ${f(h.ondevice.userAuc)} / ${f(h.ondevice.pooledAuc)}`;
-    const eps = Number.isFinite(run.epsilon) ? run.epsilon.toFixed(2) : '∞ (no noise)';
-    const lines = [
-      `MovieLens federated simulation: ${report.fleet.devices} devices learn on ${report.fleet.ratings} ratings ` +
-        `(${day(report.fleet.from)} – ${day(report.fleet.to)}); scored on ${report.heldOut.qualifying} later users ` +
-        `held out (>= 20 ratings, both classes; ${report.heldOut.ratings} ratings, none trained on)`,
-      `${''.padEnd(34)}per-user AUC  pooled AUC  log loss   learning on: per-user / pooled`,
-      row('static server model', report.static),
-      row('centrally retrained head', report.central),
-      row(
-        `federated head (ε ${Number.isFinite(run.epsilon) ? run.epsilon.toFixed(1) : '∞'})`,
-        report.federated,
-      ),
-      ...(report.localDp
-        ? [
-            row(
-              `  + local DP (device noise ${report.localDp.run.options.localNoise.toFixed(2)})`,
-              report.localDp,
-            ),
-          ]
-        : []),
-      `privacy: ε = ${eps} at δ = ${run.delta.toExponential(0)} (RDP accountant, every round charged to every device), ` +
-        `noise multiplier z = ${run.noiseMultiplier.toFixed(3)}`,
-      `rounds ${o.rounds}, clients per round ${clients.join(', ')} ` +
-        `(of ${run.rounds.map((round) => round.active).join(', ')} active), ` +
-        `clip ${o.clip}, server learning rate ${o.serverLearningRate}, k = ${o.minOutcomes}, seed ${o.seed}`,
-      `the federated head covers ${(100 * report.shareOfGap).toFixed(0)}% of the pooled-AUC gap from static to central (floor: 50% at ε <= 8)`,
-      `pooled AUC minus static's, paired bootstrap over the held-out users (mean ± SE): central ${signed(report.bootstrap.central.mean)} ± ${report.bootstrap.central.se.toFixed(4)}, federated ${signed(report.bootstrap.federated.mean)} ± ${report.bootstrap.federated.se.toFixed(4)}`,
-      `time: train ${seconds.train.toFixed(1)}s, simulate ${report.seconds.toFixed(1)}s, total ${total.toFixed(1)}s`,
-    ];
-    io.stdout(lines.join('\n'));
+    io.stdout(
+      options.json ? JSON.stringify(federatedJson(result, total)) : federatedText(result, total),
+    );
     return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
