@@ -15,7 +15,7 @@
  * Servers never need the next key's private half before step 2: only its public half, which
  * the database holds. Servers read the keys at start: restart every process after each step.
  */
-import { manifestKeyId } from '../src/protocol/index.ts';
+import { CodedError, manifestKeyId } from '../src/protocol/index.ts';
 import type { Database } from './db/database.ts';
 import {
   type KeyPlaces,
@@ -55,13 +55,8 @@ export type RotationErrorCode =
   /** A database no server has started on: it has no key to rotate. */
   | 'NO_SIGNING_KEY';
 
-export class RotationError extends Error {
+export class RotationError extends CodedError<RotationErrorCode> {
   override readonly name = 'RotationError';
-  readonly code: RotationErrorCode;
-  constructor(code: RotationErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** The next key's private half held here: LOCALFIT_NEXT_SIGNING_KEY, else the file. */

@@ -28,7 +28,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { manifestKeyId } from '../src/protocol/index.ts';
+import { CodedError, manifestKeyId } from '../src/protocol/index.ts';
 import type { DataDir } from './data_dir.ts';
 import type { Database, Queryable } from './db/database.ts';
 import { generateSigningKey, loadSigningKey, rawPublicKey, type SigningKey } from './signing.ts';
@@ -59,13 +59,8 @@ export type SigningKeyErrorCode =
   | 'NO_SIGNING_KEY';
 
 /** A start refused for the signing key; the message says how to fix it. */
-export class SigningKeyError extends Error {
+export class SigningKeyError extends CodedError<SigningKeyErrorCode> {
   override readonly name = 'SigningKeyError';
-  readonly code: SigningKeyErrorCode;
-  constructor(code: SigningKeyErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export interface KeyPlaces {

@@ -32,18 +32,9 @@ export type LearnerErrorCode =
   /** A bug or an unexpected failure; the message says what. */
   | 'INTERNAL';
 
-/**
- * The base of every typed error in localfit (the learner's, the store's, sync's, the server's):
- * a stable `code` to branch on and a message that says how to fix it. Subclasses name their
- * codes and their `name`; nothing else.
- */
-export class CodedError<Code extends string = string> extends Error {
-  readonly code: Code;
-  constructor(code: Code, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
-}
+import { CodedError } from './protocol/errors.ts';
+
+export { CodedError };
 
 export class LearnerError extends CodedError<LearnerErrorCode> {
   override readonly name = 'LearnerError';

@@ -26,6 +26,7 @@ import type {
   UploadResponse,
 } from '../../src/protocol/admin.ts';
 import type { ErrorBody } from '../../src/protocol/index.ts';
+import { CodedError } from '../../src/protocol/index.ts';
 import * as admin from '../admin.ts';
 import {
   type DataDir,
@@ -73,13 +74,8 @@ export interface AdminClient {
 }
 
 /** A refusal from the server or the database, with its stable code. */
-export class AdminError extends Error {
+export class AdminError extends CodedError {
   override readonly name = 'AdminError';
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export function httpAdmin(baseUrl: string, token: string): AdminClient {

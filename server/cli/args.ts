@@ -1,4 +1,6 @@
 /** A small argv parser: positionals, `--flag value`, `--flag=value`, and boolean flags. */
+import { CodedError } from '../../src/protocol/index.ts';
+
 export interface ParsedArgs {
   positionals: string[];
   flags: Map<string, string | true>;
@@ -27,8 +29,11 @@ export function parseArgs(argv: string[], booleanFlags: readonly string[] = []):
   return { positionals, flags };
 }
 
-export class UsageError extends Error {
+export class UsageError extends CodedError<'USAGE'> {
   override readonly name = 'UsageError';
+  constructor(message: string) {
+    super('USAGE', message);
+  }
 }
 
 export function flag(args: ParsedArgs, name: string): string | undefined {

@@ -8,6 +8,7 @@
  * bytea as a Uint8Array, timestamptz as a Date, json/jsonb parsed. Pass JSON parameters as
  * strings (`$1::jsonb`) and bytes as Uint8Array.
  */
+import { CodedError } from '../../src/protocol/index.ts';
 export interface Queryable {
   /** One statement with `$1`-style parameters. */
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<Row>>;
@@ -68,13 +69,13 @@ export function sqlState(error: unknown): string | undefined {
  * its connection before COMMIT was answered is rolled back by PostgreSQL, and one that lost
  * it during COMMIT is made safe to repeat by the routes' idempotency keys.
  */
-export class StorageUnavailableError extends Error {
+export class StorageUnavailableError extends CodedError<'STORAGE_UNAVAILABLE'> {
   override readonly name = 'StorageUnavailableError';
-  readonly code = 'STORAGE_UNAVAILABLE';
   /** What the server tells clients to wait before retrying. */
   readonly retryAfterSeconds: number;
   constructor(cause: unknown, retryAfterSeconds = 2) {
     super(
+      'STORAGE_UNAVAILABLE',
       `storage is unavailable (${cause instanceof Error ? cause.message : String(cause)}); retry later`,
       { cause },
     );

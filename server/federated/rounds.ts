@@ -61,6 +61,7 @@ import type {
 import { canonicalJson } from '../../src/protocol/canonical_json.ts';
 import {
   CLIP_TOLERANCE,
+  CodedError,
   type ContributionRequest,
   type ContributionResponse,
   type RoundAnnouncement,
@@ -98,9 +99,11 @@ export interface FederatedConfig {
   stagedWeight: number;
 }
 
-export class FederatedConfigError extends Error {
+export class FederatedConfigError extends CodedError<'BAD_FEDERATED_CONFIG'> {
   override readonly name = 'FederatedConfigError';
-  readonly code = 'BAD_FEDERATED_CONFIG';
+  constructor(message: string) {
+    super('BAD_FEDERATED_CONFIG', message);
+  }
 }
 
 export function resolveFederated(options: FederatedOptions = {}): FederatedConfig {

@@ -11,6 +11,7 @@
  * /64, and an IPv4 attacker often a /24, so per-address limits would be per-attacker-wish.
  */
 import { BlockList, isIP } from 'node:net';
+import { CodedError } from '../../src/protocol/index.ts';
 
 export interface ClientAddressOptions {
   /** Proxies whose X-Forwarded-For is believed, e.g. ['127.0.0.1', '10.0.0.0/8', '::1']. */
@@ -28,9 +29,11 @@ function family(address: string): 'ipv4' | 'ipv6' | undefined {
   return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : undefined;
 }
 
-export class ProxyConfigError extends Error {
+export class ProxyConfigError extends CodedError<'BAD_TRUST_PROXY'> {
   override readonly name = 'ProxyConfigError';
-  readonly code = 'BAD_TRUST_PROXY';
+  constructor(message: string) {
+    super('BAD_TRUST_PROXY', message);
+  }
 }
 
 function trustList(entries: readonly string[]): BlockList {

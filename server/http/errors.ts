@@ -5,6 +5,7 @@
  * UNAVAILABLE when storage is unreachable), without details.
  */
 import type { ErrorBody, SyncErrorCode } from '../../src/protocol/index.ts';
+import { CodedError } from '../../src/protocol/index.ts';
 
 export type ErrorStatus =
   | 400
@@ -21,10 +22,9 @@ export type ErrorStatus =
   | 500
   | 503;
 
-export class ApiError extends Error {
+export class ApiError extends CodedError<SyncErrorCode> {
   override readonly name = 'ApiError';
   readonly status: ErrorStatus;
-  readonly code: SyncErrorCode;
   readonly options: { path?: string; headers?: Record<string, string> };
   constructor(
     status: ErrorStatus,
@@ -32,9 +32,8 @@ export class ApiError extends Error {
     message: string,
     options: { path?: string; headers?: Record<string, string> } = {},
   ) {
-    super(message);
+    super(code, message);
     this.status = status;
-    this.code = code;
     this.options = options;
   }
 

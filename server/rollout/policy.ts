@@ -29,6 +29,7 @@
  */
 
 import type { AdminVersion, PolicyVerdict } from '../../src/protocol/admin.ts';
+import { CodedError } from '../../src/protocol/index.ts';
 import { confidenceSequence, rhoFor } from '../../src/rollout/confidence_sequence.ts';
 
 export interface PolicyOptions {
@@ -69,8 +70,11 @@ export interface PolicyOptions {
 
 export type ResolvedPolicy = Required<PolicyOptions>;
 
-export class PolicyConfigError extends Error {
+export class PolicyConfigError extends CodedError<'BAD_POLICY'> {
   override readonly name = 'PolicyConfigError';
+  constructor(message: string) {
+    super('BAD_POLICY', message);
+  }
 }
 
 function check(ok: boolean, message: string): void {

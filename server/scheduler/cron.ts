@@ -7,9 +7,13 @@
  * is Sunday like 0. As in Vixie cron (and POSIX), when both day fields are restricted a day
  * matches if *either* does: `0 0 1 * mon` runs on the 1st and on every Monday.
  */
+import { CodedError } from '../../src/protocol/index.ts';
 
-export class CronError extends Error {
+export class CronError extends CodedError<'BAD_CRON'> {
   override readonly name = 'CronError';
+  constructor(message: string) {
+    super('BAD_CRON', message);
+  }
 }
 
 interface FieldRange {

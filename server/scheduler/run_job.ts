@@ -4,6 +4,8 @@
  * `scheduler`, audited, the figures in the audit's `why` — only when it is better. Either way
  * the job's result says what happened and why.
  */
+
+import { CodedError } from '../../src/protocol/index.ts';
 import * as admin from '../admin.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
@@ -30,8 +32,11 @@ export interface JobDeps {
   logError: (message: string, error: unknown) => void;
 }
 
-export class TrainerOutputError extends Error {
+export class TrainerOutputError extends CodedError<'BAD_TRAINER_OUTPUT'> {
   override readonly name = 'TrainerOutputError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('BAD_TRAINER_OUTPUT', message, options);
+  }
 }
 
 async function currentProduction(db: Database): Promise<ProductionModel | null> {

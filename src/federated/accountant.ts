@@ -42,6 +42,7 @@
  * accountant.epsilon(1e-5, 'classic'); // { epsilon: 1.2586…, order: 20 } (Abadi et al. 2016: 1.26)
  * ```
  */
+import { CodedError } from '../errors.ts';
 
 /** The orders α ε is minimised over: integers, so every RDP value is exact. */
 export const DEFAULT_ORDERS: readonly number[] = Object.freeze([
@@ -73,9 +74,11 @@ export interface PrivacySpent {
   delta: number;
 }
 
-export class AccountantError extends Error {
+export class AccountantError extends CodedError<'BAD_PRIVACY_PARAMETER'> {
   override readonly name = 'AccountantError';
-  readonly code = 'BAD_PRIVACY_PARAMETER';
+  constructor(message: string) {
+    super('BAD_PRIVACY_PARAMETER', message);
+  }
 }
 
 function check(condition: boolean, message: string): void {

@@ -42,6 +42,8 @@
  * c.norm <= 0.5; // true: c.delta.weights and c.delta.intercepts are ready to send
  * ```
  */
+
+import { CodedError } from '../errors.ts';
 import type { ScalerState } from '../learn/scaler.ts';
 import type { HeadState } from '../learn/types.ts';
 
@@ -62,13 +64,8 @@ export interface LinearHead {
   intercepts: Float64Array;
 }
 
-export class FederatedError extends Error {
+export class FederatedError extends CodedError<'SHAPE_MISMATCH' | 'BAD_CLIP' | 'NON_FINITE'> {
   override readonly name = 'FederatedError';
-  readonly code: 'SHAPE_MISMATCH' | 'BAD_CLIP' | 'NON_FINITE';
-  constructor(code: FederatedError['code'], message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /**

@@ -4,6 +4,19 @@ import type { FederatedErrorCode } from './federated.ts';
 
 // ─── errors ─────────────────────────────────────────────────────────────────────────────
 
+/**
+ * The base of every typed error in localfit (the learner's, the store's, the federated code's, the server's); it lives with the wire's codes because the server's errors, which become ErrorBody, extend it too:
+ * a stable `code` to branch on and a message that says how to fix it. Subclasses name their
+ * codes and their `name`; nothing else.
+ */
+export class CodedError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
 /** Every non-2xx reply (except 304) has this body. */
 export interface ErrorBody {
   error: {

@@ -2,6 +2,7 @@
  * Failures of the persistence layer. Like `LearnerError` they carry a stable `code`, so the
  * runtime can branch on it (e.g. run in memory on SCHEMA_TOO_NEW) without parsing messages.
  */
+import { CodedError } from '../errors.ts';
 export type StoreErrorCode =
   /** The database was written by newer code (a higher schema version). It was left untouched. */
   | 'SCHEMA_TOO_NEW'
@@ -26,9 +27,8 @@ export type StoreErrorCode =
   /** No room: the browser's quota or the store's own byte cap, even after eviction. */
   | 'QUOTA';
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  readonly code: StoreErrorCode;
   readonly details: Record<string, unknown>;
   constructor(
     code: StoreErrorCode,
@@ -36,8 +36,7 @@ export class StoreError extends Error {
     /** Machine-readable details, e.g. `{ found, supported }` for SCHEMA_TOO_NEW. */
     details: Record<string, unknown> = {},
   ) {
-    super(message);
-    this.code = code;
+    super(code, message);
     this.details = details;
   }
 }
