@@ -28,6 +28,13 @@
  * only), and device learning is deterministic.
  *
  * Browser-safe, no I/O: the MovieLens wiring is models/federated/movielens.ts.
+ *
+ * ```ts
+ * import { planRounds } from './simulate.ts';
+ * // ε = 8 at δ = 1e-5 over 70 devices with a 39-wide head (the MovieLens fleet):
+ * planRounds(8, 1e-5, 70, 39); // 3
+ * planRounds(1, 1e-5, 70, 39); // 1
+ * ```
  */
 import { noiseMultiplierFor, RdpAccountant } from '../../src/federated/accountant.ts';
 import { aggregate, applyDelta } from '../../src/federated/aggregate.ts';
