@@ -240,9 +240,14 @@ export interface MovielensFederatedOptions extends FederatedRunOptions {
 }
 
 /** Reads MovieLens, trains the version (as the replay does) and reports (Node only). */
-export async function runFederatedMovielens(
-  options: MovielensFederatedOptions = {},
-): Promise<{ report: FederatedReport; context: FederatedContext; seconds: { train: number } }> {
+export async function runFederatedMovielens(options: MovielensFederatedOptions = {}): Promise<{
+  report: FederatedReport;
+  context: FederatedContext;
+  /** The version and the split, for other fleets of the same data (e.g. another share). */
+  version: TrainedVersion;
+  split: MovielensSplit;
+  seconds: { train: number };
+}> {
   const { dataDir, onProgress, ...rest } = options;
   const { DEFAULT_MOVIELENS_DIR, loadMovielens } = await import('../movielens/load.ts');
   const { trainVersion } = await import('../train/trainer.ts');
@@ -255,5 +260,5 @@ export async function runFederatedMovielens(
   });
   const train = (performance.now() - started) / 1000;
   const context = federatedContext(version, split);
-  return { report: federatedReport(context, rest), context, seconds: { train } };
+  return { report: federatedReport(context, rest), context, version, split, seconds: { train } };
 }
