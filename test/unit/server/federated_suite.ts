@@ -38,6 +38,7 @@ import {
   admin,
   call,
   fakeModel,
+  openEvents,
   publishBytes,
   register,
   SIGNING_KEY,
@@ -286,6 +287,8 @@ export function defineFederatedSuite(backend: Backend): void {
       });
 
       test('a cancelled round leaves the manifest and refuses with ROUND_CLOSED', async () => {
+        const events = await openEvents(w.server);
+        const first = (await events.next('manifest')).data as { revision: number };
         const closed = await admin<AdminRound>(
           w.server,
           'POST',
@@ -295,6 +298,10 @@ export function defineFederatedSuite(backend: Backend): void {
             why: 'test',
           },
         );
+        // Pushed to open streams at once: the manifest changed.
+        const pushed = (await events.next('manifest')).data as { revision: number };
+        events.close();
+        expect(pushed.revision).toBeGreaterThan(first.revision);
         expect(closed.status).toBe(200);
         expect(closed.body).toMatchObject({ status: 'closed', closedReason: 'cancelled' });
         expect('federated' in (await manifestOf(w.server))).toBe(false);
