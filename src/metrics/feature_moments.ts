@@ -14,7 +14,12 @@
  * stored with an open window and sent as they are; a lookup index beside it is rebuilt as
  * needed and never stored.
  */
-import type { Moments } from '../protocol/index.ts';
+/** Count, sum and sum of squares: mergeable mean and variance (sent as is in `DriftStats`). */
+export interface Moments {
+  count: number;
+  sum: number;
+  sumSq: number;
+}
 
 /** Features per window at most (protocol.ts, `DriftStats.features`). */
 export const MAX_FEATURES = 256;

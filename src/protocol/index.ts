@@ -1,11 +1,12 @@
 /**
  * The sync protocol, version 1: the JSON that travels between a device and a sync server
  * (design.md, "The sync protocol (v1)"). The reference server in `server/` and the device's
- * reporter and manifest client both import these types through this entry point, so the folder
- * imports nothing and has no runtime code beyond a few constants and the canonical JSON encoding
- * that signed and hashed bodies use (`./canonical_json.ts`). What a field *means*
- * when computed (how an AUC sketch is binned and read) lives with the computation, in
- * `src/metrics/auc_sketch.ts`, which both sides import.
+ * reporter and manifest client both import these types through this entry point. The folder has
+ * no runtime code beyond a few constants and the canonical JSON encoding that signed and hashed
+ * bodies use (`./canonical_json.ts`), and imports only types that the computing modules own
+ * (`Moments` from `src/metrics/feature_moments.ts`): data flows from the computation to the wire,
+ * never back. What a field *means* when computed (how an AUC sketch is binned and read) lives
+ * with the computation, in `src/metrics/auc_sketch.ts`, which both sides import.
  *
  * Stability: fields are only ever added, never renamed or given a new meaning, within v1.
  * Servers ignore unknown fields in device requests, so a newer device can talk to an older

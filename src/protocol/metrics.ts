@@ -1,5 +1,7 @@
 /** The sync protocol's metric windows: what a device reports, aggregated, never raw (see index.ts). */
 
+import type { Moments } from '../metrics/feature_moments.ts';
+
 // ─── metrics ────────────────────────────────────────────────────────────────────────────
 
 /**
@@ -142,18 +144,13 @@ export interface DriftStats {
   byDetector?: Record<string, number>;
 }
 
-/** Count, sum and sum of squares: mergeable mean and variance. */
-export interface Moments {
-  count: number;
-  sum: number;
-  sumSq: number;
-}
-
 /**
  * A paired comparison on the same outcomes: d = logloss(this version) − logloss(baseline),
  * for each outcome both scored. Mean difference = diffSum / n; its variance follows from
  * diffSumSq. Negative means this version is better.
  */
+export type { Moments };
+
 export interface PairedComparison {
   /** The version compared against (normally the production version). */
   baselineVersionId: string;

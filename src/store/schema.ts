@@ -2,6 +2,7 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import type { PackedBatch } from '../backbone/features.ts';
 import type { HeadState, Label } from '../learn/types.ts';
+import type { VersionStatus } from '../protocol/index.ts';
 import { approxSize } from './size.ts';
 
 /**
@@ -13,7 +14,8 @@ import { approxSize } from './size.ts';
  * add a new one (and a test that upgrades from every earlier version).
  */
 
-export type VersionStatus = 'draft' | 'staging' | 'production' | 'archived' | 'rolled_back';
+/** A version's status: the manifest's, which the device mirrors (src/protocol/manifest.ts). */
+export type { VersionStatus };
 
 export interface StatusChange {
   /** `null` when the version was added. */
