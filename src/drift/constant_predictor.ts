@@ -20,7 +20,7 @@
  */
 
 import type { Label, Task } from '../learn/types.ts';
-import { isPositive } from '../sync/scored_outcome.ts';
+import { isPositive } from '../reporting/scored_outcome.ts';
 
 export class ConstantPredictor {
   private readonly task: Task;

@@ -1,8 +1,8 @@
 /**
  * The device's part in a staged rollout, wired together: the signed manifest arrives
- * (src/sync/manifest_client.ts), the device finds its arm (arm.ts), compares what the server
+ * (manifest/manifest_client.ts), the device finds its arm (arm.ts), compares what the server
  * asks for with what it runs (plan.ts), and for anything new downloads the bytes, verifies them
- * while streaming, loads and warms them (src/sync/model_download.ts) before the learner stages
+ * while streaming, loads and warms them (manifest/model_download.ts) before the learner stages
  * or installs them. Nothing unverified ever runs (design invariant 3): any failure leaves the
  * device on its current versions and is reported with its reason.
  */
@@ -14,11 +14,11 @@ import type { LearnerInit } from '../runtime/options.ts';
 import { Pipeline } from '../runtime/pipeline.ts';
 import type { NewRunningVersion } from '../runtime/version_store.ts';
 import type { Store } from '../store/index.ts';
-import type { ManifestClientStats, ManifestState } from '../sync/manifest_client.ts';
-import { ManifestClient } from '../sync/manifest_client.ts';
-import { downloadModel, loadVerifiedBackbone, refusalCode } from '../sync/model_download.ts';
-import { importManifestKeys } from '../sync/signature.ts';
 import { rolloutBucket } from './arm.ts';
+import type { ManifestClientStats, ManifestState } from './manifest/manifest_client.ts';
+import { ManifestClient } from './manifest/manifest_client.ts';
+import { downloadModel, loadVerifiedBackbone, refusalCode } from './manifest/model_download.ts';
+import { importManifestKeys } from './manifest/signature.ts';
 import type { RolloutOptions } from './options.ts';
 import type { RolloutAction } from './plan.ts';
 import { planRollout } from './plan.ts';

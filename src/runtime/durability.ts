@@ -120,7 +120,7 @@ export class Durability {
     this.writes = this.writes
       .then(async () => {
         // The reporter's saved state must cover at least what the snapshot covers (see
-        // src/sync/reporter.ts); if it cannot be saved, the snapshot still matters more.
+        // src/reporting/reporter.ts); if it cannot be saved, the snapshot still matters more.
         await this.context.beforeSnapshot().catch(() => undefined);
         for (const state of states) await store.snapshots.write(state);
         this.snapshots++;

@@ -1,5 +1,5 @@
 /**
- * The learner's lifecycle hooks: what an extension — the metrics reporter (src/sync), the
+ * The learner's lifecycle hooks: what an extension — the metrics reporter (src/reporting), the
  * rollout (src/rollout) — registers to hear of and take part in, instead of being wired inside
  * the learner (in the manner of Workbox's strategy plugins: a small core, callbacks on a
  * lifecycle). The learner knows only this interface; `startup.ts` builds the extensions an
@@ -16,8 +16,8 @@
  * ```
  */
 import type { VersionEvent } from '../protocol/index.ts';
-import type { LearnedOutcome } from '../sync/scored_outcome.ts';
-import type { SlateOpening } from '../sync/slates.ts';
+import type { LearnedOutcome } from '../reporting/scored_outcome.ts';
+import type { SlateOpening } from '../reporting/slates.ts';
 import type { LearnerStats } from './stats.ts';
 
 export interface LearnerHooks {

@@ -1,13 +1,13 @@
 /**
  * What an app gives `createLearner` and the learner's calls (the worker's side of
- * `src/client`): the model, its storage, and the extensions it turns on — sync (src/sync) and
- * rollouts (src/rollout/options.ts). Types only; the client re-exports them.
+ * `src/client`): the model, its storage, and the extensions it turns on — sync (src/reporting,
+ * src/delivery) and rollouts (src/rollout/options.ts). Types only; the client re-exports them.
  */
 import type { FeatureSpecInit } from '../backbone/feature_spec.ts';
+import type { SyncOptions } from '../delivery/options.ts';
 import type { RolloutOptions } from '../rollout/options.ts';
 import type { CloseReason } from '../store/index.ts';
 import type { OutcomeReport } from '../store/schema.ts';
-import type { SyncOptions } from '../sync/options.ts';
 import type { AdaptationOptions } from './adaptation.ts';
 import type { HeadStart, ScalerStart } from './pipeline.ts';
 import type { CadenceOptions } from './update_cadence.ts';
@@ -48,7 +48,7 @@ export interface LearnerInit {
   scale?: ScalerStart;
   store?: PersistenceOptions;
   /**
-   * Report aggregate metrics of what the head learns to a sync server (src/sync). Needs the
+   * Report aggregate metrics of what the head learns to a sync server (src/reporting). Needs the
    * IndexedDB store (metrics wait in its outbox); only the tab that owns the state reports.
    */
   sync?: SyncOptions;

@@ -12,12 +12,12 @@
  */
 import type { Backbone } from '../backbone/backbone.ts';
 import { loadBackbone } from '../backbone/backbone.ts';
+import type { SyncOptions } from '../delivery/options.ts';
+import { resolveSyncOptions } from '../delivery/options.ts';
 import { describeError, LearnerError } from '../errors.ts';
+import type { MetricsReporter } from '../reporting/reporter.ts';
 import type { CloseReason, Store, VersionRecord } from '../store/index.ts';
 import { isStoreError, openStore } from '../store/index.ts';
-import type { SyncOptions } from '../sync/options.ts';
-import { resolveSyncOptions } from '../sync/options.ts';
-import type { MetricsReporter } from '../sync/reporter.ts';
 import { Durability } from './durability.ts';
 import type { LearnerEvent } from './events.ts';
 import { DurableLearner } from './learner.ts';
@@ -284,7 +284,7 @@ async function openReporter(
     return undefined;
   }
   try {
-    const { MetricsReporter } = await import('../sync/reporter.ts');
+    const { MetricsReporter } = await import('../reporting/reporter.ts');
     return await MetricsReporter.open(
       store,
       sync,

@@ -4,8 +4,8 @@
  * client re-exports, and the browser's view of this origin's storage.
  */
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
+import type { SyncStats } from '../reporting/reporter.ts';
 import type { RolloutStats } from '../rollout/rollout.ts';
-import type { SyncStats } from '../sync/reporter.ts';
 import type { Recovery } from './recoveries.ts';
 import type { StartupPhase } from './startup_timing.ts';
 

@@ -112,9 +112,9 @@ export interface MetaValues {
   buckets: Record<string, number>;
   /** Approximate record counts and sizes, kept in step with every write (schema ≥ 3). */
   usage: Usage;
-  /** The sync client's registration with its server (src/sync/credentials.ts); opaque here. */
+  /** The sync client's registration with its server (src/delivery/credentials.ts); opaque here. */
   syncCredentials: unknown;
-  /** The metrics reporter's durable state (src/sync/reporter.ts); opaque here. */
+  /** The metrics reporter's durable state (src/reporting/reporter.ts); opaque here. */
   syncReporter: unknown;
   /** The rollout's manifest client: the last accepted revision and ETag (src/rollout). */
   rolloutManifest: unknown;

@@ -10,8 +10,8 @@ import {
   type ManifestClientOptions,
   type ManifestState,
   type ManifestStateStore,
-} from '../../../src/sync/manifest_client.ts';
-import { importManifestKey } from '../../../src/sync/signature.ts';
+} from '../../../src/rollout/manifest/manifest_client.ts';
+import { importManifestKey } from '../../../src/rollout/manifest/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer, type PublishOptions } from './rollout_lab.ts';
 
 /** A state store in real IndexedDB, so a second client reads what the first one saved. */

@@ -11,8 +11,8 @@ import {
   ManifestClient,
   type ManifestClientOptions,
   memoryManifestState,
-} from '../../../src/sync/manifest_client.ts';
-import { importManifestKey } from '../../../src/sync/signature.ts';
+} from '../../../src/rollout/manifest/manifest_client.ts';
+import { importManifestKey } from '../../../src/rollout/manifest/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer } from './rollout_lab.ts';
 
 const LIFETIME_MS = 2_000;

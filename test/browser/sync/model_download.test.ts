@@ -8,13 +8,13 @@ import { mulberry32 } from '../../../models/onnx/prng.ts';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import { configureOrt } from '../../../src/backbone/configure_ort.ts';
 import type { ManifestVersion } from '../../../src/protocol/index.ts';
-import { ManifestClient } from '../../../src/sync/manifest_client.ts';
+import { ManifestClient } from '../../../src/rollout/manifest/manifest_client.ts';
 import {
   downloadModel,
   loadVerifiedBackbone,
   refusalCode,
-} from '../../../src/sync/model_download.ts';
-import { importManifestKey } from '../../../src/sync/signature.ts';
+} from '../../../src/rollout/manifest/model_download.ts';
+import { importManifestKey } from '../../../src/rollout/manifest/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer, sha256Hex } from './rollout_lab.ts';
 
 const good = makeTestBackbone({ seed: 41 });

@@ -4,10 +4,10 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { isLearnerError } from '../../../src/errors.ts';
 import { rankingAtK } from '../../../src/metrics/ranking.ts';
 import type { MetricsBatch, MetricWindow } from '../../../src/protocol/index.ts';
+import type { ReporterDeps } from '../../../src/reporting/reporter.ts';
+import { MetricsReporter } from '../../../src/reporting/reporter.ts';
+import type { LearnedOutcome } from '../../../src/reporting/scored_outcome.ts';
 import type { Store } from '../../../src/store/index.ts';
-import type { ReporterDeps } from '../../../src/sync/reporter.ts';
-import { MetricsReporter } from '../../../src/sync/reporter.ts';
-import type { LearnedOutcome } from '../../../src/sync/scored_outcome.ts';
 import { cleanup, open, uniqueName } from '../store/helpers.ts';
 import { examples, Fixtures } from '../support/learners.ts';
 

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { runCli } from '../../../server/cli/commands.ts';
 import { type RunningServer, startServer } from '../../../server/start.ts';
-import { ManifestClient } from '../../../src/sync/manifest_client.ts';
-import { importManifestKeys } from '../../../src/sync/signature.ts';
+import { ManifestClient } from '../../../src/rollout/manifest/manifest_client.ts';
+import { importManifestKeys } from '../../../src/rollout/manifest/signature.ts';
 
 describe('signing key rotation (PGlite data dir, real HTTP)', () => {
   let dir: string | undefined;

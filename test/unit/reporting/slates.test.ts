@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { isLearnerError } from '../../../src/errors.ts';
 import { rankingAtK } from '../../../src/metrics/ranking.ts';
-import type { SlateOpening, SlateResults } from '../../../src/sync/slates.ts';
-import { resolveSlateOptions, SlateTracker } from '../../../src/sync/slates.ts';
+import type { SlateOpening, SlateResults } from '../../../src/reporting/slates.ts';
+import { resolveSlateOptions, SlateTracker } from '../../../src/reporting/slates.ts';
 
 /** A clock the test moves by hand. */
 function clock(start = 1_000) {

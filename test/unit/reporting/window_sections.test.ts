@@ -1,17 +1,17 @@
 // The window sections issue 5 adds: CTR with conversions, ranking from slates, feature drift.
 import { describe, expect, test } from 'vitest';
 import type { RankingSums } from '../../../src/protocol/index.ts';
-import type { WindowSums } from '../../../src/sync/metric_window.ts';
+import type { WindowSums } from '../../../src/reporting/metric_window.ts';
 import {
   addRankingToWindow,
   addToWindow,
   finishWindow,
   openWindow,
   reviveWindow,
-} from '../../../src/sync/metric_window.ts';
-import type { LearnedOutcome, TaskInfo } from '../../../src/sync/scored_outcome.ts';
-import { measure, slateGain } from '../../../src/sync/scored_outcome.ts';
-import { WindowSet } from '../../../src/sync/windows.ts';
+} from '../../../src/reporting/metric_window.ts';
+import type { LearnedOutcome, TaskInfo } from '../../../src/reporting/scored_outcome.ts';
+import { measure, slateGain } from '../../../src/reporting/scored_outcome.ts';
+import { WindowSet } from '../../../src/reporting/windows.ts';
 
 const binary: TaskInfo = { task: 'binary' };
 const regression: TaskInfo = { task: 'regression' };

@@ -2,15 +2,15 @@
 // replayed issue time), and the server's issue grid that keeps every served manifest at least
 // half its lifetime from expiry.
 import { describe, expect, test } from 'vitest';
-import { issueTime } from '../../../server/manifest.ts';
-import type { Manifest } from '../../../src/protocol/index.ts';
+import { issueTime } from '../../../../server/manifest.ts';
+import type { Manifest } from '../../../../src/protocol/index.ts';
 import {
   checkFreshness,
   checkManifest,
   floorProblem,
   isStale,
-} from '../../../src/sync/manifest_check.ts';
-import { manifestOf } from '../rollout/manifests.ts';
+} from '../../../../src/rollout/manifest/manifest_check.ts';
+import { manifestOf } from '../manifests.ts';
 
 const DAY = 24 * 3600 * 1000;
 const issued = Date.parse('2026-01-01T00:00:00.000Z');

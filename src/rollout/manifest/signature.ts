@@ -8,8 +8,8 @@
  * verify RFC 8032 strictly (noble with `zip215: false`), so a signature is accepted or refused
  * the same way whichever one runs.
  */
-import { describeError, LearnerError } from '../errors.ts';
-import { manifestKeyId } from '../protocol/index.ts';
+import { describeError, LearnerError } from '../../errors.ts';
+import { manifestKeyId } from '../../protocol/index.ts';
 
 export type SignatureBackend = 'webcrypto' | 'noble';
 

@@ -1,7 +1,7 @@
 // Sync options: defaults, and a typed BAD_CONFIG for settings that cannot work.
 import { describe, expect, test } from 'vitest';
+import { resolveSyncOptions, SYNC_DEFAULTS } from '../../../src/delivery/options.ts';
 import { isLearnerError } from '../../../src/errors.ts';
-import { resolveSyncOptions, SYNC_DEFAULTS } from '../../../src/sync/options.ts';
 
 describe('sync options', () => {
   test('defaults fill in; the URL loses its trailing slash', () => {

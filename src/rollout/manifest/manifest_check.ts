@@ -4,8 +4,8 @@
  * still sign weights above 1 or a sha256 that is no sha256, and the device must refuse those
  * rather than act on half of them (design invariant 5).
  */
-import type { Manifest, ManifestVersion, ModelRef } from '../protocol/index.ts';
-import { PROTOCOL_VERSION } from '../protocol/index.ts';
+import type { Manifest, ManifestVersion, ModelRef } from '../../protocol/index.ts';
+import { PROTOCOL_VERSION } from '../../protocol/index.ts';
 
 /** Staged weights are sums of decimal fractions: allow the float noise of adding them. */
 const WEIGHT_SLACK = 1e-9;

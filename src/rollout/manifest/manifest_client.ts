@@ -22,10 +22,11 @@
  * through {@link ManifestStateStore} only once `onManifest` has resolved, so a device that
  * stops halfway sees the same manifest again on its next start.
  */
-import { describeError, LearnerError } from '../errors.ts';
-import type { Manifest, ManifestEvent } from '../protocol/index.ts';
-import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../protocol/index.ts';
-import { fullJitterDelay } from './backoff.ts';
+
+import { fullJitterDelay } from '../../delivery/backoff.ts';
+import { describeError, LearnerError } from '../../errors.ts';
+import type { Manifest, ManifestEvent } from '../../protocol/index.ts';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../../protocol/index.ts';
 import {
   checkFreshness,
   checkManifest,

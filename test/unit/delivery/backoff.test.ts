@@ -1,8 +1,8 @@
 // Backoff with full jitter, and Retry-After.
 import { describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
-import { fullJitterDelay, retryDelay } from '../../../src/sync/backoff.ts';
-import { parseRetryAfter } from '../../../src/sync/retry_after.ts';
+import { fullJitterDelay, retryDelay } from '../../../src/delivery/backoff.ts';
+import { parseRetryAfter } from '../../../src/delivery/retry_after.ts';
 
 const policy = { baseMs: 100, maxMs: 5000 };
 

@@ -35,7 +35,7 @@ export interface OutboxPort {
   /**
    * Removes a batch and adds `counters` to the durable counters in the same transaction, so
    * that a window is always either queued or counted (delivered, rejected, dropped): the
-   * reporter's check for lost windows (reporter.ts, `lostWindows`) relies on it.
+   * reporter's check for lost windows (src/reporting/reporter.ts, `lostWindows`) relies on it.
    */
   ack(key: string, counters?: Record<string, number>): Promise<boolean>;
   fail(key: string, nextAttemptAt: number): Promise<unknown>;

@@ -23,17 +23,17 @@
  * (the replayed outcomes then find no slate and count as unmatched).
  */
 
+import { Registration, type RegistrationRefusal } from '../delivery/credentials.ts';
+import type { DeliveryError, DeliveryStatus } from '../delivery/delivery.ts';
+import { DELIVERY_COUNTERS, Delivery } from '../delivery/delivery.ts';
+import type { ResolvedSyncOptions, SyncOptions } from '../delivery/options.ts';
+import { resolveSyncOptions } from '../delivery/options.ts';
 import { describeError } from '../errors.ts';
 import type { MetricsBatch, MetricWindow, VersionEvent } from '../protocol/index.ts';
 import type { Store } from '../store/index.ts';
 import { COUNTERS, isStoreError } from '../store/index.ts';
-import { Registration, type RegistrationRefusal } from './credentials.ts';
-import type { DeliveryError, DeliveryStatus } from './delivery.ts';
-import { DELIVERY_COUNTERS, Delivery } from './delivery.ts';
 import type { WindowSums } from './metric_window.ts';
 import { finishWindow } from './metric_window.ts';
-import type { ResolvedSyncOptions, SyncOptions } from './options.ts';
-import { resolveSyncOptions } from './options.ts';
 import type { LearnedOutcome, TaskInfo } from './scored_outcome.ts';
 import { measure, slateGain } from './scored_outcome.ts';
 import type { SlateOpening, SlateResults, SlateStats } from './slates.ts';

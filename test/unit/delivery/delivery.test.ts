@@ -1,10 +1,10 @@
 // Delivery from the outbox to a server, against an in-memory outbox and a scripted server.
 import { describe, expect, test } from 'vitest';
+import { Registration } from '../../../src/delivery/credentials.ts';
+import type { QueuedBatch } from '../../../src/delivery/delivery.ts';
+import { batchKey, Delivery } from '../../../src/delivery/delivery.ts';
+import { resolveSyncOptions } from '../../../src/delivery/options.ts';
 import type { MetricsBatch, MetricWindow } from '../../../src/protocol/index.ts';
-import { Registration } from '../../../src/sync/credentials.ts';
-import type { QueuedBatch } from '../../../src/sync/delivery.ts';
-import { batchKey, Delivery } from '../../../src/sync/delivery.ts';
-import { resolveSyncOptions } from '../../../src/sync/options.ts';
 
 class MemoryOutbox {
   items: (QueuedBatch & { nextAttemptAt: number })[] = [];

@@ -3,11 +3,15 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { metricWindow } from '../../../server/schemas.ts';
-import { finishWindow } from '../../../src/sync/metric_window.ts';
-import type { LearnedOutcome, OutcomeKind, TaskInfo } from '../../../src/sync/scored_outcome.ts';
-import { measure, slateGain } from '../../../src/sync/scored_outcome.ts';
-import { SlateTracker } from '../../../src/sync/slates.ts';
-import { WindowSet } from '../../../src/sync/windows.ts';
+import { finishWindow } from '../../../src/reporting/metric_window.ts';
+import type {
+  LearnedOutcome,
+  OutcomeKind,
+  TaskInfo,
+} from '../../../src/reporting/scored_outcome.ts';
+import { measure, slateGain } from '../../../src/reporting/scored_outcome.ts';
+import { SlateTracker } from '../../../src/reporting/slates.ts';
+import { WindowSet } from '../../../src/reporting/windows.ts';
 
 const value = fc.oneof(
   fc.double({ min: -10, max: 10, noNaN: true }),

@@ -15,10 +15,10 @@
  */
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { type Backbone, loadBackbone } from '../backbone/backbone.ts';
-import { validateFeatureSpec } from '../backbone/feature_spec.ts';
-import { describeError, isLearnerError, LearnerError } from '../errors.ts';
-import type { ModelRef } from '../protocol/index.ts';
+import { type Backbone, loadBackbone } from '../../backbone/backbone.ts';
+import { validateFeatureSpec } from '../../backbone/feature_spec.ts';
+import { describeError, isLearnerError, LearnerError } from '../../errors.ts';
+import type { ModelRef } from '../../protocol/index.ts';
 
 export type DownloadFailureCode =
   | 'too_large'

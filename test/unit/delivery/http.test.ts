@@ -1,6 +1,6 @@
 // What a sync server's answer means to the device: ok, retry, register again, or give up.
 import { describe, expect, test } from 'vitest';
-import { classifyResponse, postJson } from '../../../src/sync/http.ts';
+import { classifyResponse, postJson } from '../../../src/delivery/http.ts';
 
 const accept = (body: unknown) =>
   (body as { ok?: boolean } | undefined)?.ok === true ? body : undefined;

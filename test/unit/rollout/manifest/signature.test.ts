@@ -6,8 +6,11 @@ import {
   generateSigningKey,
   loadSigningKey,
   signBytes,
-} from '../../../server/signing.ts';
-import { importManifestKey, type SignatureBackend } from '../../../src/sync/signature.ts';
+} from '../../../../server/signing.ts';
+import {
+  importManifestKey,
+  type SignatureBackend,
+} from '../../../../src/rollout/manifest/signature.ts';
 
 const key = loadSigningKey(generateSigningKey());
 const other = loadSigningKey(generateSigningKey());

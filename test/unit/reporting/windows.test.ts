@@ -3,10 +3,10 @@ import { describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
 import { createHead } from '../../../src/learn/index.ts';
 import { AUC_SKETCH_BINS } from '../../../src/protocol/index.ts';
-import { addToWindow, finishWindow, openWindow } from '../../../src/sync/metric_window.ts';
-import type { LearnedOutcome, TaskInfo } from '../../../src/sync/scored_outcome.ts';
-import { measure } from '../../../src/sync/scored_outcome.ts';
-import { WindowSet } from '../../../src/sync/windows.ts';
+import { addToWindow, finishWindow, openWindow } from '../../../src/reporting/metric_window.ts';
+import type { LearnedOutcome, TaskInfo } from '../../../src/reporting/scored_outcome.ts';
+import { measure } from '../../../src/reporting/scored_outcome.ts';
+import { WindowSet } from '../../../src/reporting/windows.ts';
 
 const binary: TaskInfo = { task: 'binary' };
 const outcome = (seq: number, label: LearnedOutcome['label'], loss: number, ts = 1000 + seq) => ({
