@@ -37,7 +37,8 @@ import { StandardScaler } from '../learn/scaler.ts';
 import type { Label, OptimizerConfig, Task, Vector } from '../learn/types.ts';
 import { Accuracy } from '../metrics/accuracy.ts';
 import { LogLoss } from '../metrics/log_loss.ts';
-import { DriftPolicy, type DriftPolicyOptions } from './policy.ts';
+import { DriftPolicy } from './policy.ts';
+import type { DriftPolicyOptions } from './policy_options.ts';
 
 export interface DriftEvaluationOptions {
   task: Exclude<Task, 'regression'>;

@@ -48,13 +48,12 @@ export {
   type PageHinkleyOptions,
   type PageHinkleyState,
 } from './page_hinkley.ts';
+export { DriftPolicy } from './policy.ts';
 export {
   DRIFT_POLICY_DEFAULTS,
   type DriftEvent,
   type DriftKind,
-  DriftPolicy,
   type DriftPolicyOptions,
-  type DriftPolicyState,
   type FeatureReference,
   type FeatureWatchOptions,
   featureReferenceFromSpec,
@@ -62,7 +61,8 @@ export {
   type ResolvedDriftPolicyOptions,
   resolveDriftPolicyOptions,
   type ScoreWatchOptions,
-} from './policy.ts';
+} from './policy_options.ts';
+export type { DriftPolicyState } from './policy_state.ts';
 export {
   normalQuantile,
   Psi,

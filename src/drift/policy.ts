@@ -91,314 +91,26 @@
  * const copy = DriftPolicy.restore(JSON.parse(JSON.stringify(policy.exportState())));
  * ```
  */
-import type { FeatureSpec } from '../backbone/feature_spec.ts';
 import { LearnerError } from '../errors.ts';
 import type { Vector } from '../learn/types.ts';
 import type { DriftStats } from '../protocol/index.ts';
-import type { AdwinOptions } from './adwin.ts';
-import type { DetectorKind } from './detector.ts';
-import { type AnyDetector, createDetector, DETECTOR_KINDS, restoreDetector } from './factory.ts';
-import { fromJsonState, type JsonValue, toJsonState } from './json_state.ts';
-import { Kswin, type KswinOptions } from './kswin.ts';
-import type { PageHinkleyOptions } from './page_hinkley.ts';
-import { Psi, type PsiState } from './psi.ts';
-
-export type DriftKind = 'concept' | 'prediction' | 'feature';
-
-export interface DriftEvent {
-  kind: DriftKind;
-  /** The reporting name of the detector, e.g. 'loss.adwin' (the key in `byDetector`). */
-  detector: string;
-  /** In [0, 1]; what raised the learning-rate multiplier (see the module's doc). */
-  severity: number;
-  /** The observation (0-based, counted since the policy was created) that completed it. */
-  at: number;
-  /** 'up' when the watched quantity rose (loss), else 'down'; 'shift' for distributions. */
-  direction: 'up' | 'down' | 'shift';
-  /** PSI, KS distance, or the relative change of the error: the detector's own number. */
-  value: number;
-  /** For feature drift: the feature's index and (when the reference names it) its name. */
-  feature?: number;
-  featureName?: string;
-  /** The learning-rate multiplier right after this observation. */
-  multiplier: number;
-}
-
-export interface LossWatchOptions {
-  detector?: DetectorKind;
-  /** Options of that detector (see its file). */
-  options?: AdwinOptions | PageHinkleyOptions | KswinOptions;
-  boost?: number;
-}
-
-export interface ScoreWatchOptions {
-  method?: 'psi' | 'kswin';
-  referenceSize?: number;
-  bins?: number;
-  window?: number;
-  threshold?: number;
-  /** For method 'kswin'. */
-  kswin?: KswinOptions;
-  boost?: number;
-}
-
-/** Per-feature training statistics, in the order of the feature vector given to `observe`. */
-export interface FeatureReference {
-  mean: number[];
-  std: number[];
-  names?: string[];
-}
-
-export interface FeatureWatchOptions {
-  /** The training reference; without it, the first `referenceSize` examples are the reference. */
-  reference?: FeatureReference;
-  /** Number of features; required without a reference. */
-  dim?: number;
-  referenceSize?: number;
-  bins?: number;
-  window?: number;
-  threshold?: number;
-  boost?: number;
-}
-
-export interface DriftPolicyOptions {
-  loss?: LossWatchOptions | false;
-  prediction?: ScoreWatchOptions | false;
-  features?: FeatureWatchOptions | false;
-  maxMultiplier?: number;
-  halfLife?: number;
-  fastHalfLife?: number;
-  slowHalfLife?: number;
-}
-
-interface ResolvedLoss {
-  detector: DetectorKind;
-  options: AdwinOptions | PageHinkleyOptions | KswinOptions;
-  boost: number;
-}
-
-interface ResolvedScores {
-  method: 'psi' | 'kswin';
-  referenceSize: number;
-  bins: number;
-  window: number;
-  threshold: number;
-  kswin: KswinOptions;
-  boost: number;
-}
-
-interface ResolvedFeatures {
-  reference: FeatureReference | null;
-  dim: number;
-  referenceSize: number;
-  bins: number;
-  window: number;
-  threshold: number;
-  boost: number;
-}
-
-/** Every option filled in; what the state carries. */
-export interface ResolvedDriftPolicyOptions {
-  loss: ResolvedLoss | false;
-  prediction: ResolvedScores | false;
-  features: ResolvedFeatures | false;
-  maxMultiplier: number;
-  halfLife: number;
-  fastHalfLife: number;
-  slowHalfLife: number;
-}
-
-/** The policy's snapshot: plain JSON (`JSON.stringify` and back restores it exactly). */
-export interface DriftPolicyState {
-  kind: 'drift-policy';
-  options: ResolvedDriftPolicyOptions;
-  n: number;
-  /** multiplier − 1. */
-  excess: number;
-  /**
-   * The error's moving averages, before bias correction, and the weight each has gathered
-   * (1 − (1 − rate)^n): mean = average / weight, as in Adam's bias correction.
-   */
-  fast: number;
-  slow: number;
-  fastWeight: number;
-  slowWeight: number;
-  loss: JsonValue | null;
-  /** Either the reference being collected, or the running detector. */
-  prediction: { reference: number[] } | { detector: JsonValue } | null;
-  /** Either the reference rows being collected (row-major), or one PSI per feature. */
-  features: { reference: number[] } | { detectors: JsonValue[] } | null;
-  /** Alarms per detector key since the last `takeStats`. */
-  counts: Record<string, number>;
-}
-
-export const DRIFT_POLICY_DEFAULTS = {
-  lossBoost: 1,
-  predictionBoost: 0,
-  featureBoost: 0,
-  maxMultiplier: 2,
-  halfLife: 500,
-  fastHalfLife: 32,
-  slowHalfLife: 1000,
-  referenceSize: 1000,
-  bins: 10,
-  window: 1000,
-  threshold: 0.25,
-} as const;
+import { type AnyDetector, createDetector } from './factory.ts';
+import { toJsonState } from './json_state.ts';
+import { Kswin } from './kswin.ts';
+import type {
+  DriftEvent,
+  DriftKind,
+  DriftPolicyOptions,
+  ResolvedDriftPolicyOptions,
+  ResolvedFeatures,
+  ResolvedScores,
+} from './policy_options.ts';
+import { psiDetectorOptions, resolveDriftPolicyOptions } from './policy_options.ts';
+import type { DriftPolicyState, ScoreDetector } from './policy_state.ts';
+import { checkPolicyState, policyStateError } from './policy_state.ts';
+import { Psi } from './psi.ts';
 
 const NO_EVENTS: readonly DriftEvent[] = Object.freeze([]);
-
-function badConfig(why: string, value?: unknown): never {
-  throw new LearnerError(
-    'BAD_CONFIG',
-    `drift policy: ${why}${value === undefined ? '' : `, got ${String(value)}`}`,
-  );
-}
-
-function positive(value: unknown, name: string, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) badConfig(`${name} must be > 0`, v);
-  return v;
-}
-
-function nonNegative(value: unknown, name: string, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) badConfig(`${name} must be ≥ 0`, v);
-  return v;
-}
-
-function integer(value: unknown, name: string, fallback: number, min: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || (v as number) < min)
-    badConfig(`${name} must be an integer ≥ ${min}`, v);
-  return v as number;
-}
-
-/** Fills in and checks the options; BAD_CONFIG naming the culprit. */
-export function resolveDriftPolicyOptions(
-  options: DriftPolicyOptions = {},
-): ResolvedDriftPolicyOptions {
-  if (typeof options !== 'object' || options === null) badConfig('options must be an object');
-  const d = DRIFT_POLICY_DEFAULTS;
-  let loss: ResolvedLoss | false = false;
-  if (options.loss !== false) {
-    const o = options.loss ?? {};
-    const detector = o.detector ?? 'adwin';
-    if (!DETECTOR_KINDS.includes(detector))
-      badConfig(`loss.detector must be one of ${DETECTOR_KINDS.join(', ')}`, detector);
-    loss = {
-      detector,
-      options: { ...(o.options ?? {}) },
-      boost: nonNegative(o.boost, 'loss.boost', d.lossBoost),
-    };
-    createDetector(detector, loss.options); // checks the detector's own options now
-  }
-  let prediction: ResolvedScores | false = false;
-  if (options.prediction !== false) {
-    const o = options.prediction ?? {};
-    const method = o.method ?? 'psi';
-    if (method !== 'psi' && method !== 'kswin')
-      badConfig("prediction.method must be 'psi' or 'kswin'", method);
-    prediction = {
-      method,
-      ...psiOptions(o, 'prediction'),
-      kswin: { ...(o.kswin ?? {}) },
-      boost: nonNegative(o.boost, 'prediction.boost', d.predictionBoost),
-    };
-    if (method === 'kswin') new Kswin(prediction.kswin);
-  }
-  let features: ResolvedFeatures | false = false;
-  if (options.features !== undefined && options.features !== false) {
-    const o = options.features;
-    const reference = o.reference ? checkReference(o.reference) : null;
-    const dim = reference ? reference.mean.length : integer(o.dim, 'features.dim', 0, 1);
-    if (o.dim !== undefined && o.dim !== dim)
-      badConfig(`features.dim (${o.dim}) disagrees with the reference's ${dim} features`);
-    features = {
-      reference,
-      dim,
-      ...psiOptions(o, 'features'),
-      boost: nonNegative(o.boost, 'features.boost', d.featureBoost),
-    };
-  }
-  const resolved: ResolvedDriftPolicyOptions = {
-    loss,
-    prediction,
-    features,
-    maxMultiplier: positive(options.maxMultiplier, 'maxMultiplier', d.maxMultiplier),
-    halfLife: positive(options.halfLife, 'halfLife', d.halfLife),
-    fastHalfLife: positive(options.fastHalfLife, 'fastHalfLife', d.fastHalfLife),
-    slowHalfLife: positive(options.slowHalfLife, 'slowHalfLife', d.slowHalfLife),
-  };
-  if (resolved.maxMultiplier < 1) badConfig('maxMultiplier must be ≥ 1', resolved.maxMultiplier);
-  if (resolved.fastHalfLife >= resolved.slowHalfLife)
-    badConfig('fastHalfLife must be shorter than slowHalfLife', resolved.fastHalfLife);
-  return resolved;
-}
-
-function psiOptions(
-  o: { referenceSize?: number; bins?: number; window?: number; threshold?: number },
-  where: string,
-) {
-  const d = DRIFT_POLICY_DEFAULTS;
-  const bins = integer(o.bins, `${where}.bins`, d.bins, 2);
-  const referenceSize = integer(o.referenceSize, `${where}.referenceSize`, d.referenceSize, bins);
-  const window = integer(o.window, `${where}.window`, d.window, 1);
-  const threshold = positive(o.threshold, `${where}.threshold`, d.threshold);
-  if (bins > 1000) badConfig(`${where}.bins must be at most 1,000`, bins);
-  return { referenceSize, bins, window, threshold };
-}
-
-function checkReference(reference: FeatureReference): FeatureReference {
-  const { mean, std, names } = reference;
-  if (!Array.isArray(mean) || mean.length === 0) badConfig('features.reference.mean is empty');
-  if (!Array.isArray(std) || std.length !== mean.length)
-    badConfig(`features.reference.std must have ${mean.length} numbers`);
-  if (!mean.every(Number.isFinite)) badConfig('features.reference.mean must be finite');
-  if (!std.every((s) => Number.isFinite(s) && s > 0))
-    badConfig('features.reference.std must be finite and > 0');
-  if (names !== undefined && (!Array.isArray(names) || names.length !== mean.length))
-    badConfig(`features.reference.names must have ${mean.length} names`);
-  return { mean: [...mean], std: [...std], ...(names ? { names: [...names] } : {}) };
-}
-
-/**
- * The feature reference a backbone's spec carries: the `reference` of every backbone input,
- * then of every raw feature, concatenated in that order (the order to give features to
- * `observe`). Null unless every input has one (the policy then falls back to a reference
- * window of the first examples); BAD_MODEL if a reference is malformed.
- */
-export function featureReferenceFromSpec(spec: FeatureSpec): FeatureReference | null {
-  const mean: number[] = [];
-  const std: number[] = [];
-  const names: string[] = [];
-  for (const input of [...spec.inputs, ...(spec.raw ?? [])]) {
-    const reference = input.reference;
-    if (!reference) return null;
-    const ok =
-      Array.isArray(reference.mean) &&
-      Array.isArray(reference.std) &&
-      reference.mean.length === input.size &&
-      reference.std.length === input.size &&
-      reference.mean.every(Number.isFinite) &&
-      reference.std.every((s) => Number.isFinite(s) && s > 0);
-    if (!ok) {
-      throw new LearnerError(
-        'BAD_MODEL',
-        `invalid feature spec: ${input.name}.reference needs ${input.size} finite means and positive stds`,
-      );
-    }
-    for (let j = 0; j < input.size; j++) {
-      mean.push(reference.mean[j]);
-      std.push(reference.std[j]);
-      names.push(input.size === 1 ? input.name : `${input.name}[${j}]`);
-    }
-  }
-  return { mean, std, names };
-}
-
-/** The number that enters each watch's detector, kept apart so restore can rebuild it. */
-type ScoreDetector = Psi | AnyDetector;
 
 export class DriftPolicy {
   readonly options: ResolvedDriftPolicyOptions;
@@ -442,7 +154,9 @@ export class DriftPolicy {
       const f = o.features;
       if (f.reference) {
         const { mean, std } = f.reference;
-        this.featureDetectors = mean.map((m, j) => Psi.fromNormal(m, std[j], this.psiOf(f)));
+        this.featureDetectors = mean.map((m, j) =>
+          Psi.fromNormal(m, std[j], psiDetectorOptions(f)),
+        );
       } else {
         this.featureReference = new Float64Array(f.referenceSize * f.dim);
       }
@@ -584,66 +298,27 @@ export class DriftPolicy {
 
   /** The policy a state came from; BAD_CONFIG if the state is corrupt or inconsistent. */
   static restore(state: DriftPolicyState): DriftPolicy {
-    const bad = (why: string): never => {
-      throw new LearnerError('BAD_CONFIG', `invalid drift policy state: ${why}`);
-    };
-    if (state?.kind !== 'drift-policy') bad('not a drift policy state');
+    if (state?.kind !== 'drift-policy') policyStateError('not a drift policy state');
     const policy = new DriftPolicy(state.options as DriftPolicyOptions);
-    const o = policy.options;
-    if (!Number.isSafeInteger(state.n) || state.n < 0) bad('n');
-    for (const v of [state.excess, state.fast, state.slow])
-      if (!Number.isFinite(v)) bad('averages');
-    for (const w of [state.fastWeight, state.slowWeight]) {
-      if (!(w >= 0 && w <= 1) || state.n > 0 !== w > 0) bad('average weights');
+    const watches = checkPolicyState(state, policy.options, Object.keys(policy.counts));
+    policy.lossDetector = watches.loss;
+    const p = watches.prediction;
+    if (p && 'reference' in p) {
+      policy.scoreReference?.set(p.reference);
+      policy.scoreCollected = p.reference.length;
+    } else if (p) {
+      policy.scoreReference = null;
+      policy.scoreDetector = p.detector;
     }
-    if (state.excess < 0 || state.excess > o.maxMultiplier - 1) bad('excess');
-    if (o.loss) {
-      if (state.loss === null) bad('the loss detector is missing');
-      const detector = restoreDetector(fromJsonState(state.loss));
-      if (detector.kind !== o.loss.detector) bad('the loss detector is of another kind');
-      policy.lossDetector = detector;
+    const f = watches.features;
+    if (f && 'reference' in f) {
+      policy.featureReference?.set(f.reference);
+      policy.featureCollected = f.rows;
+    } else if (f) {
+      policy.featureReference = null;
+      policy.featureDetectors = f.detectors;
     }
-    if (o.prediction) {
-      const p = state.prediction;
-      if (p === null) return bad('the prediction watch is missing');
-      if ('reference' in p) {
-        if (o.prediction.method !== 'psi') bad('a reference for a kswin watch');
-        if (!Array.isArray(p.reference) || p.reference.length >= o.prediction.referenceSize)
-          bad('prediction reference');
-        if (!p.reference.every(Number.isFinite)) bad('prediction reference');
-        policy.scoreReference?.set(p.reference);
-        policy.scoreCollected = p.reference.length;
-      } else {
-        policy.scoreReference = null;
-        policy.scoreDetector =
-          o.prediction.method === 'psi'
-            ? Psi.restore(fromJsonState<PsiState>(p.detector))
-            : restoreDetector(fromJsonState(p.detector));
-        if (policy.scoreDetector.kind !== o.prediction.method) bad('the prediction detector');
-      }
-    }
-    if (o.features) {
-      const f = state.features;
-      if (f === null) return bad('the feature watch is missing');
-      if ('reference' in f) {
-        if (o.features.reference) bad('a reference window beside a given reference');
-        const rows = f.reference.length / o.features.dim;
-        if (!Number.isInteger(rows) || rows >= o.features.referenceSize) bad('feature reference');
-        if (!f.reference.every(Number.isFinite)) bad('feature reference');
-        policy.featureReference?.set(f.reference);
-        policy.featureCollected = rows;
-      } else {
-        if (!Array.isArray(f.detectors) || f.detectors.length !== o.features.dim)
-          bad('one detector per feature');
-        policy.featureReference = null;
-        policy.featureDetectors = f.detectors.map((d) => Psi.restore(fromJsonState<PsiState>(d)));
-      }
-    }
-    if (typeof state.counts !== 'object' || state.counts === null) bad('counts');
-    for (const [key, count] of Object.entries(state.counts)) {
-      if (!(key in policy.counts) || !Number.isSafeInteger(count) || count < 0) bad('counts');
-      policy.counts[key] = count;
-    }
+    for (const [key, count] of Object.entries(state.counts)) policy.counts[key] = count;
     policy.seen = state.n;
     policy.excess = state.excess;
     policy.fast = state.fast;
@@ -676,7 +351,7 @@ export class DriftPolicy {
     if (this.scoreReference) {
       this.scoreReference[this.scoreCollected++] = score;
       if (this.scoreCollected === o.referenceSize) {
-        this.scoreDetector = Psi.fromReference(this.scoreReference, this.psiOf(o));
+        this.scoreDetector = Psi.fromReference(this.scoreReference, psiDetectorOptions(o));
         this.scoreReference = null;
       }
       return -1;
@@ -708,7 +383,7 @@ export class DriftPolicy {
         this.featureDetectors = [];
         for (let j = 0; j < o.dim; j++) {
           for (let i = 0; i < o.referenceSize; i++) column[i] = reference[i * o.dim + j];
-          this.featureDetectors.push(Psi.fromReference(column, this.psiOf(o)));
+          this.featureDetectors.push(Psi.fromReference(column, psiDetectorOptions(o)));
         }
         this.featureReference = null;
       }
@@ -752,15 +427,6 @@ export class DriftPolicy {
     if (target > this.excess) this.excess = target;
     out.push({ kind, detector, severity, at: this.seen - 1, direction, value, multiplier: 0 });
     return out;
-  }
-
-  private psiOf(o: { window: number; threshold: number; bins: number }) {
-    return {
-      window: o.window,
-      threshold: o.threshold,
-      bins: o.bins,
-      minSamples: Math.min(o.window, 1000),
-    };
   }
 
   private resetCounts(): void {

@@ -14,8 +14,9 @@
 import { ConstantPredictor } from '../drift/constant_predictor.ts';
 import type { ForgettingGuardOptions, ForgettingVerdict } from '../drift/forgetting_guard.ts';
 import { ForgettingGuard } from '../drift/forgetting_guard.ts';
-import type { DriftEvent, DriftPolicyOptions } from '../drift/policy.ts';
-import { DriftPolicy, featureReferenceFromSpec } from '../drift/policy.ts';
+import { DriftPolicy } from '../drift/policy.ts';
+import type { DriftEvent, DriftPolicyOptions } from '../drift/policy_options.ts';
+import { featureReferenceFromSpec } from '../drift/policy_options.ts';
 import type { PreparedBatch } from './pipeline.ts';
 import { Pipeline } from './pipeline.ts';
 import type { RunningVersion } from './running_version.ts';

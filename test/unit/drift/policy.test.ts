@@ -6,13 +6,13 @@
 import { describe, expect, test } from 'vitest';
 import { mulberry32 } from '../../../models/onnx/prng.ts';
 import type { FeatureSpec } from '../../../src/backbone/feature_spec.ts';
+import { DriftPolicy } from '../../../src/drift/policy.ts';
 import {
   DRIFT_POLICY_DEFAULTS,
   type DriftEvent,
-  DriftPolicy,
   type DriftPolicyOptions,
   featureReferenceFromSpec,
-} from '../../../src/drift/policy.ts';
+} from '../../../src/drift/policy_options.ts';
 import { isLearnerError } from '../../../src/errors.ts';
 import { bernoulli, gaussian, type Sampler } from './streams.ts';
 
