@@ -24,6 +24,7 @@ import { generateSigningKey } from '../server/signing.ts';
 import { startServer } from '../server/start.ts';
 import type { MetricsBatch, MetricWindow, RegisterResponse } from '../src/protocol/index.ts';
 import { AUC_SKETCH_BINS } from '../src/protocol/index.ts';
+import { mulberry32 } from '../src/random.ts';
 import {
   findPostgresBinaries,
   type PostgresCluster,
@@ -279,16 +280,7 @@ function machineJiffies(): { busy: number; total: number } {
 // ─── the load ───────────────────────────────────────────────────────────────────────────
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run sends the same shapes. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 type WindowContent = Omit<MetricWindow, 'windowId'>;
 

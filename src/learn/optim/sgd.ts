@@ -47,9 +47,12 @@ export class SGD extends Optimizer {
   readonly config: Required<SGDConfig>;
   private readonly rate: LearningRate;
   private readonly q: Float64Array;
-  /** Total L1 penalty each weight could have received so far (Tsuruoka et al.'s u). */
-  private u = 0;
-  private uSaved = 0;
+  /**
+   * [u, u at the last save]: the total L1 penalty each weight could have received so far
+   * (Tsuruoka et al.'s u). In a typed array, not a number field, so that no V8 field
+   * representation change can box it.
+   */
+  private readonly penalty = new Float64Array(2);
 
   private readonly l2: number;
   private readonly l1: number;
@@ -93,15 +96,19 @@ export class SGD extends Optimizer {
       // NaN and ∞ survive the sum, so a non-finite update always reaches the health check.
       moved += Math.abs(update);
     }
-    if (this.l1 > 0) this.applyL1(w, eta);
+    if (this.l1 > 0) {
+      // u grows here, not in applyL1: a double passed to a call V8 does not inline is boxed,
+      // 16 bytes per update (the allocation test caught it).
+      this.penalty[0] += eta * this.l1;
+      this.applyL1(w);
+    }
     // |w'| ≤ |w|·decay + |update|·max|x| ≤ bound + moved·max(1, ‖x‖) (1 for the intercept);
     // the L1 step only shrinks. Decay is left out: the bound stays valid, only looser.
     this.health += moved * Math.max(1, p.inputNorm);
   }
 
-  private applyL1(w: Float64Array, eta: number): void {
-    this.u += eta * this.l1;
-    const u = this.u;
+  private applyL1(w: Float64Array): void {
+    const u = this.penalty[0];
     const q = this.q;
     for (let i = 0; i < w.length; i++) {
       const z = w[i];
@@ -115,7 +122,7 @@ export class SGD extends Optimizer {
   }
 
   override exportScalars(): Record<string, number> {
-    return this.l1 > 0 ? { u: this.u } : {};
+    return this.l1 > 0 ? { u: this.penalty[0] } : {};
   }
 
   protected override loadScalars(scalars: Record<string, number>): void {
@@ -124,16 +131,16 @@ export class SGD extends Optimizer {
     if (typeof u !== 'number' || !Number.isFinite(u) || u < 0) {
       throw new LearnerError('BAD_CONFIG', 'SGD with L1 needs a finite, non-negative scalar u');
     }
-    this.u = u;
+    this.penalty[0] = u;
   }
 
   override save(): void {
     super.save();
-    this.uSaved = this.u;
+    this.penalty[1] = this.penalty[0];
   }
 
   override rollback(): void {
     super.rollback();
-    this.u = this.uSaved;
+    this.penalty[0] = this.penalty[1];
   }
 }

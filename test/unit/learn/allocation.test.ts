@@ -1,25 +1,17 @@
 /**
  * The per-event update path allocates nothing (no garbage, so no GC pauses in the worker).
- * Measured with V8's sampling heap profiler, counting objects that were collected too.
- * A single boxed number per update would show as 16 bytes per update.
+ * Measured with V8's sampling heap profiler (./allocations.ts), counting objects that were
+ * collected too. A single boxed number per update would show as 16 bytes per update.
  */
 import { Session } from 'node:inspector/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createHead, StandardScaler } from '../../../src/learn/index.ts';
 import type { HeadConfig, Label } from '../../../src/learn/types.ts';
+import { bytesPerCall } from './allocations.ts';
 
 const session = new Session();
 beforeAll(() => session.connect());
 afterAll(() => session.disconnect());
-
-interface SamplingNode {
-  selfSize: number;
-  children: SamplingNode[];
-}
-
-function totalBytes(node: SamplingNode): number {
-  return node.children.reduce((sum, child) => sum + totalBytes(child), node.selfSize);
-}
 
 const d = 64;
 const xs = new Float64Array(256 * d).map((_, i) => Math.sin(i * 1.3));
@@ -57,22 +49,7 @@ test.each(cases)(
       }
     };
     learn(50_000); // let the JIT settle
-    // The best of three rounds: on a loaded machine the optimising compiler can still be at work
-    // (or re-optimising after a deopt) during one round, and the interpreter boxes a number per
-    // update meanwhile (CI once read 16.4 bytes per update). An allocation in the update path
-    // itself shows in every round.
-    const n = 100_000;
-    let perUpdate = Number.POSITIVE_INFINITY;
-    for (let round = 0; round < 3 && perUpdate >= 2; round++) {
-      await session.post('HeapProfiler.startSampling', {
-        samplingInterval: 128,
-        includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
-      });
-      learn(n);
-      const { profile } = await session.post('HeapProfiler.stopSampling');
-      perUpdate = Math.min(perUpdate, totalBytes(profile.head as unknown as SamplingNode) / n);
-    }
+    const perUpdate = await bytesPerCall(session, learn);
     expect(perUpdate).toBeLessThan(2);
   },
 );

@@ -9,6 +9,7 @@ import { Session } from 'node:inspector/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHead } from '../../../src/learn/index.ts';
 import type { OptimizerConfig } from '../../../src/learn/types.ts';
+import { bytesPerCall } from './allocations.ts';
 import { separable } from './helpers.ts';
 
 const optimizers: [string, OptimizerConfig][] = [
@@ -24,13 +25,6 @@ describe('allocation', () => {
   beforeAll(() => session.connect());
   afterAll(() => session.disconnect());
 
-  interface SamplingNode {
-    selfSize: number;
-    children: SamplingNode[];
-  }
-  const totalBytes = (node: SamplingNode): number =>
-    node.children.reduce((sum, child) => sum + totalBytes(child), node.selfSize);
-
   test.each(optimizers)(
     '%s: writing the multiplier before every update allocates nothing',
     async (_name, optimizer) => {
@@ -44,21 +38,7 @@ describe('allocation', () => {
         }
       };
       learn(50_000);
-      const n = 100_000;
-      // The least of three rounds: an allocation in the update path shows in every round,
-      // while a one-off (a late recompilation, the profiler's own bookkeeping) does not.
-      const perUpdate: number[] = [];
-      for (let round = 0; round < 3; round++) {
-        await session.post('HeapProfiler.startSampling', {
-          samplingInterval: 128,
-          includeObjectsCollectedByMajorGC: true,
-          includeObjectsCollectedByMinorGC: true,
-        });
-        learn(n);
-        const { profile } = await session.post('HeapProfiler.stopSampling');
-        perUpdate.push(totalBytes(profile.head as unknown as SamplingNode) / n);
-      }
-      expect(Math.min(...perUpdate)).toBeLessThan(2);
+      expect(await bytesPerCall(session, learn)).toBeLessThan(2);
     },
   );
 });
