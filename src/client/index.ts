@@ -9,7 +9,7 @@ export type { SyncOptions } from '../delivery/options.ts';
 export type { LearnerErrorCode } from '../errors.ts';
 export { isLearnerError, LearnerError } from '../errors.ts';
 export type { HeadConfig, Label, OptimizerConfig, Schedule, Task } from '../learn/types.ts';
-export type { SyncStats } from '../reporting/reporter.ts';
+export type { SyncStats } from '../reporting/sync_stats.ts';
 export type { GuardrailOptions } from '../rollout/guardrails.ts';
 export type { RolloutOptions } from '../rollout/options.ts';
 export type { RolloutStats } from '../rollout/rollout.ts';

@@ -23,9 +23,8 @@
  * (the replayed outcomes then find no slate and count as unmatched).
  */
 
-import { Registration, type RegistrationRefusal } from '../delivery/credentials.ts';
-import type { DeliveryError, DeliveryStatus } from '../delivery/delivery.ts';
-import { DELIVERY_COUNTERS, Delivery } from '../delivery/delivery.ts';
+import { Registration } from '../delivery/credentials.ts';
+import { Delivery } from '../delivery/delivery.ts';
 import type { ResolvedSyncOptions, SyncOptions } from '../delivery/options.ts';
 import { resolveSyncOptions } from '../delivery/options.ts';
 import { describeError } from '../errors.ts';
@@ -34,71 +33,15 @@ import type { Store } from '../store/index.ts';
 import { COUNTERS, isStoreError } from '../store/index.ts';
 import type { WindowSums } from './metric_window.ts';
 import { finishWindow } from './metric_window.ts';
+import type { SavedState } from './saved_state.ts';
+import { isSavedState, lostWindows, MAX_PENDING, outboxKey } from './saved_state.ts';
 import type { LearnedOutcome, TaskInfo } from './scored_outcome.ts';
 import { measure, slateGain } from './scored_outcome.ts';
-import type { SlateOpening, SlateResults, SlateStats } from './slates.ts';
+import type { SlateOpening, SlateResults } from './slates.ts';
 import { SlateTracker } from './slates.ts';
+import type { StorageError, SyncStats } from './sync_stats.ts';
+import { syncStats } from './sync_stats.ts';
 import { WindowSet } from './windows.ts';
-
-/** What `stats().sync` shows. Counts marked "all time" survive reloads. */
-export interface SyncStats {
-  /** The server reported to. */
-  url: string;
-  /** Whether the device holds credentials for it, and its install id there. */
-  registered: boolean;
-  installId?: string;
-  /** 'sending' during a request, 'waiting' while backing off, else 'idle'. */
-  state: DeliveryStatus['state'];
-  /** Outcomes in windows still open (not yet queued). */
-  openOutcomes: number;
-  /** Windows closed (all time). */
-  windows: number;
-  /** Windows in the outbox, waiting to be sent. */
-  queued: number;
-  /** Windows the server acknowledged (all time). */
-  delivered: number;
-  /** Windows the server refused as invalid: dropped, not retried (all time). */
-  rejected: number;
-  /** Windows the full outbox dropped, oldest first (all time); reported to the server too. */
-  dropped: number;
-  /** Requests since this learner started, and how many of them failed (retryably). */
-  requests: number;
-  failures: number;
-  consecutiveFailures: number;
-  /** While backing off: the earliest time of the next request (epoch ms). */
-  nextAttemptAt?: number;
-  lastDeliveredAt?: number;
-  /** The last failure: a retry reason ('network', 'timeout', 'server', 'rate-limited', 'bad-reply'), 'rejected', 'register' or 'storage'. */
-  lastError?:
-    | DeliveryError
-    | RegistrationRefusal
-    | { at: number; kind: 'storage'; message: string };
-  /** The last batch refused for good, and why (the server's error code). */
-  lastRejection?: DeliveryStatus['lastRejection'];
-  /**
-   * Slates since this learner started (they are not kept across reloads): open, evaluated,
-   * closed without a relevant candidate, evicted, expired, and outcomes naming no open slate.
-   * `rankingRefused` counts slate results not added because the window had another k.
-   */
-  slates?: SlateStats & { rankingRefused: number };
-}
-
-/** The reporter's state in the store's meta; see the file comment. */
-interface SavedState {
-  format: 1;
-  seq: number;
-  open: WindowSums[];
-  pending: MetricWindow[];
-  /** Windows closed, all time. */
-  closed: number;
-  /** The outbox's drop counter as last reported in a window. */
-  droppedReported: number;
-  /** The next serial for a window opened to hold slate results (absent before slates). */
-  slateSerial?: number;
-}
-
-/** Closed windows kept while they cannot be queued; beyond this the oldest are dropped. */
-const MAX_PENDING = 100;
 
 export interface ReporterDeps {
   now?: () => number;
@@ -106,11 +49,6 @@ export interface ReporterDeps {
   fetch?: typeof fetch;
   /** Told when the reporter recovers from lost state (src/runtime/recoveries.ts). */
   onRecovery?: (code: 'INSTALL_UNKNOWN' | 'OUTBOX_LOST', message: string) => void;
-}
-
-/** The outbox key of a window's batch: a function of the window id, so re-queuing is a no-op. */
-export function outboxKey(window: MetricWindow): string {
-  return `window:${window.windowId}`;
 }
 
 export class MetricsReporter {
@@ -138,7 +76,7 @@ export class MetricsReporter {
   private closing = false;
   /** `close` ended: no more writes (the store is about to close). */
   private finished = false;
-  private storageError: { at: number; kind: 'storage'; message: string } | undefined;
+  private storageError: StorageError | undefined;
 
   private readonly store: Store;
   private readonly options: ResolvedSyncOptions;
@@ -205,7 +143,8 @@ export class MetricsReporter {
       isSavedState(saved) ? saved : undefined,
       deps,
     );
-    const lost = await reporter.lostWindows();
+    const [counters, keys] = await Promise.all([store.meta.counters(), store.outbox.keys()]);
+    const lost = lostWindows(reporter.closedCount, reporter.pending, counters, keys);
     if (lost > 0) {
       // They cannot be rebuilt (their outcomes may be compacted away): the server hears how
       // many with the next window (`dropped`), as for windows the full outbox dropped.
@@ -216,25 +155,6 @@ export class MetricsReporter {
       );
     }
     return reporter;
-  }
-
-  /**
-   * Windows this reporter closed that are neither pending, queued, nor counted as delivered,
-   * rejected or dropped: removed from the outbox behind its back. Every closed window is
-   * exactly one of those (the outbox counts what it removes in the same transaction).
-   */
-  private async lostWindows(): Promise<number> {
-    const [counters, keys] = await Promise.all([
-      this.store.meta.counters(),
-      this.store.outbox.keys(),
-    ]);
-    const here = new Set(keys);
-    for (const window of this.pending) here.add(outboxKey(window));
-    const counted =
-      (counters[DELIVERY_COUNTERS.delivered] ?? 0) +
-      (counters[DELIVERY_COUNTERS.rejected] ?? 0) +
-      (counters[COUNTERS.outboxDropped] ?? 0);
-    return Math.max(0, this.closedCount - counted - here.size);
   }
 
   /**
@@ -344,32 +264,19 @@ export class MetricsReporter {
       this.store.outbox.count(),
       this.registration.current(),
     ]);
-    const delivery = this.delivery.status;
-    const stats: SyncStats = {
+    return syncStats({
       url: this.options.url,
-      registered: credentials !== undefined,
-      state: delivery.state,
+      counters,
+      queued,
+      credentials,
+      delivery: this.delivery.status,
+      refusal: this.registration.refusal,
+      storageError: this.storageError,
       openOutcomes: this.windows.pendingOutcomes,
       windows: this.closedCount + this.unfinished.length,
-      queued,
-      delivered: counters[DELIVERY_COUNTERS.delivered] ?? 0,
-      rejected: counters[DELIVERY_COUNTERS.rejected] ?? 0,
-      dropped: counters[COUNTERS.outboxDropped] ?? 0,
-      requests: delivery.requests,
-      failures: delivery.failures,
-      consecutiveFailures: delivery.consecutiveFailures,
-    };
-    if (credentials) stats.installId = credentials.installId;
-    if (delivery.notBefore > this.now()) stats.nextAttemptAt = delivery.notBefore;
-    if (delivery.lastDeliveredAt !== undefined) stats.lastDeliveredAt = delivery.lastDeliveredAt;
-    const lastError = latest(
-      latest(delivery.lastError, this.storageError),
-      this.registration.refusal,
-    );
-    if (lastError) stats.lastError = lastError;
-    if (delivery.lastRejection) stats.lastRejection = delivery.lastRejection;
-    stats.slates = { ...this.slates.stats, rankingRefused: this.rankingRefused };
-    return stats;
+      slates: { ...this.slates.stats, rankingRefused: this.rankingRefused },
+      now: this.now(),
+    });
   }
 
   /** Stops timers and requests and saves the state (open windows stay open for next time). */
@@ -519,30 +426,8 @@ export class MetricsReporter {
   }
 }
 
-/** A saved state this code wrote (a damaged one is ignored: reporting starts afresh). */
-function isSavedState(value: unknown): value is SavedState {
-  const state = value as Partial<SavedState> | undefined;
-  return (
-    state?.format === 1 &&
-    Number.isInteger(state.seq) &&
-    Array.isArray(state.open) &&
-    Array.isArray(state.pending) &&
-    Number.isInteger(state.closed) &&
-    Number.isFinite(state.droppedReported)
-  );
-}
-
 function earliest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
   return Math.min(a, b);
-}
-
-function latest<A extends { at: number }, B extends { at: number }>(
-  a: A | undefined,
-  b: B | undefined,
-): A | B | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  return b.at > a.at ? b : a;
 }

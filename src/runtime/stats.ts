@@ -4,7 +4,7 @@
  * client re-exports, and the browser's view of this origin's storage.
  */
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
-import type { SyncStats } from '../reporting/reporter.ts';
+import type { SyncStats } from '../reporting/sync_stats.ts';
 import type { RolloutStats } from '../rollout/rollout.ts';
 import type { Recovery } from './recoveries.ts';
 import type { StartupPhase } from './startup_timing.ts';

@@ -1,6 +1,6 @@
 // Helpers shared by the sync browser tests.
 import type { Learner } from '../../../src/client/index.ts';
-import type { SyncStats } from '../../../src/reporting/reporter.ts';
+import type { SyncStats } from '../../../src/reporting/sync_stats.ts';
 
 /**
  * Polls the learner's stats until `done` holds, at most `timeoutMs`. Only for delivery progress
