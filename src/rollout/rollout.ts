@@ -15,7 +15,7 @@ import { Pipeline } from '../runtime/pipeline.ts';
 import type { NewRunningVersion } from '../runtime/version_store.ts';
 import type { Store } from '../store/index.ts';
 import { rolloutBucket } from './arm.ts';
-import type { ManifestClientStats, ManifestState } from './manifest/manifest_client.ts';
+import type { ManifestClientStats, ManifestState } from './manifest/client_options.ts';
 import { ManifestClient } from './manifest/manifest_client.ts';
 import { downloadModel, loadVerifiedBackbone, refusalCode } from './manifest/model_download.ts';
 import { importManifestKeys } from './manifest/signature.ts';

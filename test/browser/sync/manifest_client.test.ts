@@ -4,13 +4,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import type { Manifest } from '../../../src/protocol/index.ts';
-import {
-  type CheckOutcome,
-  ManifestClient,
-  type ManifestClientOptions,
-  type ManifestState,
-  type ManifestStateStore,
-} from '../../../src/rollout/manifest/manifest_client.ts';
+import type {
+  CheckOutcome,
+  ManifestClientOptions,
+  ManifestState,
+  ManifestStateStore,
+} from '../../../src/rollout/manifest/client_options.ts';
+import { ManifestClient } from '../../../src/rollout/manifest/manifest_client.ts';
 import { importManifestKey } from '../../../src/rollout/manifest/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer, type PublishOptions } from './rollout_lab.ts';
 

@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeTestBackbone } from '../../../models/testing.ts';
 import type { Manifest } from '../../../src/protocol/index.ts';
 import {
-  ManifestClient,
   type ManifestClientOptions,
   memoryManifestState,
-} from '../../../src/rollout/manifest/manifest_client.ts';
+} from '../../../src/rollout/manifest/client_options.ts';
+import { ManifestClient } from '../../../src/rollout/manifest/manifest_client.ts';
 import { importManifestKey } from '../../../src/rollout/manifest/signature.ts';
 import { hasRolloutLab, type LabServer, newLabServer } from './rollout_lab.ts';
 

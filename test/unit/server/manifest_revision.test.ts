@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import type { RunningServer } from '../../../server/start.ts';
 import type { Manifest } from '../../../src/protocol/index.ts';
-import { memoryManifestState } from '../../../src/rollout/manifest/manifest_client.ts';
+import { memoryManifestState } from '../../../src/rollout/manifest/client_options.ts';
 import { admin, fakeModel, publishBytes } from './support/http.ts';
 import { findPostgresBinaries } from './support/postgres_cluster.ts';
 import {

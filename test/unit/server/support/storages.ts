@@ -14,10 +14,8 @@ import { promisify } from 'node:util';
 import type { Database } from '../../../../server/db/database.ts';
 import { openDatabase } from '../../../../server/db/open.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../../../server/start.ts';
-import {
-  ManifestClient,
-  type ManifestStateStore,
-} from '../../../../src/rollout/manifest/manifest_client.ts';
+import type { ManifestStateStore } from '../../../../src/rollout/manifest/client_options.ts';
+import { ManifestClient } from '../../../../src/rollout/manifest/manifest_client.ts';
 import { importManifestKeys } from '../../../../src/rollout/manifest/signature.ts';
 import { ADMIN_TOKEN, APP_KEY } from './http.ts';
 import { type PostgresCluster, startPostgresCluster } from './postgres_cluster.ts';
