@@ -9,6 +9,9 @@
  * - A batch is removed only when the server acknowledged it (2xx), or refused it for good
  *   (4xx: counted, with the reason). If a combined request is refused, its batches are sent one
  *   by one, so one bad window cannot take good ones down with it.
+ * - Records are routed by kind: metric batches to `/v1/metrics`, federated contributions
+ *   (`contribution:<roundId>`, src/federated/participant.ts) one per request to
+ *   `/v1/federated/contributions` (contributions.ts). Nothing else is ever sent.
  * - Retryable failures (no connection, timeout, 5xx, 429) reschedule the batches with
  *   exponential backoff and full jitter (backoff.ts), never sooner than the server's
  *   Retry-After; until then nothing is sent to that server at all. The schedule is stored with
@@ -17,6 +20,8 @@
 
 import type { MetricsBatch, MetricsResponse, MetricWindow } from '../protocol/index.ts';
 import { retryDelay } from './backoff.ts';
+import type { ContributionSettled } from './contributions.ts';
+import { CONTRIBUTION_COUNTERS, isContribution, postContribution } from './contributions.ts';
 import type { Credentials, Registration } from './credentials.ts';
 import type { Reply, RetryReason } from './http.ts';
 import { postJson } from './http.ts';
@@ -85,6 +90,8 @@ interface Deps {
    * lost it) and the device registered again: `previous` → `current`.
    */
   onReregistered?: (previous: Credentials, current: Credentials) => void;
+  /** A contribution was acknowledged (no code) or refused for good (the server's code). */
+  onContribution?: ContributionSettled;
   now: () => number;
   random?: () => number;
   fetch?: typeof fetch;
@@ -152,15 +159,20 @@ export class Delivery {
       const due = await outbox.due(options.maxWindowsPerRequest, this.deps.now());
       if (due.length === 0) return;
       const sendable = [];
+      const contributions = [];
       for (const item of due) {
-        // Not a batch this code wrote (a damaged record): no server could accept it.
-        if (bodyWindows([item])) sendable.push(item);
+        // Not a record this code wrote (a damaged one): no server could accept it.
+        if (isContribution(item.key)) contributions.push(item);
+        else if (bodyWindows([item])) sendable.push(item);
         else await this.refuse([item], 'CORRUPT', 0, 'not a metrics batch');
       }
-      if (sendable.length === 0) continue;
+      if (sendable.length === 0 && contributions.length === 0) continue;
       const credentials = await this.credentials();
       if (!credentials) return;
-      if (!(await this.send(sendable, credentials))) return;
+      for (const item of contributions) {
+        if (!(await this.contribute(item, credentials))) return;
+      }
+      if (sendable.length > 0 && !(await this.send(sendable, credentials))) return;
     }
   }
 
@@ -205,16 +217,8 @@ export class Delivery {
       windows,
       sentAt: this.deps.now(),
     };
-    let reply = await this.post(batch, credentials);
-    if (reply.kind === 'reauth') {
-      this.refused ??= credentials;
-      await this.deps.registration.forget();
-      const fresh = await this.credentials();
-      if (!fresh) return false;
-      reply = await this.post(batch, fresh);
-      // A token refused right after registering: the server is confused; back off.
-      if (reply.kind === 'reauth') reply = { ...reply, kind: 'retry', reason: 'server' };
-    }
+    const reply = await this.withReauth(credentials, (c) => this.post(batch, c));
+    if (!reply) return false;
     switch (reply.kind) {
       case 'ok':
         for (const item of group) {
@@ -239,6 +243,73 @@ export class Delivery {
         return true;
       default:
         return false; // aborted: stopping
+    }
+  }
+
+  /** Posts; on a refused token, registers again and posts once more. Undefined: no credentials. */
+  private async withReauth<T>(
+    credentials: Credentials,
+    post: (credentials: Credentials) => Promise<Reply<T>>,
+  ): Promise<Reply<T> | undefined> {
+    let reply = await post(credentials);
+    if (reply.kind === 'reauth') {
+      this.refused ??= credentials;
+      await this.deps.registration.forget();
+      const fresh = await this.credentials();
+      if (!fresh) return undefined;
+      reply = await post(fresh);
+      // A token refused right after registering: the server is confused; back off.
+      if (reply.kind === 'reauth') reply = { ...reply, kind: 'retry', reason: 'server' };
+    }
+    return reply;
+  }
+
+  /**
+   * Sends one queued contribution. Acknowledged (200 replay or 201) or refused for good: removed
+   * and reported; retryable: backed off like a batch. False when delivery should pause.
+   */
+  private async contribute(item: QueuedBatch, credentials: Credentials): Promise<boolean> {
+    const { options, outbox } = this.deps;
+    const reply = await this.withReauth(credentials, (c) => {
+      this.state.state = 'sending';
+      this.state.requests++;
+      return postContribution(options, item.body, c.token, {
+        signal: this.stopper.signal,
+        fetch: this.deps.fetch,
+        now: this.deps.now,
+      });
+    });
+    if (!reply) return false;
+    switch (reply.kind) {
+      case 'ok':
+        await outbox.ack(item.key, { [CONTRIBUTION_COUNTERS.delivered]: 1 });
+        this.state.consecutiveFailures = 0;
+        this.state.lastDeliveredAt = this.deps.now();
+        await this.deps.onContribution?.(item.key, {});
+        return true;
+      case 'retry': {
+        const at = this.backOff(reply.reason, reply, 1 + item.attempts);
+        await outbox.fail(item.key, at);
+        return false;
+      }
+      case 'reject': {
+        await outbox.ack(item.key, {
+          [CONTRIBUTION_COUNTERS.refused]: 1,
+          [`${CONTRIBUTION_COUNTERS.refused}.${reply.code}`]: 1,
+        });
+        const at = this.deps.now();
+        this.state.lastError = {
+          at,
+          kind: 'rejected',
+          status: reply.status,
+          code: reply.code,
+          message: reply.message,
+        };
+        await this.deps.onContribution?.(item.key, { code: reply.code });
+        return true;
+      }
+      default:
+        return false;
     }
   }
 

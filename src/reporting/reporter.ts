@@ -23,6 +23,7 @@
  * (the replayed outcomes then find no slate and count as unmatched).
  */
 
+import type { ContributionSettled } from '../delivery/contributions.ts';
 import { Registration } from '../delivery/credentials.ts';
 import { Delivery } from '../delivery/delivery.ts';
 import type { ResolvedSyncOptions, SyncOptions } from '../delivery/options.ts';
@@ -49,6 +50,8 @@ export interface ReporterDeps {
   fetch?: typeof fetch;
   /** Told when the reporter recovers from lost state (src/runtime/recoveries.ts). */
   onRecovery?: (code: 'INSTALL_UNKNOWN' | 'OUTBOX_LOST', message: string) => void;
+  /** A federated contribution in the shared outbox was settled (src/federated/participant.ts). */
+  onContribution?: ContributionSettled;
 }
 
 export class MetricsReporter {
@@ -121,6 +124,7 @@ export class MetricsReporter {
       now: this.now,
       random: deps.random,
       fetch: deps.fetch,
+      ...(deps.onContribution ? { onContribution: deps.onContribution } : {}),
     });
   }
 
@@ -237,6 +241,11 @@ export class MetricsReporter {
     this.closeWindows(this.windows.closeExpired(this.now()));
     this.armExpiry();
     void this.deliver();
+  }
+
+  /** Sends what the outbox holds now (a contribution was queued), unless backing off. */
+  deliverNow(): void {
+    if (this.started) void this.deliver();
   }
 
   /** Saves the state now; the learner calls it before writing a head snapshot. */

@@ -4,6 +4,7 @@
  * window, and the check for windows removed from the outbox behind the reporter's back.
  */
 
+import { isContribution } from '../delivery/contributions.ts';
 import { DELIVERY_COUNTERS } from '../delivery/delivery.ts';
 import type { MetricWindow } from '../protocol/index.ts';
 import { COUNTERS } from '../store/index.ts';
@@ -43,7 +44,8 @@ export function lostWindows(
   counters: Record<string, number>,
   keys: readonly string[],
 ): number {
-  const here = new Set(keys);
+  // The outbox also holds federated contributions: they are not windows.
+  const here = new Set(keys.filter((key) => !isContribution(key)));
   for (const window of pending) here.add(outboxKey(window));
   const counted =
     (counters[DELIVERY_COUNTERS.delivered] ?? 0) +

@@ -58,6 +58,8 @@ export class Rollout {
   private readonly options: RolloutOptions;
   private readonly installId: () => Promise<string | undefined>;
   private readonly client: ManifestClient;
+  /** Hears every verified manifest once acted on (the federated participant). */
+  observe: ((manifest: Manifest) => unknown) | undefined;
   private constructor(
     learner: RolloutTarget,
     store: Store,
@@ -83,6 +85,7 @@ export class Rollout {
     store: Store,
     init: LearnerInit,
     installId: () => Promise<string | undefined>,
+    observe?: (manifest: Manifest) => unknown,
   ): Promise<Rollout> {
     const options = init.rollout as RolloutOptions;
     const url = (init.sync?.url ?? '').replace(/\/+$/, '');
@@ -107,6 +110,7 @@ export class Rollout {
       ...(options.notBefore !== undefined ? { notBefore: options.notBefore } : {}),
     });
     rollout = new Rollout(learner, store, init, options, installId, client);
+    rollout.observe = observe;
     void client.start();
     return rollout;
   }
@@ -141,6 +145,8 @@ export class Rollout {
       if (this.closing.signal.aborted) return;
       if ((await this.run(action)) === 'retry') retry = true;
     }
+    // After the plan ran: what serves here is what this manifest asks for.
+    if (this.observe) Promise.resolve(this.observe(manifest)).catch(() => undefined);
     // A download that failed for a passing reason (the network): the client fetches this
     // manifest again at its next check instead of taking it as done.
     if (retry) throw new Error('a download failed; trying again at the next check');

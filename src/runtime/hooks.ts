@@ -34,7 +34,7 @@ export interface LearnerHooks {
   /** `checkForUpdates()`: look for new versions now. */
   checkForUpdates?(): Promise<void>;
   /** What the extension adds to `stats()`. */
-  stats?(): Promise<Pick<LearnerStats, 'sync' | 'rollout'>>;
+  stats?(): Promise<Pick<LearnerStats, 'sync' | 'rollout' | 'federated'>>;
   /** Closing, before the learner's queue drains: stop acting on the learner. */
   stop?(): Promise<void>;
   /** Closing, after the last snapshot: release what the extension holds. */
@@ -71,7 +71,7 @@ export class Hooks {
   }
 
   /** Every extension's part of `stats()`; one that cannot tell now is left out. */
-  async stats(): Promise<Pick<LearnerStats, 'sync' | 'rollout'>> {
+  async stats(): Promise<Pick<LearnerStats, 'sync' | 'rollout' | 'federated'>> {
     const parts = await Promise.all(
       this.list.map((hooks) => hooks.stats?.().catch(() => undefined)),
     );

@@ -59,6 +59,16 @@ export interface LearnerInit {
    */
   rollout?: RolloutOptions;
   /**
+   * Federated rounds (src/federated/participant.ts): when the signed manifest announces a round
+   * for the version this device serves, and the device has learned at least the round's
+   * `minOutcomes` on it, it sends one contribution — its head minus the version's published head,
+   * clipped to the round's norm — through the outbox (never an outcome). On by default whenever
+   * `sync` and `rollout` are set and the server announces rounds; `false` turns it off.
+   * `localNoise` (default 0): device-side Gaussian noise of standard deviation `localNoise·clip`
+   * per coordinate, for operators who do not trust their server (local DP; it costs accuracy).
+   */
+  federated?: false | { localNoise?: number };
+  /**
    * Adapting to drift: the drift policy raises the learning rate when the person changes
    * (default on), and the forgetting guard resets the head to the version's server head when
    * it has become worse than it (default on). `false` turns either off.

@@ -12,6 +12,7 @@
  */
 import type { Backbone } from '../backbone/backbone.ts';
 import { loadBackbone } from '../backbone/backbone.ts';
+import type { ContributionSettled } from '../delivery/contributions.ts';
 import type { SyncOptions } from '../delivery/options.ts';
 import { resolveSyncOptions } from '../delivery/options.ts';
 import { describeError, LearnerError } from '../errors.ts';
@@ -133,14 +134,23 @@ export async function startLearner(
     );
   }
   let reporter: MetricsReporter | undefined;
+  // Contributions share the reporter's outbox and delivery; their answers go to the participant.
+  let settled: ContributionSettled | undefined;
   if (init.sync) {
     // The reporter and the rollout read the stored versions.
     await storing;
     reporter = await timing.time('reporter open', () =>
-      openReporter(store, init.sync!, production.pipeline, recoveries),
+      openReporter(store, init.sync!, production.pipeline, recoveries, (key, result) =>
+        settled?.(key, result),
+      ),
     );
     if (reporter) learner.hooks.register(reporterHooks(reporter));
   }
+  const participant =
+    init.rollout && init.federated !== false && store && reporter
+      ? await openParticipant(learner, store, reporter, init)
+      : undefined;
+  if (participant) settled = (key, result) => participant.settled(key, result);
   await learner.restore();
   reporter?.start();
   if (init.rollout && store && reporter) {
@@ -148,7 +158,13 @@ export async function startLearner(
     // Loaded only by apps that follow a server: most of the worker's code is sync's.
     const { Rollout } = await import('../rollout/rollout.ts');
     const rollout = await timing.time('rollout start', () =>
-      Rollout.start(learner.lifecycle, store, init, () => installed.installId()),
+      Rollout.start(
+        learner.lifecycle,
+        store,
+        init,
+        () => installed.installId(),
+        participant && ((manifest) => participant.manifest(manifest)),
+      ),
     );
     learner.hooks.register({
       checkForUpdates: () => rollout.check(),
@@ -160,6 +176,45 @@ export async function startLearner(
   }
   learner.emit = emitEvent;
   return learner;
+}
+
+/**
+ * The federated participant (src/federated/participant.ts), registered as hooks: it hears the
+ * outcomes learned, and (through the rollout) the verified manifests; loaded only when used.
+ */
+async function openParticipant(
+  learner: DurableLearner,
+  store: Store,
+  reporter: MetricsReporter,
+  init: LearnerInit,
+) {
+  const { Participant } = await import('../federated/participant.ts');
+  const localNoise = init.federated ? init.federated.localNoise : undefined;
+  const participant = await Participant.open({
+    target: {
+      serving: () => {
+        const running = learner.serving.current;
+        const state = running.pipeline.exportState();
+        return {
+          versionId: running.id,
+          head: state.head,
+          ...(state.scaler ? { scaler: state.scaler } : {}),
+          startSeq: running.initial.seq,
+        };
+      },
+      learnedSeq: () => learner.durability.lastSeq,
+    },
+    store,
+    installId: () => reporter.installId(),
+    deliver: () => reporter.deliverNow(),
+    ...(localNoise !== undefined ? { localNoise } : {}),
+  });
+  learner.hooks.register({
+    outcomeLearned: (outcome) => participant.outcomeLearned(outcome.seq),
+    stats: async () => ({ federated: participant.stats() }),
+    stop: async () => participant.close(),
+  });
+  return participant;
 }
 
 /** The reporter as the learner's hooks: it hears every outcome, slate and version event. */
@@ -278,6 +333,7 @@ async function openReporter(
   sync: SyncOptions,
   pipeline: Pipeline,
   recoveries: RecoveryLog,
+  onContribution: ContributionSettled,
 ): Promise<MetricsReporter | undefined> {
   if (!store) {
     recoveries.add('REPORTING_OFF', 'metrics reporting is off: it needs IndexedDB');
@@ -297,6 +353,7 @@ async function openReporter(
         // Windows lost are data lost (an error too); a new registration loses nothing.
         onRecovery: (code, message) =>
           recoveries.add(code, message, { failure: code === 'OUTBOX_LOST' }),
+        onContribution,
       },
     );
   } catch (error) {

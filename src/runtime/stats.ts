@@ -4,6 +4,7 @@
  * client re-exports, and the browser's view of this origin's storage.
  */
 import type { FeatureSpec } from '../backbone/feature_spec.ts';
+import type { FederatedStats } from '../federated/participant.ts';
 import type { SyncStats } from '../reporting/sync_stats.ts';
 import type { RolloutStats } from '../rollout/rollout.ts';
 import type { Recovery } from './recoveries.ts';
@@ -61,6 +62,8 @@ export interface LearnerStats {
   sync?: SyncStats;
   /** The rollout, when `rollout` is configured. */
   rollout?: RolloutStats;
+  /** Federated rounds, when `sync` and `rollout` are configured and `federated` is not false. */
+  federated?: FederatedStats;
 }
 
 export interface VersionsStats {

@@ -118,10 +118,12 @@ export interface MetaValues {
   syncReporter: unknown;
   /** The rollout's manifest client: the last accepted revision and ETag (src/rollout). */
   rolloutManifest: unknown;
+  /** The federated participant's rounds contributed to (src/federated/participant.ts). */
+  federated: unknown;
 }
 
 /** Meta keys other modules own: the store keeps their values without looking inside. */
-export type OpaqueMetaKey = 'syncCredentials' | 'syncReporter' | 'rolloutManifest';
+export type OpaqueMetaKey = 'syncCredentials' | 'syncReporter' | 'rolloutManifest' | 'federated';
 
 export interface LocalfitDB extends DBSchema {
   versions: {
