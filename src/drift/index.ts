@@ -51,6 +51,7 @@ export {
 export { DriftPolicy } from './policy.ts';
 export {
   DRIFT_POLICY_DEFAULTS,
+  type DriftAlarms,
   type DriftEvent,
   type DriftKind,
   type DriftPolicyOptions,

@@ -93,7 +93,6 @@
  */
 import { LearnerError } from '../errors.ts';
 import type { Vector } from '../learn/types.ts';
-import type { DriftStats } from '../protocol/index.ts';
 import { type AnyDetector, createDetector } from './factory.ts';
 import { toJsonState } from './json_state.ts';
 import { Kswin } from './kswin.ts';
@@ -105,7 +104,11 @@ import type {
   ResolvedFeatures,
   ResolvedScores,
 } from './policy_options.ts';
-import { psiDetectorOptions, resolveDriftPolicyOptions } from './policy_options.ts';
+import {
+  type DriftAlarms,
+  psiDetectorOptions,
+  resolveDriftPolicyOptions,
+} from './policy_options.ts';
 import type { DriftPolicyState, ScoreDetector } from './policy_state.ts';
 import { checkPolicyState, policyStateError } from './policy_state.ts';
 import { Psi } from './psi.ts';
@@ -239,14 +242,14 @@ export class DriftPolicy {
   }
 
   /** Alarms since the last call, for the reporter's `DriftStats`; then starts counting anew. */
-  takeStats(): DriftStats {
+  takeStats(): DriftAlarms {
     const stats = this.peekStats();
     this.resetCounts();
     return stats;
   }
 
   /** Alarms since the last {@link takeStats}, without resetting them. */
-  peekStats(): DriftStats {
+  peekStats(): DriftAlarms {
     let alerts = 0;
     for (const count of Object.values(this.counts)) alerts += count;
     return { alerts, byDetector: { ...this.counts } };

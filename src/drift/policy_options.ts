@@ -13,6 +13,17 @@ import { createDetector, DETECTOR_KINDS } from './factory.ts';
 import { Kswin, type KswinOptions } from './kswin.ts';
 import type { PageHinkleyOptions } from './page_hinkley.ts';
 
+/**
+ * The policy's alarm counts over a span (`takeStats`), which the reporter sends as the
+ * alarm part of a metric window's `DriftStats` (src/protocol/metrics.ts).
+ */
+export interface DriftAlarms {
+  /** Alarms raised by the device's drift detectors in the span. */
+  alerts: number;
+  /** Alarms per detector, e.g. `{ 'loss.adwin': 1, 'prediction.psi': 0 }` (at most 32 names). */
+  byDetector?: Record<string, number>;
+}
+
 export type DriftKind = 'concept' | 'prediction' | 'feature';
 
 export interface DriftEvent {

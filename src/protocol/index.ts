@@ -4,7 +4,8 @@
  * reporter and manifest client both import these types through this entry point. The folder has
  * no runtime code beyond a few constants and the canonical JSON encoding that signed and hashed
  * bodies use (`./canonical_json.ts`), and imports only types that the computing modules own
- * (`Moments` from `src/metrics/feature_moments.ts`): data flows from the computation to the wire,
+ * (`Moments` from `src/metrics/feature_moments.ts`, `DriftAlarms` from
+ * `src/drift/policy_options.ts`): data flows from the computation to the wire,
  * never back. What a field *means* when computed (how an AUC sketch is binned and read) lives
  * with the computation, in `src/metrics/auc_sketch.ts`, which both sides import.
  *

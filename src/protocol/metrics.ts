@@ -1,5 +1,6 @@
 /** The sync protocol's metric windows: what a device reports, aggregated, never raw (see index.ts). */
 
+import type { DriftAlarms } from '../drift/policy_options.ts';
 import type { Moments } from '../metrics/feature_moments.ts';
 
 // ─── metrics ────────────────────────────────────────────────────────────────────────────
@@ -133,15 +134,12 @@ export interface RankingSums {
   ndcgSum: number;
 }
 
-export interface DriftStats {
+/** A window's drift view: the policy's alarm counts (src/drift) and the moments beside them. */
+export interface DriftStats extends DriftAlarms {
   /** Moments of the predicted score (positive-class probability, or the regression output). */
   prediction?: Moments;
   /** Moments per input feature (at most 256 features, names up to 128 characters). */
   features?: (Moments & { name: string })[];
-  /** Alarms raised by the device's drift detectors in this window. */
-  alerts: number;
-  /** Alarms per detector, e.g. `{ adwin: 1, psi: 0 }` (at most 32 names). */
-  byDetector?: Record<string, number>;
 }
 
 /**
