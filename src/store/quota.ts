@@ -12,6 +12,22 @@ export function isQuotaError(error: unknown): boolean {
   return name === 'QuotaExceededError' || isStoreError(error, 'QUOTA');
 }
 
+/**
+ * Whether a refused write was refused for lack of room. Besides QuotaExceededError: Firefox
+ * (ESR 153) refuses writes in an origin that has reached its limit with InvalidStateError ("A
+ * mutation operation was attempted on a database that did not allow mutations"), as it does on
+ * a full disk; such a refusal counts as no room when the origin's usage has reached its quota.
+ */
+export async function isOutOfRoom(error: unknown): Promise<boolean> {
+  if (isQuotaError(error)) return true;
+  const name = (error as { name?: string } | null)?.name;
+  if (name !== 'InvalidStateError' && name !== 'UnknownError') return false;
+  const estimate = await globalThis.navigator?.storage?.estimate().catch(() => undefined);
+  const usage = estimate?.usage;
+  const quota = estimate?.quota;
+  return usage !== undefined && quota !== undefined && quota > 0 && usage >= 0.98 * quota;
+}
+
 export interface Eviction {
   /** Approximate bytes freed. */
   freed: number;
@@ -33,18 +49,18 @@ export async function withQuota<T>(
   try {
     return await write();
   } catch (error) {
-    if (!isQuotaError(error)) throw error;
+    if (!(await isOutOfRoom(error))) throw error;
   }
   try {
     await evictForSpace(ctx, bytes);
   } catch (error) {
     // A disk so full that even eviction's bookkeeping is refused: retry what was freed anyway.
-    if (!isQuotaError(error)) throw error;
+    if (!(await isOutOfRoom(error))) throw error;
   }
   try {
     return await write();
   } catch (error) {
-    if (!isQuotaError(error)) throw error;
+    if (!(await isOutOfRoom(error))) throw error;
     if (isStoreError(error)) throw error;
     throw new StoreError('QUOTA', 'no room for the write, even after eviction', { cause: error });
   }
