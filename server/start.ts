@@ -43,6 +43,10 @@ import { resolveSecrets, type Secrets } from './secrets.ts';
 import { describePublicKey } from './signing.ts';
 import { InstallAuthenticator } from './store/installs.ts';
 import { ModelCache } from './store/models.ts';
+import {
+  DEFAULT_WINDOW_RETENTION_DAYS,
+  maintainWindowPartitions,
+} from './store/window_partitions.ts';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. Default 8787. */
@@ -121,6 +125,14 @@ export interface ServerOptions {
    * (401, so the device registers again). Default 180.
    */
   inactiveInstallDays?: number;
+  /**
+   * Raw metric windows are kept this many days (whole UTC days, dropped as partitions; every
+   * sum status and the policy read is kept in totals and rollups, and window ids in a ledger,
+   * so exactly-once ingest is unaffected). Default 30.
+   */
+  windowRetentionDays?: number;
+  /** How often partitions are made ahead and old ones dropped (ms). Default 1 h; 0: at start only. */
+  partitionMaintenanceMs?: number;
   /** Access-Control-Allow-Origin. Default '*' (tokens are bearer headers, not cookies). */
   corsOrigin?: string | string[];
   /** Where server faults are reported. Default: stderr. */
@@ -228,6 +240,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const resolveClient = clientAddressResolver({ trustProxy: options.trustProxy });
   const inactiveDays = options.inactiveInstallDays ?? 180;
   if (!(inactiveDays > 0)) throw new RangeError('inactiveInstallDays must be a positive number');
+  const retentionDays = options.windowRetentionDays ?? DEFAULT_WINDOW_RETENTION_DAYS;
+  if (!(Number.isInteger(retentionDays) && retentionDays >= 1))
+    throw new RangeError('windowRetentionDays must be an integer of at least 1');
+  const partitionMs = options.partitionMaintenanceMs ?? 3_600_000;
+  if (!(partitionMs >= 0)) throw new RangeError('partitionMaintenanceMs must be >= 0');
   if (
     options.manifestLifetimeMs !== undefined &&
     !(Number.isSafeInteger(options.manifestLifetimeMs) && options.manifestLifetimeMs >= 1000)
@@ -359,6 +376,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       if (outcomes.length > 0) await events.poke();
       return outcomes;
     };
+    const maintainPartitions = () =>
+      maintainWindowPartitions(db, { retentionDays }).catch((error) =>
+        logError('window partition maintenance', error),
+      );
+    await maintainPartitions();
+    if (partitionMs > 0) {
+      const timer = setInterval(maintainPartitions, partitionMs);
+      timer.unref();
+      cleanups.push(() => clearInterval(timer));
+    }
     if (sweepMs > 0) {
       let sweeping = false;
       const timer = setInterval(() => {

@@ -28,11 +28,13 @@ export const USAGE = `Usage: npm run server -- <command> [options]
 
 Commands:
   serve [--port N] [--host H] [--data DIR] [--trust-proxy A,B] [--inactive-install-days N]
-        [policy options]
+        [--window-retention-days N] [policy options]
       Start the sync server (default 127.0.0.1:8787). Storage: PostgreSQL when DATABASE_URL
       is set, else PGlite in DIR/pglite. --trust-proxy: proxies (addresses or CIDR ranges)
       whose X-Forwarded-For is believed; --inactive-install-days: idle installs expire
-      (default 180). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
+      (default 180); --window-retention-days N (or LOCALFIT_WINDOW_RETENTION_DAYS): raw
+      metric windows are kept N days (default 30; totals, rollups and window ids are kept
+      for good). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
       admin token and app key; otherwise they are made on first start (the admin token is
       written to DIR/admin-token). The manifest signing key: LOCALFIT_SIGNING_KEY (base64
       PKCS#8), else DIR/signing-key (mode 0600; made on a fresh database; a looser mode is
@@ -232,6 +234,7 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
     'training-data',
     'trust-proxy',
     'inactive-install-days',
+    'window-retention-days',
     ...POLICY_FLAGS,
   ]);
   const trustProxy = flag(args, 'trust-proxy')
@@ -239,6 +242,14 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
     .map((entry) => entry.trim())
     .filter(Boolean);
   const inactiveInstallDays = numberFlag(args, 'inactive-install-days');
+  const retentionEnv = io.env.LOCALFIT_WINDOW_RETENTION_DAYS;
+  const windowRetentionDays =
+    numberFlag(args, 'window-retention-days') ?? (retentionEnv ? Number(retentionEnv) : undefined);
+  if (
+    windowRetentionDays !== undefined &&
+    !(Number.isInteger(windowRetentionDays) && windowRetentionDays >= 1)
+  )
+    throw new UsageError('--window-retention-days must be an integer of at least 1');
   const scheduler = await schedulerFrom(args);
   const port = numberFlag(args, 'port') ?? 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -258,6 +269,7 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
       federated: { budget: budgetFrom(args, io) },
       ...(trustProxy ? { trustProxy } : {}),
       ...(inactiveInstallDays !== undefined ? { inactiveInstallDays } : {}),
+      ...(windowRetentionDays !== undefined ? { windowRetentionDays } : {}),
       ...(scheduler ? { scheduler } : {}),
     });
   } catch (error) {

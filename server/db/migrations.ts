@@ -390,6 +390,78 @@ export const MIGRATIONS: Migration[] = [
       `alter table versions add column metadata jsonb`,
     ],
   },
+  {
+    id: 10,
+    name: 'windows partitioned by day, a window id ledger, paired outcomes per hour',
+    statements: [
+      // The window ids each install stored, with their content hash: exactly-once ingest reads
+      // and claims ids here, so it never depends on raw windows, which retention drops
+      // (server/store/window_partitions.ts). A few dozen bytes per window, kept for good.
+      `create table metric_window_ids (
+        install_id text not null references installs (id),
+        window_id text not null,
+        content_hash text not null,
+        primary key (install_id, window_id)
+      )`,
+      `insert into metric_window_ids (install_id, window_id, content_hash)
+       select install_id, window_id, content_hash from metric_windows`,
+      `alter table metric_windows rename to metric_windows_unpartitioned`,
+      `alter index metric_windows_by_version rename to metric_windows_unpartitioned_by_version`,
+      // Raw windows, partitioned by the UTC day they were received: one table per day
+      // (metric_windows_pYYYYMMDD, made ahead by window_partitions.ts) and a default partition
+      // for anything outside them. Retention drops whole days.
+      `create table metric_windows (
+        install_id text not null references installs (id),
+        window_id text not null,
+        idempotency_key text not null,
+        version_id text not null,
+        content_hash text not null,
+        body jsonb not null,
+        received_at timestamptz not null default now(),
+        rejected text
+      ) partition by range (received_at)`,
+      `create table metric_windows_default partition of metric_windows default`,
+      // One partition per day the existing windows were received on, before they move in.
+      `do $$
+      declare
+        d date;
+      begin
+        for d in select distinct (received_at at time zone 'UTC')::date
+                 from metric_windows_unpartitioned loop
+          execute format(
+            'create table %I partition of metric_windows for values from (%L) to (%L)',
+            'metric_windows_p' || to_char(d, 'YYYYMMDD'),
+            d::timestamp at time zone 'UTC', (d + 1)::timestamp at time zone 'UTC');
+        end loop;
+      end
+      $$`,
+      `insert into metric_windows (install_id, window_id, idempotency_key, version_id,
+         content_hash, body, received_at, rejected)
+       select install_id, window_id, idempotency_key, version_id, content_hash, body,
+         received_at, rejected
+       from metric_windows_unpartitioned`,
+      `drop table metric_windows_unpartitioned`,
+      `create index metric_windows_by_version on metric_windows (version_id, received_at)`,
+      // Paired outcomes per (version, baseline, UTC hour received, install), added at ingest
+      // with the windows: the policy's "outcomes since the weight changed" reads these (and
+      // the raw windows of one partial hour), not every window (server/rollout/evidence.ts).
+      `create table paired_hourly (
+        version_id text not null,
+        baseline_version_id text not null,
+        hour timestamptz not null,
+        install_id text not null references installs (id),
+        n bigint not null default 0,
+        primary key (version_id, baseline_version_id, hour, install_id)
+      )`,
+      `insert into paired_hourly (version_id, baseline_version_id, hour, install_id, n)
+       select version_id, body->'paired'->>'baselineVersionId',
+         date_bin('1 hour', received_at, timestamptz '2000-01-01 00:00:00+00'), install_id,
+         sum((body->'paired'->>'n')::bigint)
+       from metric_windows
+       where rejected is null and (body->'paired'->>'n')::bigint > 0
+       group by 1, 2, 3, 4`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -127,7 +127,12 @@ export async function purgeBeforeStaging(tx: Queryable, versionId: string): Prom
       outcomes: r.outcomes,
     })),
   );
-  for (const table of ['version_install_totals', 'paired_totals', 'version_event_totals'])
+  for (const table of [
+    'version_install_totals',
+    'paired_totals',
+    'paired_hourly',
+    'version_event_totals',
+  ])
     await tx.query(`delete from ${table} where version_id = $1`, [versionId]);
 }
 

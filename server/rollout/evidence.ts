@@ -1,12 +1,14 @@
 /**
  * What the rollout policy reads about each staged version: the devices' paired comparisons
  * against the current production version (running sums per install, from ingest, each install
- * capped), paired outcomes since the weight last changed (from the stored windows), how many
+ * capped), paired outcomes since the weight last changed (from the hourly rollup
+ * `paired_hourly`, plus the raw windows of the hour the change fell in), how many
  * devices rolled it back locally, and how many devices of its arm reported at all. Only
  * windows that may speak for the version are in any of these (server/rollout/epochs.ts).
  * A handful of queries per evaluation, whatever the fleet's size.
  */
 import type { Queryable } from '../db/database.ts';
+import { HOUR_OF } from '../store/metrics.ts';
 import { listVersions } from '../store/versions.ts';
 import type { ResolvedPolicy, VersionEvidence } from './policy.ts';
 
@@ -81,14 +83,26 @@ export async function readEvidence(
   );
   const caps = JSON.stringify(paired.rows.map((r) => ({ version_id: r.version_id, cap: r.cap })));
   const atWeight = await db.query<{ version_id: string; n: number }>(
-    `select x.version_id, sum(least(x.n, c.cap)) as n
-     from (select w.version_id, w.install_id, sum((w.body->'paired'->>'n')::float8) as n
-           from metric_windows w join versions v on v.id = w.version_id
-           where v.id in (select jsonb_array_elements_text($1::jsonb))
-             and w.rejected is null
-             and w.body->'paired'->>'baselineVersionId' = $2
-             and w.received_at >= v.updated_at
-           group by w.version_id, w.install_id) x
+    `with v as (
+       select id, updated_at, ${HOUR_OF('updated_at')} as hour,
+         ${HOUR_OF('updated_at')} + interval '1 hour' as next_hour
+       from versions where id in (select jsonb_array_elements_text($1::jsonb))
+     ), parts as (
+       select h.version_id, h.install_id, h.n::float8 as n
+       from paired_hourly h join v on v.id = h.version_id
+       where h.baseline_version_id = $2
+         and h.hour >= (case when v.hour = v.updated_at then v.hour else v.next_hour end)
+       union all
+       select w.version_id, w.install_id, (w.body->'paired'->>'n')::float8 as n
+       from metric_windows w join v on v.id = w.version_id
+       where v.hour < v.updated_at
+         and w.received_at >= v.updated_at and w.received_at < v.next_hour
+         and w.rejected is null
+         and w.body->'paired'->>'baselineVersionId' = $2
+     )
+     select x.version_id, sum(least(x.n, c.cap)) as n
+     from (select version_id, install_id, sum(n) as n from parts
+           group by version_id, install_id) x
      join jsonb_to_recordset($3::jsonb) as c(version_id text, cap float8)
        on c.version_id = x.version_id
      group by x.version_id`,

@@ -9,7 +9,8 @@
  *     Two concurrent requests with one key serialise on this insert: the second waits for the
  *     first to commit, then sees its row and replays its answer (READ COMMITTED lets the next
  *     statement see the committed row).
- *  2. Insert the windows, skipping window ids this install already stored; a skipped one must
+ *  2. Insert the windows, skipping window ids this install already stored (by the id ledger
+ *     `metric_window_ids`, which outlives the raw windows' retention); a skipped one must
  *     have the same content (else WINDOW_CONFLICT and nothing is written).
  *  3. Add the new windows to the per-(version, install) running sums that aggregates read,
  *     and their device-side version events (store/version_events.ts; a separate statement,
@@ -178,7 +179,7 @@ async function checkRepeatedWindows(
   repeated: { w: MetricWindow; hash: string }[],
 ): Promise<void> {
   const { rows } = await tx.query<{ window_id: string; content_hash: string }>(
-    `select window_id, content_hash from metric_windows
+    `select window_id, content_hash from metric_window_ids
      where install_id = $1 and window_id in (select jsonb_array_elements_text($2::jsonb))`,
     [installId, JSON.stringify(repeated.map(({ w }) => w.windowId))],
   );
@@ -326,6 +327,23 @@ const pairedSql = (install: string, rows: string, where = '') => `
     diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq`;
 
 /**
+ * Adds the same paired rows to `paired_hourly`, under the hour the windows are stored in
+ * (`now()` is the transaction's start, as is the windows' `received_at`).
+ */
+const pairedHourlySql = (install: string, rows: string, where = '') => `
+  insert into paired_hourly as t (version_id, baseline_version_id, hour, install_id, n)
+  select x.version_id, x."baselineVersionId", ${HOUR_OF('now()')}, ${install}, x.n
+  from jsonb_to_recordset(${rows}::jsonb)
+    as x(version_id text, "baselineVersionId" text, n bigint)
+  ${where}
+  on conflict (version_id, baseline_version_id, hour, install_id) do update set
+    ${addCount('n')}`;
+
+/** The UTC hour a timestamptz falls in (whatever the session's time zone). */
+export const HOUR_OF = (at: string) =>
+  `date_bin('1 hour', ${at}, timestamptz '2000-01-01 00:00:00+00')`;
+
+/**
  * Steps 1–4 in one statement, for the normal case. Parameters: $1 install, $2 key, $3 body
  * hash, $4 the answer if every window is new, $5 the windows (windowRows), $6 their number,
  * $7 their sums (totalsRows), $8 paired sums (pairedRows; INGEST_WITH_PAIRED_SQL only).
@@ -342,14 +360,21 @@ const ingestSql = (withPaired: boolean) => `
     values ($1, $2, $3, $4::jsonb)
     on conflict (install_id, idempotency_key) do nothing
     returning 1
+  ), ids as (
+    insert into metric_window_ids (install_id, window_id, content_hash)
+    select $1, x.window_id, x.content_hash
+    from jsonb_to_recordset($5::jsonb) as x(window_id text, content_hash text)
+    where exists (select from claim)
+    on conflict (install_id, window_id) do nothing
+    returning window_id
   ), inserted as (
     insert into metric_windows
       (install_id, window_id, idempotency_key, version_id, content_hash, body, rejected)
-    select $1, x.window_id, $2, x.version_id, x.content_hash, x.body, x.rejected
+    select distinct on (x.window_id)
+      $1, x.window_id, $2, x.version_id, x.content_hash, x.body, x.rejected
     from jsonb_to_recordset($5::jsonb)
       as x(window_id text, version_id text, content_hash text, body jsonb, rejected text)
-    where exists (select from claim)
-    on conflict (install_id, window_id) do nothing
+    where x.window_id in (select window_id from ids)
     returning window_id
   ), complete as (
     select count(*) = $6::integer as ok from inserted
@@ -357,6 +382,7 @@ const ingestSql = (withPaired: boolean) => `
   )${
     withPaired
       ? `, paired as (${pairedSql('$1', '$8', 'where (select ok from complete)')}
+  ), paired_hours as (${pairedHourlySql('$1', '$8', 'where (select ok from complete)')}
   )`
       : ''
   }
@@ -411,4 +437,5 @@ async function addPaired(tx: Queryable, installId: string, windows: MetricWindow
   const rows = pairedRows(windows);
   if (rows.length === 0) return;
   await tx.query(pairedSql('$1', '$2'), [installId, JSON.stringify(rows)]);
+  await tx.query(pairedHourlySql('$1', '$2'), [installId, JSON.stringify(rows)]);
 }

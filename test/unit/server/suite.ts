@@ -38,6 +38,7 @@ import {
   SIGNING_KEY,
   sha256,
 } from './support/http.ts';
+import { defineWindowTests } from './windows_suite.ts';
 
 const HOOK_TIMEOUT = 120_000;
 
@@ -1004,5 +1005,6 @@ export function defineServerSuite(backend: Backend): void {
     });
 
     defineRolloutTests(backend, { useDatabase, useServer });
+    defineWindowTests(backend, { useDatabase, useServer });
   });
 }
