@@ -24,6 +24,7 @@ import { qualityElec } from './quality_elec.ts';
 import { qualityStreams } from './quality_streams.ts';
 import { serverIngest } from './server_ingest.ts';
 import { serverScale } from './server_scale.ts';
+import { serverWindows } from './server_windows.ts';
 import { bundleSize } from './size.ts';
 import { startup } from './startup.ts';
 import { swapUnderLoad } from './swap.ts';
@@ -52,6 +53,7 @@ const SECTIONS: { key: string; run(context: Context): Promise<Section> }[] = [
   { key: 'memory', run: async (c) => memory(c.quick, await c.browser()) },
   { key: 'server.ingest', run: (c) => serverIngest(c.quick) },
   { key: 'server.scale', run: (c) => serverScale(c.quick) },
+  { key: 'server.windows', run: (c) => serverWindows(c.quick) },
   { key: 'size', run: () => bundleSize() },
 ];
 
