@@ -7,7 +7,7 @@ import { Session } from 'node:inspector/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createHead, StandardScaler } from '../../../src/learn/index.ts';
 import type { HeadConfig, Label } from '../../../src/learn/types.ts';
-import { bytesPerCall } from './allocations.ts';
+import { bytesPerCall, PER_CALL_LIMIT } from './allocations.ts';
 
 const session = new Session();
 beforeAll(() => session.connect());
@@ -50,6 +50,6 @@ test.each(cases)(
     };
     learn(50_000); // let the JIT settle
     const perUpdate = await bytesPerCall(session, learn);
-    expect(perUpdate).toBeLessThan(2);
+    expect(perUpdate).toBeLessThan(PER_CALL_LIMIT);
   },
 );

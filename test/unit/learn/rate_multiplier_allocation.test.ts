@@ -9,7 +9,7 @@ import { Session } from 'node:inspector/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHead } from '../../../src/learn/index.ts';
 import type { OptimizerConfig } from '../../../src/learn/types.ts';
-import { bytesPerCall } from './allocations.ts';
+import { bytesPerCall, PER_CALL_LIMIT } from './allocations.ts';
 import { separable } from './helpers.ts';
 
 const optimizers: [string, OptimizerConfig][] = [
@@ -38,7 +38,7 @@ describe('allocation', () => {
         }
       };
       learn(50_000);
-      expect(await bytesPerCall(session, learn)).toBeLessThan(2);
+      expect(await bytesPerCall(session, learn)).toBeLessThan(PER_CALL_LIMIT);
     },
   );
 });
