@@ -49,6 +49,8 @@ export interface FederatedStats {
   delivered: string[];
   /** The last contribution the server refused for good, and its code. */
   lastRefusal?: { roundId: string; code: string; at: number };
+  /** Rounds announced now, and what became of each when last considered (why it was skipped). */
+  rounds?: Record<string, Skip>;
 }
 
 /** The participant's state in the store's meta (`federated`). */
@@ -105,6 +107,7 @@ export class Participant {
   private heads = new Map<string, HeadJson>();
   private state: SavedState;
   private busy: Promise<unknown> = Promise.resolve();
+  private readonly decisions = new Map<string, Skip>();
   private closed = false;
   private readonly deps: ParticipantDeps;
   private readonly now: () => number;
@@ -142,7 +145,12 @@ export class Participant {
   consider(): Promise<Skip[]> {
     const run = this.busy.then(async () => {
       const out: Skip[] = [];
-      for (const round of this.rounds) out.push(await this.decide(round));
+      this.decisions.clear();
+      for (const round of this.rounds) {
+        const decision = await this.decide(round).catch((): Skip => 'failed');
+        this.decisions.set(round.roundId, decision);
+        out.push(decision);
+      }
       return out;
     });
     this.busy = run.catch(() => undefined);
@@ -167,6 +175,7 @@ export class Participant {
       contributed: [...this.state.contributed],
       delivered: [...this.state.delivered],
       ...(this.state.lastRefusal ? { lastRefusal: { ...this.state.lastRefusal } } : {}),
+      ...(this.decisions.size > 0 ? { rounds: Object.fromEntries(this.decisions) } : {}),
     };
   }
 

@@ -128,6 +128,8 @@ export interface LabRequest {
   ifNoneMatch: string | null;
   /** The tampering applied, or null when the answer passed through as the server sent it. */
   tampered: string | null;
+  /** What the device sent (UTF-8), for requests that carry a body; null otherwise. */
+  body: string | null;
 }
 
 export interface RolloutLab {
@@ -341,7 +343,13 @@ class LabInstance {
     }));
   }
 
-  private record(req: IncomingMessage, path: string, status: number, tampered: string | null) {
+  private record(
+    req: IncomingMessage,
+    path: string,
+    status: number,
+    tampered: string | null,
+    body?: Buffer,
+  ) {
     const header = req.headers['if-none-match'];
     this.log.push({
       n: this.log.length + 1,
@@ -350,6 +358,7 @@ class LabInstance {
       status,
       ifNoneMatch: typeof header === 'string' ? header : null,
       tampered,
+      body: body && body.length > 0 ? body.toString('utf8') : null,
     });
   }
 
@@ -364,7 +373,7 @@ class LabInstance {
     const send = (status: number, out: Buffer | string, tampered: string | null) => {
       res.writeHead(status, headers);
       res.end(out);
-      this.record(req, path, status, tampered);
+      this.record(req, path, status, tampered, body);
     };
     if (req.method === 'OPTIONS') return send(answer.status, answer.body, null);
 

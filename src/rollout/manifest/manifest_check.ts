@@ -4,6 +4,7 @@
  * still sign weights above 1 or a sha256 that is no sha256, and the device must refuse those
  * rather than act on half of them (design invariant 5).
  */
+import { MANIFEST_ROUNDS_FIELD } from '../../protocol/federated.ts';
 import type { Manifest, ManifestVersion, ModelRef } from '../../protocol/index.ts';
 import { PROTOCOL_VERSION } from '../../protocol/index.ts';
 
@@ -112,7 +113,18 @@ export function checkManifest(value: unknown): Manifest | string {
     }
     if (production > 1) fail('versions', 'more than one production version');
     if (staged > 1 + WEIGHT_SLACK) fail('versions', `staged weights sum to ${staged} (> 1)`);
-    return { protocol: PROTOCOL_VERSION, revision, rollout, issuedAt, expiresAt, versions };
+    const manifest: Manifest = {
+      protocol: PROTOCOL_VERSION,
+      revision,
+      rollout,
+      issuedAt,
+      expiresAt,
+      versions,
+    };
+    // Federated rounds (protocol v1, additive): kept for the participant, which checks each one
+    // (src/federated/participant.ts); a field that is not an array is ignored like any unknown one.
+    const rounds = value[MANIFEST_ROUNDS_FIELD];
+    return Array.isArray(rounds) ? ({ ...manifest, federated: rounds } as Manifest) : manifest;
   } catch (error) {
     if (error instanceof Malformed) return error.message;
     throw error;

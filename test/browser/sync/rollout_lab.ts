@@ -3,8 +3,11 @@
 // publish, ramp, promote and roll back versions the way an operator would.
 import { inject } from 'vitest';
 import type {
+  AdminRound,
   AdminVersion,
   AuditEntry,
+  FederatedStatus,
+  OpenRoundRequest,
   PolicyEvaluation,
   StatusResponse,
   UploadResponse,
@@ -28,6 +31,8 @@ export interface PublishOptions {
   semver?: string;
   /** Default: the spec in the model's metadata. */
   featureSpec?: Record<string, unknown>;
+  /** The version's initial head (device JSON): what a federated round's deltas are from. */
+  head?: Record<string, unknown>;
   why?: string;
 }
 
@@ -51,6 +56,10 @@ export interface LabServer {
   promote(ref: string): Promise<AdminVersion>;
   rollback(ref: string): Promise<AdminVersion>;
   status(): Promise<StatusResponse>;
+  /** Federated rounds (server/federated/routes.ts), as an operator drives them. */
+  openRound(request: OpenRoundRequest): Promise<AdminRound>;
+  closeRound(id: string): Promise<AdminRound>;
+  rounds(): Promise<FederatedStatus>;
   /** The audit log, newest first. */
   audit(limit?: number): Promise<AuditEntry[]>;
   /** Runs the rollout policy now, as `POST /v1/admin/policy/evaluate` (an admin asking). */
@@ -130,13 +139,14 @@ export async function newLabServer(options: LabServerRequest = {}): Promise<LabS
     log: (since = 0) => call<LabRequest[]>(`${lab}/log?since=${since}`),
     captured: () => call<number[]>(`${lab}/captured`),
     upload,
-    async publish({ bytes, weight, semver, featureSpec, why }) {
+    async publish({ bytes, weight, semver, featureSpec, head, why }) {
       const { sha256 } = await upload(bytes);
       return admin<AdminVersion>('POST', '/v1/admin/versions', {
         model: { sha256 },
         weight,
         ...(semver ? { semver } : {}),
         ...(featureSpec ? { featureSpec } : {}),
+        ...(head ? { head } : {}),
         ...(why ? { why } : {}),
       });
     },
@@ -144,6 +154,10 @@ export async function newLabServer(options: LabServerRequest = {}): Promise<LabS
     promote: (ref) => admin<AdminVersion>('POST', versionPath(ref, 'promote'), {}),
     rollback: (ref) => admin<AdminVersion>('POST', versionPath(ref, 'rollback'), {}),
     status: () => admin<StatusResponse>('GET', '/v1/admin/status'),
+    openRound: (request) => admin<AdminRound>('POST', '/v1/admin/federated/rounds', request),
+    closeRound: (id) =>
+      admin<AdminRound>('POST', `/v1/admin/federated/rounds/${encodeURIComponent(id)}/close`, {}),
+    rounds: () => admin<FederatedStatus>('GET', '/v1/admin/federated/rounds'),
     async audit(limit = 50) {
       return (await admin<{ entries: AuditEntry[] }>('GET', `/v1/admin/audit?limit=${limit}`))
         .entries;

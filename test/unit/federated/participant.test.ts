@@ -128,7 +128,7 @@ describe('Participant', () => {
     expect(norm).toBeGreaterThan(0);
     expect(norm).toBeLessThanOrEqual(0.5 * (1 + 1e-9));
     expect(delivers()).toBe(1);
-    expect(p.stats()).toEqual({ contributed: ['r1'], delivered: [] });
+    expect(p.stats()).toEqual({ contributed: ['r1'], delivered: [], rounds: { r1: 'done' } });
   });
 
   test('a device serving another version, a round past its deadline, or a base without head: no contribution', async () => {
@@ -184,7 +184,7 @@ describe('Participant', () => {
     expect(await reloaded.manifest(manifest(base, [round()]))).toEqual(['done']);
     expect(store.queued.size).toBe(0);
     expect(store.enqueues).toBe(1);
-    expect(reloaded.stats()).toEqual({ contributed: ['r1'], delivered: ['r1'] });
+    expect(reloaded.stats()).toMatchObject({ contributed: ['r1'], delivered: ['r1'] });
     expect(first).toBeDefined();
     // A second round on the same base is a new contribution.
     expect(await reloaded.manifest(manifest(base, [round(), round({ roundId: 'r2' })]))).toEqual([
