@@ -31,7 +31,7 @@ import { clientAddressResolver } from './http/client_address.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { loadSigningKeys } from './key_rotation.ts';
 import type { KeySource } from './key_store.ts';
-import { ManifestSource, normalizeModelBaseUrl } from './manifest.ts';
+import { ManifestSource } from './manifest.ts';
 import type { RegisterOptions } from './register_verify.ts';
 import { Autopilot } from './rollout/autopilot.ts';
 import { ensureEpoch } from './rollout/epochs.ts';
@@ -99,19 +99,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Model uploads. Default 256 MiB. */
   maxModelBytes?: number;
-  /**
-   * Model chunks kept in memory (shared by all downloads; each download itself holds one
-   * chunk, 1 MiB). Default 512 MiB; 0 keeps none (e.g. behind a CDN).
-   */
+  /** Model bytes kept in memory. Default 512 MiB. */
   modelCacheBytes?: number;
-  /**
-   * Where the manifest tells devices to fetch models: `<modelBaseUrl>/<sha256>`, e.g. a CDN in
-   * front of this server (`https://cdn.example.com/v1/models`) or a bucket filled by
-   * `export-models` (`https://bucket.example.com/models`). Every server on one database must
-   * be given the same one (it is in the signed manifest). Default: this server's
-   * `/v1/models/<sha256>`, relative to the manifest.
-   */
-  modelBaseUrl?: string;
   /**
    * Rate limits, kept in the database so that they hold across every server process on it
    * (server/http/rate_limit.ts): `burst` requests per window of `burst / perSecond` s.
@@ -261,9 +250,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     !(Number.isSafeInteger(options.manifestLifetimeMs) && options.manifestLifetimeMs >= 1000)
   )
     throw new RangeError('manifestLifetimeMs must be an integer of at least 1000 (1 s)');
-  if (options.modelBaseUrl !== undefined) normalizeModelBaseUrl(options.modelBaseUrl);
-  if (options.modelCacheBytes !== undefined && !(options.modelCacheBytes >= 0))
-    throw new RangeError('modelCacheBytes must be >= 0');
   const serverTimeouts = requestTimeouts(options);
   const needsDir = !options.database && !options.databaseUrl && !options.memory;
   const dirOption = options.dataDir ?? (needsDir ? DEFAULT_DATA_DIR : undefined);
@@ -306,7 +292,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       maxModelBytes: options.maxModelBytes ?? 256 * 1024 * 1024,
     };
     const manifests = new ManifestSource(db, key, {
-      ...(options.modelBaseUrl !== undefined ? { modelBaseUrl: options.modelBaseUrl } : {}),
       ...(options.manifestLifetimeMs !== undefined
         ? { lifetimeMs: options.manifestLifetimeMs }
         : {}),
