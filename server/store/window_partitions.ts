@@ -10,6 +10,9 @@
  * what exists and only then creates or drops, so concurrent runs do the work once.
  *
  * ```ts
+ * import type { Database } from '../db/database.ts';
+ * import { maintainWindowPartitions } from './window_partitions.ts';
+ * declare const db: Database; // the server's, migrated
  * await maintainWindowPartitions(db, { retentionDays: 30 });
  * // { created: ['metric_windows_p20261202', …], dropped: [], purged: 0 }
  * ```
