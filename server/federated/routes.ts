@@ -13,22 +13,13 @@ import type { Hono } from 'hono';
 import { CONTRIBUTIONS_PATH } from '../../src/protocol/index.ts';
 import type { AppContext } from '../context.ts';
 import { requireDevice } from '../http/auth.ts';
-import { readJson } from '../http/body.ts';
+import { optionalJson, readJson } from '../http/body.ts';
 import { addressPrefix } from '../http/client_address.ts';
 import { enforce } from '../http/rate_limit.ts';
 import { closeRound, contribute, federatedStatus, getRound, openRound } from './rounds.ts';
 import { closeRoundRequest, contributionRequest, openRoundRequest, roundId } from './schemas.ts';
 
 const NO_STORE = { 'cache-control': 'no-store' };
-
-/** A JSON body that may be left out altogether. */
-async function optionalJson(request: Request, limit: number): Promise<unknown> {
-  const length = request.headers.get('content-length');
-  const chunked = request.headers.get('transfer-encoding');
-  if (!request.headers.get('content-type') && !chunked && (length === null || length === '0'))
-    return {};
-  return readJson(request, limit);
-}
 
 export function federatedRoutes(app: Hono, ctx: AppContext): void {
   const config = ctx.federated;

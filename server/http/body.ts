@@ -70,3 +70,15 @@ export async function readJson(request: Request, limit: number): Promise<unknown
     throw new ApiError(400, 'BAD_JSON', 'the body is not valid JSON');
   }
 }
+
+/**
+ * A JSON body that may be left out altogether (promote, rollback and closing a round need no
+ * fields): no content type, no chunking and no length read as `{}`.
+ */
+export async function optionalJson(request: Request, limit: number): Promise<unknown> {
+  const length = request.headers.get('content-length');
+  const chunked = request.headers.get('transfer-encoding');
+  if (!request.headers.get('content-type') && !chunked && (length === null || length === '0'))
+    return {};
+  return readJson(request, limit);
+}

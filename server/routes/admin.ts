@@ -20,7 +20,7 @@ import * as admin from '../admin.ts';
 import type { AppContext } from '../context.ts';
 import type { Database } from '../db/database.ts';
 import { requireAdmin } from '../http/auth.ts';
-import { readBytes, readJson, requireMediaType } from '../http/body.ts';
+import { optionalJson, readBytes, readJson, requireMediaType } from '../http/body.ts';
 import { listAudit } from '../store/audit.ts';
 import { listVersions } from '../store/versions.ts';
 import { boolean, object, optional, ValidationError } from '../validate.ts';
@@ -31,15 +31,6 @@ const evaluateRequest = object<{ dryRun?: boolean }>(
 );
 
 const NO_STORE = { 'cache-control': 'no-store' };
-
-/** A JSON body that may be left out altogether (promote and rollback need no fields). */
-async function optionalJson(request: Request, limit: number): Promise<unknown> {
-  const length = request.headers.get('content-length');
-  const chunked = request.headers.get('transfer-encoding');
-  if (!request.headers.get('content-type') && !chunked && (length === null || length === '0'))
-    return {};
-  return readJson(request, limit);
-}
 
 export function adminRoutes(app: Hono, ctx: AppContext): void {
   app.use('/v1/admin/*', async (c, next) => {
