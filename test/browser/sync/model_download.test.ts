@@ -15,7 +15,8 @@ import {
   refusalCode,
 } from '../../../src/rollout/manifest/model_download.ts';
 import { importManifestKey } from '../../../src/rollout/manifest/signature.ts';
-import { hasRolloutLab, type LabServer, newLabServer, sha256Hex } from './rollout_lab.ts';
+import { sha256Hex } from '../../../src/sha256.ts';
+import { hasRolloutLab, type LabServer, newLabServer } from './rollout_lab.ts';
 
 const good = makeTestBackbone({ seed: 41 });
 const other = makeTestBackbone({ seed: 42 });

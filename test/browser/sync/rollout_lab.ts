@@ -13,6 +13,7 @@ import type {
   UploadResponse,
 } from '../../../src/protocol/admin.ts';
 import type { PublicKeyResponse } from '../../../src/protocol/index.ts';
+import { sha256Hex } from '../../../src/sha256.ts';
 import type {
   LabRequest,
   LabServerInfo,
@@ -91,10 +92,6 @@ export interface LabServer {
 
 /** Whether the rollout lab runs (only under the `browser-sync` project's globalSetup). */
 export const hasRolloutLab = inject('rolloutLab') !== undefined;
-
-import { sha256Hex } from '../../../src/sha256.ts';
-
-export { sha256Hex };
 
 async function call<T>(url: string, init?: RequestInit): Promise<T> {
   const response = await fetch(url, init);
