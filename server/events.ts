@@ -175,12 +175,20 @@ export class ManifestEvents {
     });
   }
 
-  /** Ends every stream (server shutdown) and stops polling. */
-  close(): void {
+  /**
+   * Ends every stream (server shutdown) and stops polling. Each stream first gets a fresh
+   * `retry:` drawn from [retryMs / 2, 3 retryMs / 2): its EventSource reconnects (through the
+   * load balancer, to a replica still up) after that delay, so a replica's whole audience
+   * does not arrive at the others in the same instant.
+   */
+  close(random: () => number = Math.random): void {
     this.closed = true;
+    const encoder = new TextEncoder();
     for (const [controller, cleanup] of [...this.streams]) {
       cleanup();
       try {
+        const retry = Math.round(this.options.retryMs * (0.5 + random()));
+        controller.enqueue(encoder.encode(`retry: ${retry}\n\n`));
         controller.close();
       } catch {
         // already closed

@@ -3,8 +3,10 @@
  * the demo and `npm start`. It reads no environment variables (the CLI does), so what a test
  * passes is what it gets.
  */
+
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
+import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { PublicKeyResponse } from '../src/protocol/index.ts';
 import { createApp } from './app.ts';
@@ -28,6 +30,7 @@ import {
   sweepRounds,
 } from './federated/rounds.ts';
 import { clientAddressResolver } from './http/client_address.ts';
+import { DEFAULT_GRACE_MS, Drain } from './http/drain.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { loadSigningKeys } from './key_rotation.ts';
 import type { KeySource } from './key_store.ts';
@@ -95,6 +98,18 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** How long a client may take to send the request headers. Default 20 s (≤ requestTimeoutMs). */
   headersTimeoutMs?: number;
+  /**
+   * How long an idle kept-alive connection stays open. Default 65 s: longer than the idle
+   * timeout of common load balancers (60 s) and of HTTP clients' pools (undici: 4 s), so the
+   * side that closes an idle connection is the one that will not reuse it. A server that
+   * closes first races a client sending on that socket, which then sees ECONNRESET.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * On `close()`, how long requests in flight may take to finish before their connections
+   * are cut (server/http/drain.ts). Default 10 s.
+   */
+  shutdownGraceMs?: number;
   /** JSON bodies. Default 1 MiB. */
   maxBodyBytes?: number;
   /** Model uploads. Default 256 MiB. */
@@ -192,7 +207,11 @@ export interface RunningServer {
   scheduler?: Scheduler;
   /** Ends the rounds past their deadline now (the timer does it every `federated.sweepMs`). */
   federated: { sweep(): Promise<SweepOutcome[]> };
-  /** Stops listening, ends event streams, closes the database if the server opened it. */
+  /**
+   * Graceful shutdown (server/http/drain.ts): stops listening (health probes are refused), ends
+   * event streams with a retry hint, lets requests in flight finish (up to
+   * `shutdownGraceMs`), then stops timers and closes the database if the server opened it.
+   */
   close(): Promise<void>;
 }
 
@@ -215,18 +234,14 @@ function requestTimeouts(options: ServerOptions) {
 
 function listen(
   options: Parameters<typeof serve>[0],
-): Promise<{ server: ServerType; port: number }> {
+  keepAliveTimeoutMs: number,
+): Promise<{ drain: Drain; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = serve(options, (info: AddressInfo) => resolve({ server, port: info.port }));
+    const server = serve(options, (info: AddressInfo) => resolve({ drain, port: info.port }));
+    (server as Server).keepAliveTimeout = keepAliveTimeoutMs;
+    // Before the first request can arrive, so that every request is counted.
+    const drain = new Drain(server as Server);
     server.once('error', reject);
-  });
-}
-
-function closeServer(server: ServerType): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    // Keep-alive and SSE connections would hold close() open.
-    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
   });
 }
 
@@ -251,6 +266,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   )
     throw new RangeError('manifestLifetimeMs must be an integer of at least 1000 (1 s)');
   const serverTimeouts = requestTimeouts(options);
+  const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
+  const graceMs = options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
+  if (!(keepAliveTimeoutMs > 0)) throw new RangeError('keepAliveTimeoutMs must be positive');
+  if (!(graceMs >= 0)) throw new RangeError('shutdownGraceMs must be >= 0');
   const needsDir = !options.database && !options.databaseUrl && !options.memory;
   const dirOption = options.dataDir ?? (needsDir ? DEFAULT_DATA_DIR : undefined);
   const dataDir: DataDir | undefined = dirOption ? await ensureDataDir(dirOption) : undefined;
@@ -400,13 +419,22 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       timer.unref();
       cleanups.push(() => clearInterval(timer));
     }
-    const { server, port } = await listen({
-      fetch: app.fetch,
-      port: options.port ?? 8787,
-      hostname: host,
-      serverOptions: serverTimeouts,
+    const listening = await listen(
+      {
+        fetch: app.fetch,
+        port: options.port ?? 8787,
+        hostname: host,
+        serverOptions: serverTimeouts,
+      },
+      keepAliveTimeoutMs,
+    );
+    const port = listening.port;
+    cleanups.push(async () => {
+      // First, while the database is still open: in-flight batches must be able to commit.
+      const drained = listening.drain.close({ graceMs });
+      events.close();
+      await drained;
     });
-    cleanups.push(() => closeServer(server));
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     if (dataDir) {
       await writeServerInfo(dataDir, { url, pid: process.pid, storage: db.kind });

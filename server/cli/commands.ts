@@ -28,13 +28,17 @@ export const USAGE = `Usage: npm run server -- <command> [options]
 
 Commands:
   serve [--port N] [--host H] [--data DIR] [--trust-proxy A,B] [--inactive-install-days N]
-        [--window-retention-days N] [policy options]
+        [--window-retention-days N] [--keep-alive-seconds N] [--shutdown-grace-seconds N]
+        [policy options]
       Start the sync server (default 127.0.0.1:8787). Storage: PostgreSQL when DATABASE_URL
       is set, else PGlite in DIR/pglite. --trust-proxy: proxies (addresses or CIDR ranges)
       whose X-Forwarded-For is believed; --inactive-install-days: idle installs expire
       (default 180); --window-retention-days N (or LOCALFIT_WINDOW_RETENTION_DAYS): raw
       metric windows are kept N days (default 30; totals, rollups and window ids are kept
-      for good). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
+      for good); --keep-alive-seconds: idle kept-alive connections stay open this long
+      (default 65, above a load balancer's idle timeout); --shutdown-grace-seconds: on
+      SIGTERM, requests in flight get this long to finish (default 10; server/README.md,
+      "Running replicas in production"). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
       admin token and app key; otherwise they are made on first start (the admin token is
       written to DIR/admin-token). The manifest signing key: LOCALFIT_SIGNING_KEY (base64
       PKCS#8), else DIR/signing-key (mode 0600; made on a fresh database; a looser mode is
@@ -235,6 +239,8 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
     'trust-proxy',
     'inactive-install-days',
     'window-retention-days',
+    'keep-alive-seconds',
+    'shutdown-grace-seconds',
     ...POLICY_FLAGS,
   ]);
   const trustProxy = flag(args, 'trust-proxy')
@@ -250,6 +256,12 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
     !(Number.isInteger(windowRetentionDays) && windowRetentionDays >= 1)
   )
     throw new UsageError('--window-retention-days must be an integer of at least 1');
+  const keepAlive = numberFlag(args, 'keep-alive-seconds');
+  if (keepAlive !== undefined && !(keepAlive > 0))
+    throw new UsageError('--keep-alive-seconds must be a positive number');
+  const grace = numberFlag(args, 'shutdown-grace-seconds');
+  if (grace !== undefined && !(grace >= 0))
+    throw new UsageError('--shutdown-grace-seconds must be a number of at least 0');
   const scheduler = await schedulerFrom(args);
   const port = numberFlag(args, 'port') ?? 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -270,6 +282,8 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
       ...(trustProxy ? { trustProxy } : {}),
       ...(inactiveInstallDays !== undefined ? { inactiveInstallDays } : {}),
       ...(windowRetentionDays !== undefined ? { windowRetentionDays } : {}),
+      ...(keepAlive !== undefined ? { keepAliveTimeoutMs: keepAlive * 1000 } : {}),
+      ...(grace !== undefined ? { shutdownGraceMs: grace * 1000 } : {}),
       ...(scheduler ? { scheduler } : {}),
     });
   } catch (error) {

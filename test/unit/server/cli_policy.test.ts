@@ -59,6 +59,18 @@ describe('server CLI: rollout policy', () => {
     }
   });
 
+  test('bad connection flags are usage errors that name the flag', async () => {
+    for (const [flag, value] of [
+      ['--keep-alive-seconds', '0'],
+      ['--keep-alive-seconds', 'soon'],
+      ['--shutdown-grace-seconds', '-1'],
+    ] as const) {
+      const c = capture();
+      expect(await runCli(['serve', '--port', '0', '--data', dir, flag, value], c.io)).toBe(2);
+      expect(c.err.join('\n')).toContain(flag);
+    }
+  });
+
   test(
     'serve with policy flags; evaluate, autopilot and status show the verdict',
     async () => {
