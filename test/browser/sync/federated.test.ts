@@ -14,7 +14,7 @@ import { createHead } from '../../../src/learn/index.ts';
 import type { ContributionRequest, Manifest } from '../../../src/protocol/index.ts';
 import { CONTRIBUTIONS_PATH } from '../../../src/protocol/index.ts';
 import { assignArm, rolloutBucket } from '../../../src/rollout/arm.ts';
-import { nextRollout, RolloutFleet, shipped } from './rollout_fleet.ts';
+import { nextRollout, RolloutFleet } from './rollout_fleet.ts';
 import type { LabServer } from './rollout_lab.ts';
 import { hasRolloutLab, newLabServer } from './rollout_lab.ts';
 import { passingBackbone, WIDTH, world } from './rollout_models.ts';
