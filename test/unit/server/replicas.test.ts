@@ -10,8 +10,11 @@
  * - ingest spread over all three stores every acknowledged window exactly once;
  * - one replica killed outright (SIGKILL) in the middle of the flood loses nothing that was
  *   acknowledged: devices retry the same batch (same idempotency key) on another replica,
- *   which stores it or replays the stored answer; its apps' event streams end, they reconnect
- *   to the others and hear the next change there.
+ *   which stores it or replays the stored answer; its apps' event streams are cut, they
+ *   reconnect to the others and hear the next change there;
+ * - a rolling restart: the killed replica comes back, and another one is stopped (SIGTERM)
+ *   mid-flood. It drains (server/http/drain.ts): nothing that reached it is cut mid-answer,
+ *   its streams end cleanly, it exits 0, and again nothing acknowledged is lost.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -31,7 +34,7 @@ import {
   type PostgresCluster,
   startPostgresCluster,
 } from './support/postgres_cluster.ts';
-import { ManifestWatcher, type Replica, startReplicas } from './support/replicas.ts';
+import { ManifestWatcher, Replica, startReplicas } from './support/replicas.ts';
 
 const REPLICAS = 3;
 const ROUNDS = 6;
@@ -60,6 +63,15 @@ if ('missing' in binaries) {
     let versionId: string | undefined;
     let weight = 0.05;
 
+    const config = () => ({
+      databaseUrl,
+      signingKey: SIGNING_KEY,
+      adminToken: ADMIN_TOKEN,
+      appKey: APP_KEY,
+      pollMs: 600_000,
+      heartbeatMs: 600_000,
+    });
+
     /** A ramp (or the first publish) through `via`; resolves once it is acknowledged. */
     const change = async (via: Replica) => {
       if (versionId === undefined) {
@@ -74,14 +86,7 @@ if ('missing' in binaries) {
     beforeAll(async () => {
       cluster = await startPostgresCluster(binaries.dir);
       databaseUrl = await cluster.createDatabase();
-      replicas = await startReplicas(REPLICAS, {
-        databaseUrl,
-        signingKey: SIGNING_KEY,
-        adminToken: ADMIN_TOKEN,
-        appKey: APP_KEY,
-        pollMs: 600_000,
-        heartbeatMs: 600_000,
-      });
+      replicas = await startReplicas(REPLICAS, config());
     }, 120_000);
 
     afterAll(async () => {
@@ -115,28 +120,32 @@ if ('missing' in binaries) {
       );
     });
 
-    test('ingest through all three stores every acknowledged window once, through a SIGKILL', async () => {
+    /**
+     * Every device sends its batches round robin over the replicas until each is
+     * acknowledged; a third of the way in, `victim` is killed (SIGKILL) or stopped (SIGTERM)
+     * with requests in flight. A device that the victim fails moves on with the same batch.
+     */
+    async function flood(prefix: string, victim: number, how: 'kill' | 'stop') {
       const devices: RegisterResponse[] = [];
-      for (let d = 0; d < DEVICES; d++) devices.push(await register(replicas[d % REPLICAS]));
-
+      for (let d = 0; d < DEVICES; d++)
+        devices.push(await register(replicas[(d + victim + 1) % REPLICAS]));
       const acknowledged = new Map<string, string[]>(); // `${installId} ${key}` → window ids
       const ackedBy = new Array<number>(REPLICAS).fill(0);
       const unexpected: string[] = [];
-      let movedOn = 0;
+      const failures: string[] = [];
       let replayed = 0;
-      const killedIndex = REPLICAS - 1;
-      let kill: Promise<void> | undefined;
-      let killedAt = -1;
+      let down: Promise<void> | undefined;
+      let downAt = -1;
       const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-      const flood = devices.map(async (device, d) => {
+      const sending = devices.map(async (device, d) => {
         // What this device knows of the replicas: those that failed it are not tried again.
         const usable = replicas.map(() => true);
         let next = d % REPLICAS;
         for (let b = 0; b < BATCHES_PER_DEVICE; b++) {
-          const key = `replicas-${d}-${b}`;
+          const key = `${prefix}-${d}-${b}`;
           const windows = Array.from({ length: WINDOWS_PER_BATCH }, (_, w) =>
-            makeWindow(`replicas-${d}-${b}-${w}`, 'v1', d * 1000 + b * 10 + w),
+            makeWindow(`${prefix}-${d}-${b}-${w}`, 'v1', d * 1000 + b * 10 + w),
           );
           const body = JSON.stringify({ idempotencyKey: key, windows });
           for (let attempt = 0; ; attempt++) {
@@ -155,10 +164,11 @@ if ('missing' in binaries) {
                 body,
               });
             } catch (error) {
-              // Only the killed replica may fail a device; then it moves on, same batch.
-              if (target !== killedIndex || kill === undefined) throw error;
+              // Only the victim may fail a device; then it moves on, same batch.
+              if (target !== victim || down === undefined) throw error;
+              const cause = (error as { cause?: { code?: string } }).cause;
+              failures.push(cause?.code ?? String(error));
               usable[target] = false;
-              movedOn++;
               continue;
             }
             const text = await response.text();
@@ -169,10 +179,9 @@ if ('missing' in binaries) {
                 windows.map((w) => w.windowId),
               );
               ackedBy[target]++;
-              // A third in, the last replica dies outright, with requests in flight.
-              if (acknowledged.size >= TOTAL / 3 && kill === undefined) {
-                killedAt = acknowledged.size;
-                kill = replicas[killedIndex].kill();
+              if (acknowledged.size >= TOTAL / 3 && down === undefined) {
+                downAt = acknowledged.size;
+                down = replicas[victim][how]();
               }
               break;
             }
@@ -185,31 +194,34 @@ if ('missing' in binaries) {
           }
         }
       });
-      await Promise.all(flood);
-      await kill;
+      await Promise.all(sending);
+      await down;
       expect(unexpected).toEqual([]);
-      expect(killedAt).toBeGreaterThan(0);
-      expect(replicas[killedIndex].alive).toBe(false);
+      expect(downAt).toBeGreaterThan(0);
+      expect(replicas[victim].alive).toBe(false);
       expect(acknowledged.size).toBe(TOTAL);
-      // All three took part before the kill, the survivors after it.
+      // All three took part before the victim went, the survivors after it.
       expect(ackedBy.every((n) => n > 0)).toBe(true);
       console.info(
         `replicas: ${TOTAL} batches acknowledged (per replica ${ackedBy.join('/')}), replica ` +
-          `${killedIndex} killed after ${killedAt}; ${movedOn} requests moved on, ${replayed} replays`,
+          `${victim} ${how === 'kill' ? 'killed' : 'stopped'} after ${downAt}; ` +
+          `${failures.length} requests moved on (${[...new Set(failures)].join(', ')}), ${replayed} replays`,
       );
 
       const check = new pg.Client({ connectionString: databaseUrl });
       await check.connect();
       try {
         const batches = await check.query<{ install_id: string; idempotency_key: string }>(
-          'select install_id, idempotency_key from metric_batches',
+          'select install_id, idempotency_key from metric_batches where idempotency_key like $1',
+          [`${prefix}-%`],
         );
         expect(batches.rows.map((r) => `${r.install_id} ${r.idempotency_key}`).sort()).toEqual(
           [...acknowledged.keys()].sort(),
         );
         const stored = await check.query<{ install_id: string; window_id: string; n: number }>(
           `select install_id, window_id, count(*)::int as n from metric_windows
-           group by install_id, window_id`,
+           where window_id like $1 group by install_id, window_id`,
+          [`${prefix}-%`],
         );
         expect(stored.rows.every((r) => r.n === 1)).toBe(true);
         const expected = [...acknowledged].flatMap(([id, windows]) =>
@@ -221,25 +233,58 @@ if ('missing' in binaries) {
       } finally {
         await check.end();
       }
+      return { failures };
+    }
 
-      // The apps on the killed replica lost their streams; they reconnect to the survivors
-      // (as EventSource does after `retry`) and hear the next change there.
-      const orphans = watchers.filter((w) => w.url === replicas[killedIndex].url);
+    /**
+     * The apps on the replica that went lost their streams; they reconnect to the others
+     * (as EventSource does after `retry`), get what they missed first, and hear the next
+     * change there. Returns the orphaned watchers.
+     */
+    async function reconnectOrphans(gone: number) {
+      const orphans = watchers.filter((w) => w.url === replicas[gone].url);
       expect(orphans.length).toBeGreaterThan(0);
       await Promise.all(orphans.map((w) => w.ended));
+      const survivors = replicas.filter((_, i) => i !== gone);
       const moved: ManifestWatcher[] = [];
       for (const [i, orphan] of orphans.entries()) {
-        const watcher = await ManifestWatcher.open(replicas[i % killedIndex].url);
+        const watcher = await ManifestWatcher.open(survivors[i % survivors.length].url);
         // What it missed while disconnected is what it gets first.
         expect(watcher.latest.revision).toBeGreaterThanOrEqual(orphan.latest.revision);
         moved.push(watcher);
       }
+      for (const orphan of orphans) watchers.splice(watchers.indexOf(orphan), 1);
       watchers.push(...moved);
-      const live = watchers.filter((w) => w.url !== replicas[killedIndex].url);
-      const before = live.map((w) => w.latest.revision);
-      await change(replicas[0]);
-      const heard = await Promise.all(live.map((w, i) => w.after(before[i])));
+      const before = watchers.map((w) => w.latest.revision);
+      await change(survivors[0]);
+      const heard = await Promise.all(watchers.map((w, i) => w.after(before[i])));
       expect(new Set(heard.map((a) => a.etag)).size).toBe(1);
+      return orphans;
+    }
+
+    test('ingest through all three stores every acknowledged window once, through a SIGKILL', async () => {
+      const victim = REPLICAS - 1;
+      await flood('killed', victim, 'kill');
+      const orphans = await reconnectOrphans(victim);
+      // No shutdown at all: the streams were cut, not ended.
+      expect(orphans.every((w) => w.endedBy === 'cut')).toBe(true);
+    });
+
+    test('a rolling restart: a replica stopped (SIGTERM) mid-flood drains, and its replacement takes over', async () => {
+      // The replica killed above comes back, as a process manager would restart it.
+      replicas[REPLICAS - 1] = await Replica.start(config());
+      for (let i = 0; i < 2; i++)
+        watchers.push(await ManifestWatcher.open(replicas[REPLICAS - 1].url));
+      const victim = 0;
+      for (let i = 0; i < 2; i++) watchers.push(await ManifestWatcher.open(replicas[victim].url));
+      const { failures } = await flood('stopped', victim, 'stop');
+      // Whatever reached the stopping replica was answered: the devices it failed were
+      // refused a connection (or their kept-alive socket was closed idle), never cut mid-answer.
+      expect(failures.filter((code) => !/ECONNREFUSED|UND_ERR_SOCKET/.test(code))).toEqual([]);
+      expect(replicas[victim].exitCode).toBe(0);
+      const orphans = await reconnectOrphans(victim);
+      // A graceful shutdown ends each stream (its last chunk), after a fresh retry hint.
+      expect(orphans.every((w) => w.endedBy === 'end')).toBe(true);
     });
   });
 }

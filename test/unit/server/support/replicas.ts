@@ -68,6 +68,11 @@ export class Replica {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** The process's exit code once it has exited (null while running or if killed). */
+  get exitCode(): number | null {
+    return this.child.exitCode;
+  }
+
   /** What the replica wrote to stderr (its tail). */
   stderr(): string {
     return this.errors();
@@ -117,6 +122,11 @@ export class ManifestWatcher {
   readonly arrivals: Arrival[] = [];
   /** Resolves when the stream ended (the replica went away, or `close`). */
   readonly ended: Promise<void>;
+  /**
+   * How it ended: `end` when the server finished it (chunked encoding's last chunk, as a
+   * graceful shutdown does), `cut` when the connection went without it (a killed process).
+   */
+  endedBy: 'end' | 'cut' | undefined;
   private waiters: { above: number; resolve: (a: Arrival) => void; reject: (e: Error) => void }[] =
     [];
   private done = false;
@@ -128,6 +138,7 @@ export class ManifestWatcher {
     this.ended = new Promise((resolve) => {
       this.markEnded = () => {
         this.done = true;
+        this.endedBy ??= 'cut';
         for (const w of this.waiters.splice(0))
           w.reject(new Error(`the event stream on ${this.url} ended`));
         resolve();
@@ -148,7 +159,9 @@ export class ManifestWatcher {
           const { revision, etag } = data as { revision: number; etag: string };
           watcher.arrived({ at: performance.now(), revision, etag });
         }
-      } catch {
+      } catch (error) {
+        // openEvents' reader says so when the body ended; a cut connection rejects the read.
+        if ((error as Error).message === 'event stream ended') watcher.endedBy = 'end';
         watcher.markEnded();
       }
     })();
