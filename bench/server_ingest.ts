@@ -81,6 +81,8 @@ export interface Plan {
   warmupSeconds: number;
   runs: number;
   runSeconds: number;
+  /** Windows in every request; without it, 1–5 (round robin). */
+  windowsPerRequest?: number;
 }
 
 /** Full: 5 windows of 10 s per back-end. Quick: a smoke test, 1 s of load per back-end. */
@@ -91,7 +93,7 @@ export const PLANS: Record<'full' | 'quick', Plan> = {
 
 // ─── the child: one server ──────────────────────────────────────────────────────────────
 
-interface ChildConfig {
+export interface ChildConfig {
   databaseUrl?: string;
   dataDir?: string;
 }
@@ -282,14 +284,14 @@ function machineJiffies(): { busy: number; total: number } {
 /** Deterministic pseudo-random numbers (mulberry32), so every run sends the same shapes. */
 const random = mulberry32;
 
-type WindowContent = Omit<MetricWindow, 'windowId'>;
+export type WindowContent = Omit<MetricWindow, 'windowId'>;
 
 /**
  * A realistic binary-task window: a few hundred outcomes, histograms of predicted
  * probabilities spread over many bins (positives high, negatives low), drift moments; a
  * staged version's windows also carry the shadow comparison against production.
  */
-function windowContent(seed: number, staged: boolean): WindowContent {
+export function windowContent(seed: number, staged: boolean): WindowContent {
   const next = random(seed);
   const count = 20 + Math.floor(next() * 480);
   const positive = new Array<number>(AUC_SKETCH_BINS).fill(0);
@@ -405,9 +407,11 @@ class Load {
 
   private readonly devices: Device[];
   private readonly tag: string;
-  constructor(devices: Device[], tag: string) {
+  private readonly windowsPerRequest: number | undefined;
+  constructor(devices: Device[], tag: string, windowsPerRequest?: number) {
     this.devices = devices;
     this.tag = tag;
+    this.windowsPerRequest = windowsPerRequest;
     const pool = (staged: boolean) =>
       Array.from({ length: 64 }, (_, i) => windowContent(i + (staged ? 1000 : 0), staged));
     this.contents = { v1: pool(false), v2: pool(true) };
@@ -417,12 +421,12 @@ class Load {
     return { ok: 0, windows: 0, non2xx: 0, latencies: [] as number[] };
   }
 
-  /** The next request: round robin over devices, a fresh key, 1–5 windows. */
+  /** The next request: round robin over devices, a fresh key, 1–5 windows (or the plan's). */
   private nextBatch(): { token: string; body: string } {
     const seq = this.seq++;
     const device = this.devices[seq % this.devices.length];
     const pool = device.staged ? this.contents.v2 : this.contents.v1;
-    const size = 1 + (seq % 5);
+    const size = this.windowsPerRequest ?? 1 + (seq % 5);
     const windows: MetricWindow[] = [];
     for (let i = 0; i < size; i++)
       windows.push({ windowId: `${this.tag}-${seq}-${i}`, ...pool[(seq * 7 + i) % pool.length] });
@@ -572,7 +576,7 @@ export interface BackendResult {
 
 type Skipped = { skipped: string };
 
-async function measureBackend(
+export async function measureBackend(
   storage: 'pglite' | 'postgres',
   config: ChildConfig,
   plan: Plan,
@@ -593,7 +597,11 @@ async function measureBackend(
     };
     process.stdout.write(`  server.ingest ${storage}: registering ${plan.installs} installs…\n`);
     const devices = await registerDevices(server.ready.url, plan.installs);
-    const load = new Load(devices, `bench-${storage}-${process.pid}`);
+    const load = new Load(
+      devices,
+      `bench-${storage}-${process.pid}-${Math.round(performance.now())}`,
+      plan.windowsPerRequest,
+    );
     process.stdout.write(
       `  server.ingest ${storage}: ${plan.warmupSeconds} s warm-up, then ${plan.runs} × ${plan.runSeconds} s…\n`,
     );
@@ -685,8 +693,8 @@ function settingsNote(r: BackendResult): string {
 }
 
 /** Every window acknowledged is in the database, plus at most the batches still in flight. */
-function storedOnce(r: BackendResult, plan: Plan): boolean {
-  const inFlight = plan.connections * 5;
+export function storedOnce(r: BackendResult, plan: Plan): boolean {
+  const inFlight = plan.connections * (plan.windowsPerRequest ?? 5);
   return (
     r.windowsInDatabase >= r.windowsAcknowledged &&
     r.windowsInDatabase <= r.windowsAcknowledged + inFlight

@@ -14,6 +14,26 @@ export interface Queryable {
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<Row>>;
 }
 
+/**
+ * Marks a hot statement (one the metrics path runs every request) to be prepared once per
+ * connection and reused by name on PostgreSQL, instead of being parsed and planned at every
+ * call: measured 0.6 ms of PostgreSQL's ~1.8 ms per 10-window batch went to planning
+ * (bench/server_ingest_durable.ts). Only for constant SQL text (each distinct text is kept
+ * for good, as a named statement on every pooled connection). Returns `sql` unchanged;
+ * PGlite runs it as before.
+ */
+export function prepared(sql: string): string {
+  if (!PREPARED.has(sql)) PREPARED.set(sql, `localfit_${PREPARED.size + 1}`);
+  return sql;
+}
+
+/** The name a `prepared` statement runs under, or undefined. */
+export function preparedName(sql: string): string | undefined {
+  return PREPARED.get(sql);
+}
+
+const PREPARED = new Map<string, string>();
+
 export interface QueryResult<Row> {
   rows: Row[];
   /** Rows inserted, updated, deleted or returned. */

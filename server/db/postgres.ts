@@ -12,6 +12,7 @@
 import pg from 'pg';
 import {
   type Database,
+  preparedName,
   type Queryable,
   type QueryResult,
   StorageUnavailableError,
@@ -50,7 +51,11 @@ function wrap(target: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<Row>(sql: string, params: unknown[] = []): Promise<QueryResult<Row>> {
       try {
-        const result = await target.query(sql, toPg(params));
+        const name = preparedName(sql);
+        const values = toPg(params);
+        const result = await (name
+          ? target.query({ name, text: sql, values })
+          : target.query(sql, values));
         return { rows: result.rows as Row[], rowCount: result.rowCount ?? result.rows.length };
       } catch (error) {
         throw storageError(error);

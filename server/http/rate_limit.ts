@@ -13,7 +13,7 @@
  * that is over its limit costs no database work at all: that is what lets failed device
  * authentications be refused before the tokens table is consulted.
  */
-import type { Queryable } from '../db/database.ts';
+import { prepared, type Queryable } from '../db/database.ts';
 import { ApiError } from './errors.ts';
 
 export interface RateLimitOptions {
@@ -32,6 +32,19 @@ export type RateScope = 'device' | 'register' | 'register_subject' | 'auth_failu
 const MAX_REMEMBERED = 100_000;
 /** Windows that ended this long ago are deleted (at most once per this interval). */
 const PURGE_AFTER_SECONDS = 600;
+
+/** Counts a hit in the current window ($1 scope, $2 key, $3 window seconds). */
+const TAKE_SQL = prepared(
+  `insert into rate_limits as r (scope, key, window_index, hits, until_epoch)
+   select $1, $2, w, 1, (w + 1) * $3::float8
+   from (select floor(extract(epoch from now()) / $3::float8)::bigint as w) win
+   on conflict (scope, key) do update set
+     hits = case when r.window_index = excluded.window_index
+                 then least(r.hits + 1, 2147483647) else 1 end,
+     window_index = excluded.window_index,
+     until_epoch = excluded.until_epoch
+   returning hits, until_epoch - extract(epoch from now())::float8 as left_seconds`,
+);
 
 export class RateLimiter {
   private readonly windowSeconds: number;
@@ -67,18 +80,11 @@ export class RateLimiter {
   async take(key: string): Promise<RateDecision> {
     const known = this.blocked(key);
     if (!known.ok) return known;
-    const { rows } = await this.db.query<{ hits: number; left_seconds: number }>(
-      `insert into rate_limits as r (scope, key, window_index, hits, until_epoch)
-       select $1, $2, w, 1, (w + 1) * $3::float8
-       from (select floor(extract(epoch from now()) / $3::float8)::bigint as w) win
-       on conflict (scope, key) do update set
-         hits = case when r.window_index = excluded.window_index
-                     then least(r.hits + 1, 2147483647) else 1 end,
-         window_index = excluded.window_index,
-         until_epoch = excluded.until_epoch
-       returning hits, until_epoch - extract(epoch from now())::float8 as left_seconds`,
-      [this.scope, key, this.windowSeconds],
-    );
+    const { rows } = await this.db.query<{ hits: number; left_seconds: number }>(TAKE_SQL, [
+      this.scope,
+      key,
+      this.windowSeconds,
+    ]);
     this.purgeNowAndThen();
     const { hits, left_seconds } = rows[0];
     if (hits <= this.options.burst) return { ok: true };

@@ -29,7 +29,7 @@
 import type { RejectedEvidence } from '../../src/protocol/admin.ts';
 import type { MetricWindow } from '../../src/protocol/index.ts';
 import { rolloutBucket } from '../../src/rollout/arm.ts';
-import type { Queryable } from '../db/database.ts';
+import { prepared, type Queryable } from '../db/database.ts';
 import { sha256Hex } from '../tokens.ts';
 
 /** Changes exactly when the set of staged version ids changes (not with their weights). */
@@ -190,6 +190,20 @@ interface JudgeState {
   epochs: Epoch[];
 }
 
+const LOCK_MANIFEST_SHARED_SQL = prepared('select 1 from manifest_state where id = 1 for share');
+
+const JUDGE_STATE_SQL = prepared(
+  `select (select created_at from installs where id = $1) as registered,
+       (select jsonb_agg(jsonb_build_object('id', id, 'created', created_at, 'status', status))
+        from versions where id in (select jsonb_array_elements_text($2::jsonb))) as versions,
+       coalesce((select jsonb_agg(e) from (
+         select rollout, production_version_id as production, staged, from_at, to_at
+         from rollout_epochs
+         where from_at <= to_timestamp($4::float8 / 1000)
+           and (to_at is null or to_at >= to_timestamp($3::float8 / 1000))
+         order by id desc limit ${MAX_EPOCHS}) e), '[]'::jsonb) as epochs`,
+);
+
 /**
  * Reads what judging a batch needs, holding the manifest state `for share` until the batch
  * commits: admin actions (which lock it for update) wait, so a version published meanwhile is
@@ -200,7 +214,7 @@ async function readJudgeState(
   installId: string,
   windows: MetricWindow[],
 ): Promise<JudgeState> {
-  await tx.query('select 1 from manifest_state where id = 1 for share');
+  await tx.query(LOCK_MANIFEST_SHARED_SQL);
   const ids = [...new Set(windows.map((w) => w.versionId))];
   const from = Math.min(...windows.map((w) => w.start)) - CLOCK_SKEW_MS;
   const to = Math.max(...windows.map((w) => w.end)) + CLOCK_SKEW_MS;
@@ -214,18 +228,7 @@ async function readJudgeState(
       from_at: string;
       to_at: string | null;
     }[];
-  }>(
-    `select (select created_at from installs where id = $1) as registered,
-       (select jsonb_agg(jsonb_build_object('id', id, 'created', created_at, 'status', status))
-        from versions where id in (select jsonb_array_elements_text($2::jsonb))) as versions,
-       coalesce((select jsonb_agg(e) from (
-         select rollout, production_version_id as production, staged, from_at, to_at
-         from rollout_epochs
-         where from_at <= to_timestamp($4::float8 / 1000)
-           and (to_at is null or to_at >= to_timestamp($3::float8 / 1000))
-         order by id desc limit ${MAX_EPOCHS}) e), '[]'::jsonb) as epochs`,
-    [installId, JSON.stringify(ids), from, to],
-  );
+  }>(JUDGE_STATE_SQL, [installId, JSON.stringify(ids), from, to]);
   const row = rows[0];
   return {
     registered: row.registered.getTime(),

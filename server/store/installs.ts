@@ -4,7 +4,7 @@
  * constant time (server/tokens.ts).
  */
 import type { RegisterRequest, RegisterResponse } from '../../src/protocol/index.ts';
-import type { Database } from '../db/database.ts';
+import { type Database, prepared } from '../db/database.ts';
 import {
   hashSecret,
   makeDeviceToken,
@@ -44,6 +44,11 @@ export async function registerInstall(
  * refreshed, at most every `touchMs` (an hour, or a tenth of `inactiveMs` if shorter); so
  * another process may accept an expired token for at most that long.
  */
+const AUTHENTICATE_SQL = prepared(
+  `select token_hash from installs
+   where id = $1 and last_seen_at > now() - make_interval(secs => $2::float8)`,
+);
+
 export class InstallAuthenticator {
   private readonly cache = new Map<string, { hash: string; checkedAt: number }>();
 
@@ -65,11 +70,10 @@ export class InstallAuthenticator {
     const now = performance.now();
     let cached = this.cache.get(parts.installId);
     if (cached === undefined || now - cached.checkedAt >= this.touchMs) {
-      const { rows } = await this.db.query<{ token_hash: string }>(
-        `select token_hash from installs
-         where id = $1 and last_seen_at > now() - make_interval(secs => $2::float8)`,
-        [parts.installId, this.inactiveMs / 1000],
-      );
+      const { rows } = await this.db.query<{ token_hash: string }>(AUTHENTICATE_SQL, [
+        parts.installId,
+        this.inactiveMs / 1000,
+      ]);
       if (rows.length === 0) {
         this.cache.delete(parts.installId);
         return null;

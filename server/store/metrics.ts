@@ -36,7 +36,7 @@ import type {
   MetricWindow,
   PairedComparison,
 } from '../../src/protocol/index.ts';
-import type { Database, Queryable } from '../db/database.ts';
+import { type Database, prepared, type Queryable } from '../db/database.ts';
 import { ApiError } from '../http/errors.ts';
 import { judgeWindows, recordRejections } from '../rollout/epochs.ts';
 import { sha256Hex } from '../tokens.ts';
@@ -389,8 +389,8 @@ const ingestSql = (withPaired: boolean) => `
   select exists (select from claim) as claimed,
          (select array_agg(window_id) from inserted) as fresh`;
 
-const INGEST_SQL = ingestSql(false);
-const INGEST_WITH_PAIRED_SQL = ingestSql(true);
+const INGEST_SQL = prepared(ingestSql(false));
+const INGEST_WITH_PAIRED_SQL = prepared(ingestSql(true));
 
 /**
  * Histograms travel as array literals (`{1,2,…}`) and are cast in SQL: measured 2–3x cheaper
