@@ -5,8 +5,10 @@
  * The windows are generated straight into a throw-away PostgreSQL (generate_series; the
  * cluster runs with fsync off, for generation speed only: the timed reads write nothing),
  * spread over the last 7 days in their day partitions, half for the production version and
- * half for a staged one with paired comparisons; the running totals, paired totals and the
- * hourly paired rollup are derived from them as ingest would have added them. Then one server
+ * half for a staged one with paired comparisons; the running totals per install, the
+ * per-version rollups that status, the policy and the scheduler read, the paired totals (with
+ * the outcomes since the weight changed) and the hourly paired rollup are derived from them as
+ * ingest would have added them. Then one server
  * (the real `startServer`) answers status and policy evaluations, timed from this process.
  *
  * Run alone: `npx tsx bench/server_windows.ts [--quick]`.
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { openPostgres } from '../server/db/postgres.ts';
 import { generateSigningKey } from '../server/signing.ts';
 import { startServer } from '../server/start.ts';
+import { ROLLUP_SHARDS } from '../server/store/metrics.ts';
 import { maintainWindowPartitions } from '../server/store/window_partitions.ts';
 import { ADMIN_TOKEN, admin, fakeModel, publishBytes } from '../test/unit/server/support/http.ts';
 import {
@@ -102,12 +105,38 @@ async function measure(binDir: string, count: number): Promise<Timing> {
          select version_id, install_id, count(*), 50 * count(*), 20 * count(*), 50 * count(*)
          from metric_windows group by 1, 2`,
       );
+      // As if the staged version's weight changed 3.5 days ago (a partial hour included).
       await db.query(
-        `insert into paired_totals (version_id, baseline_version_id, install_id, n, diff_sum, diff_sum_sq)
-         select version_id, $1, install_id, sum((body->'paired'->>'n')::bigint),
-           sum((body->'paired'->>'diffSum')::float8), sum((body->'paired'->>'diffSumSq')::float8)
-         from metric_windows where version_id = $2 group by 1, 2, 3`,
+        `update versions set updated_at = now() - interval '84 hours 20 minutes' where id = $1`,
+        [staged],
+      );
+      // The rollups as ingest adds them (server/store/metrics.ts): each install in its shard.
+      const shard = `(('x' || substr(encode(sha256(convert_to(install_id, 'UTF8')), 'hex'), 1, 8))::bit(32)::bigint % ${ROLLUP_SHARDS})`;
+      await db.query(
+        `insert into version_totals (version_id, shard, devices, windows, samples, logloss_sum,
+           logloss_samples)
+         select version_id, ${shard}, count(*), sum(windows), sum(samples), sum(logloss_sum),
+           sum(logloss_samples)
+         from version_install_totals group by 1, 2`,
+      );
+      await db.query(
+        `insert into paired_totals (version_id, baseline_version_id, install_id, n, diff_sum,
+           diff_sum_sq, weight_since, n_at_weight)
+         select w.version_id, $1, w.install_id, sum((w.body->'paired'->>'n')::bigint),
+           sum((w.body->'paired'->>'diffSum')::float8), sum((w.body->'paired'->>'diffSumSq')::float8),
+           v.updated_at,
+           coalesce(sum((w.body->'paired'->>'n')::bigint)
+             filter (where w.received_at >= v.updated_at), 0)
+         from metric_windows w join versions v on v.id = w.version_id
+         where w.version_id = $2 group by 1, 2, 3, v.updated_at`,
         [production, staged],
+      );
+      await db.query(
+        `insert into paired_version_totals (version_id, baseline_version_id, shard, devices, n,
+           diff_sum, diff_sum_sq)
+         select version_id, baseline_version_id, ${shard}, count(*), sum(n), sum(diff_sum),
+           sum(diff_sum_sq)
+         from paired_totals group by 1, 2, 3`,
       );
       await db.query(
         `insert into paired_hourly (version_id, baseline_version_id, hour, install_id, n)
@@ -116,11 +145,6 @@ async function measure(binDir: string, count: number): Promise<Timing> {
            sum((body->'paired'->>'n')::bigint)
          from metric_windows where version_id = $2 group by 1, 2, 3, 4`,
         [production, staged],
-      );
-      // As if the staged version's weight changed 3.5 days ago (a partial hour included).
-      await db.query(
-        `update versions set updated_at = now() - interval '84 hours 20 minutes' where id = $1`,
-        [staged],
       );
       await db.query('analyze');
       const generateSeconds = (performance.now() - started) / 1000;

@@ -462,6 +462,134 @@ export const MIGRATIONS: Migration[] = [
        group by 1, 2, 3, 4`,
     ],
   },
+  {
+    id: 11,
+    name: 'per-version rollups for status, the policy and the scheduler',
+    statements: [
+      // What status and the scheduler read instead of one row per device: each version's sums
+      // (the same columns as version_install_totals) and how many devices reported for it,
+      // added at ingest in the same statement as the install's running totals. Split into a
+      // few rows per version (shard: a hash of the install id, server/store/metrics.ts) so
+      // concurrent batches do not queue for one row lock.
+      `create table version_totals (
+        version_id text not null,
+        shard smallint not null,
+        devices bigint not null default 0,
+        windows bigint not null default 0,
+        samples bigint not null default 0,
+        logloss_sum float8 not null default 0,
+        logloss_samples bigint not null default 0,
+        correct bigint not null default 0,
+        correct_samples bigint not null default 0,
+        squared_error_sum float8 not null default 0,
+        absolute_error_sum float8 not null default 0,
+        error_samples bigint not null default 0,
+        positives bigint not null default 0,
+        auc_positive float8[],
+        auc_negative float8[],
+        impressions bigint not null default 0,
+        clicks bigint not null default 0,
+        conversions bigint not null default 0,
+        ranking_k integer,
+        slates bigint not null default 0,
+        precision_sum float8 not null default 0,
+        recall_sum float8 not null default 0,
+        ndcg_sum float8 not null default 0,
+        prediction_count bigint not null default 0,
+        prediction_sum float8 not null default 0,
+        prediction_sum_sq float8 not null default 0,
+        drift_alerts bigint not null default 0,
+        dropped bigint not null default 0,
+        primary key (version_id, shard)
+      )`,
+      // Existing totals go to shard 0 (which row a device's sums are in does not matter).
+      `insert into version_totals (version_id, shard, devices,
+         windows, samples, logloss_sum, logloss_samples, correct, correct_samples,
+         squared_error_sum, absolute_error_sum, error_samples, positives, impressions,
+         clicks, conversions, slates, precision_sum, recall_sum, ndcg_sum, prediction_count,
+         prediction_sum, prediction_sum_sq, drift_alerts, dropped,
+         ranking_k)
+       select version_id, 0, count(*),
+         least(sum(windows), 9000000000000000000)::bigint,
+         least(sum(samples), 9000000000000000000)::bigint, sum(logloss_sum),
+         least(sum(logloss_samples), 9000000000000000000)::bigint,
+         least(sum(correct), 9000000000000000000)::bigint,
+         least(sum(correct_samples), 9000000000000000000)::bigint, sum(squared_error_sum),
+         sum(absolute_error_sum), least(sum(error_samples), 9000000000000000000)::bigint,
+         least(sum(positives), 9000000000000000000)::bigint,
+         least(sum(impressions), 9000000000000000000)::bigint,
+         least(sum(clicks), 9000000000000000000)::bigint,
+         least(sum(conversions), 9000000000000000000)::bigint,
+         least(sum(slates), 9000000000000000000)::bigint, sum(precision_sum),
+         sum(recall_sum), sum(ndcg_sum),
+         least(sum(prediction_count), 9000000000000000000)::bigint, sum(prediction_sum),
+         sum(prediction_sum_sq), least(sum(drift_alerts), 9000000000000000000)::bigint,
+         least(sum(dropped), 9000000000000000000)::bigint,
+         max(ranking_k)
+       from version_install_totals group by version_id`,
+      `update version_totals v set auc_positive = h.bins from (
+         select version_id, array_agg(total order by i) as bins from (
+           select version_id, u.i, sum(u.x) as total
+           from version_install_totals, unnest(auc_positive) with ordinality as u(x, i)
+           group by 1, 2) b group by 1) h
+       where v.version_id = h.version_id`,
+      `update version_totals v set auc_negative = h.bins from (
+         select version_id, array_agg(total order by i) as bins from (
+           select version_id, u.i, sum(u.x) as total
+           from version_install_totals, unnest(auc_negative) with ordinality as u(x, i)
+           group by 1, 2) b group by 1) h
+       where v.version_id = h.version_id`,
+      // The same for paired comparisons per (version, baseline).
+      `create table paired_version_totals (
+        version_id text not null,
+        baseline_version_id text not null,
+        shard smallint not null,
+        devices bigint not null default 0,
+        n bigint not null default 0,
+        diff_sum float8 not null default 0,
+        diff_sum_sq float8 not null default 0,
+        primary key (version_id, baseline_version_id, shard)
+      )`,
+      `insert into paired_version_totals
+         (version_id, baseline_version_id, shard, devices, n, diff_sum, diff_sum_sq)
+       select version_id, baseline_version_id, 0, count(*),
+         least(sum(n), 9000000000000000000)::bigint, sum(diff_sum), sum(diff_sum_sq)
+       from paired_totals group by version_id, baseline_version_id`,
+      // Each install's paired outcomes since its version's updated_at (the weight's last
+      // change), which the policy reads instead of hourly rows and raw windows: weight_since
+      // says which updated_at n_at_weight counts from (server/store/metrics.ts, pairedCtes).
+      `alter table paired_totals add column weight_since timestamptz`,
+      `alter table paired_totals add column n_at_weight bigint not null default 0`,
+      `update paired_totals p set weight_since = v.updated_at from versions v
+       where v.id = p.version_id`,
+      // Backfilled as the policy computed it until now: whole hours from paired_hourly, the
+      // hour the change fell in from the raw windows.
+      `with v as (
+         select id, updated_at,
+           date_bin('1 hour', updated_at, timestamptz '2000-01-01 00:00:00+00') as hour
+         from versions
+       ), parts as (
+         select h.version_id, h.baseline_version_id, h.install_id, h.n
+         from paired_hourly h join v on v.id = h.version_id
+         where h.hour >= (case when v.hour = v.updated_at then v.hour
+                          else v.hour + interval '1 hour' end)
+         union all
+         select w.version_id, w.body->'paired'->>'baselineVersionId', w.install_id,
+           (w.body->'paired'->>'n')::bigint
+         from metric_windows w join v on v.id = w.version_id
+         where v.hour < v.updated_at
+           and w.received_at >= v.updated_at and w.received_at < v.hour + interval '1 hour'
+           and w.rejected is null and (w.body->'paired'->>'n')::bigint > 0
+       ), sums as (
+         select version_id, baseline_version_id, install_id,
+           least(sum(n), 9000000000000000000)::bigint as n
+         from parts group by 1, 2, 3
+       )
+       update paired_totals p set n_at_weight = s.n from sums s
+       where p.version_id = s.version_id and p.baseline_version_id = s.baseline_version_id
+         and p.install_id = s.install_id`,
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

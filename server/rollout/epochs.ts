@@ -129,7 +129,9 @@ export async function purgeBeforeStaging(tx: Queryable, versionId: string): Prom
   );
   for (const table of [
     'version_install_totals',
+    'version_totals',
     'paired_totals',
+    'paired_version_totals',
     'paired_hourly',
     'version_event_totals',
   ])

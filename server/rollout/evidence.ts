@@ -1,14 +1,15 @@
 /**
  * What the rollout policy reads about each staged version: the devices' paired comparisons
  * against the current production version (running sums per install, from ingest, each install
- * capped), paired outcomes since the weight last changed (from the hourly rollup
- * `paired_hourly`, plus the raw windows of the hour the change fell in), how many
- * devices rolled it back locally, and how many devices of its arm reported at all. Only
+ * capped), paired outcomes since the weight last changed (counted per install at ingest,
+ * `paired_totals.n_at_weight`, server/store/metrics.ts), how many devices rolled it back
+ * locally, and how many devices of its arm reported at all (the per-version rollup). Only
  * windows that may speak for the version are in any of these (server/rollout/epochs.ts).
- * A handful of queries per evaluation, whatever the fleet's size.
+ * A handful of queries per evaluation, whatever the number of windows: the paired query reads
+ * one row per device of the staged arm (the cap is a median over devices and the variance is
+ * clustered by device, neither of which a per-version sum can give), nothing per window.
  */
 import type { Queryable } from '../db/database.ts';
-import { HOUR_OF } from '../store/metrics.ts';
 import { listVersions } from '../store/versions.ts';
 import type { ResolvedPolicy, VersionEvidence } from './policy.ts';
 
@@ -61,52 +62,30 @@ export async function readEvidence(
     device_sum_sq: number;
     device_cross: number;
     device_n_sq: number;
+    n_at_weight: number;
   }>(
     `with p as (
-       select version_id, n::float8 as n, diff_sum, diff_sum_sq from paired_totals
-       where version_id in (select jsonb_array_elements_text($1::jsonb))
-         and baseline_version_id = $2 and n > 0
+       select p.version_id, p.n::float8 as n, p.diff_sum, p.diff_sum_sq,
+         case when p.weight_since = v.updated_at then p.n_at_weight else 0 end::float8 as at_weight
+       from paired_totals p join versions v on v.id = p.version_id
+       where p.version_id in (select jsonb_array_elements_text($1::jsonb))
+         and p.baseline_version_id = $2 and p.n > 0
      ), caps as (
        select version_id,
          greatest($3::float8, $4::float8 * percentile_cont(0.5) within group (order by n)) as cap
        from p group by version_id
      ), s as (
-       select p.version_id, c.cap, least(1, c.cap / p.n) as f, p.n, p.diff_sum, p.diff_sum_sq
+       select p.version_id, c.cap, least(1, c.cap / p.n) as f, p.n, p.diff_sum, p.diff_sum_sq,
+         least(p.at_weight, c.cap) as at_weight
        from p join caps c on c.version_id = p.version_id
      )
      select version_id, count(*)::int as devices, count(*) filter (where f < 1)::int as capped,
        max(cap) as cap, sum(n * f) as n, sum(diff_sum * f) as diff_sum,
        sum(diff_sum_sq * f) as diff_sum_sq, sum((diff_sum * f) * (diff_sum * f)) as device_sum_sq,
-       sum((n * f) * (diff_sum * f)) as device_cross, sum((n * f) * (n * f)) as device_n_sq
+       sum((n * f) * (diff_sum * f)) as device_cross, sum((n * f) * (n * f)) as device_n_sq,
+       sum(at_weight) as n_at_weight
      from s group by version_id`,
     [ids, baseline ?? '', floor, policy.deviceCap],
-  );
-  const caps = JSON.stringify(paired.rows.map((r) => ({ version_id: r.version_id, cap: r.cap })));
-  const atWeight = await db.query<{ version_id: string; n: number }>(
-    `with v as (
-       select id, updated_at, ${HOUR_OF('updated_at')} as hour,
-         ${HOUR_OF('updated_at')} + interval '1 hour' as next_hour
-       from versions where id in (select jsonb_array_elements_text($1::jsonb))
-     ), parts as (
-       select h.version_id, h.install_id, h.n::float8 as n
-       from paired_hourly h join v on v.id = h.version_id
-       where h.baseline_version_id = $2
-         and h.hour >= (case when v.hour = v.updated_at then v.hour else v.next_hour end)
-       union all
-       select w.version_id, w.install_id, (w.body->'paired'->>'n')::float8 as n
-       from metric_windows w join v on v.id = w.version_id
-       where v.hour < v.updated_at
-         and w.received_at >= v.updated_at and w.received_at < v.next_hour
-         and w.rejected is null
-         and w.body->'paired'->>'baselineVersionId' = $2
-     )
-     select x.version_id, sum(least(x.n, c.cap)) as n
-     from (select version_id, install_id, sum(n) as n from parts
-           group by version_id, install_id) x
-     join jsonb_to_recordset($3::jsonb) as c(version_id text, cap float8)
-       on c.version_id = x.version_id
-     group by x.version_id`,
-    [ids, baseline ?? '', caps],
   );
   const guardrails = await db.query<{ version_id: string; devices: number }>(
     `select version_id, count(distinct install_id)::int as devices
@@ -117,13 +96,12 @@ export async function readEvidence(
   );
   // The arm's active devices: installs whose windows for the version counted (any kind).
   const arms = await db.query<{ version_id: string; devices: number }>(
-    `select version_id, count(*)::int as devices from version_install_totals
+    `select version_id, sum(devices)::int as devices from version_totals
      where version_id in (select jsonb_array_elements_text($1::jsonb)) group by version_id`,
     [ids],
   );
 
   const pairedBy = new Map(paired.rows.map((row) => [row.version_id, row]));
-  const atWeightBy = new Map(atWeight.rows.map((row) => [row.version_id, row.n]));
   const guardrailBy = new Map(guardrails.rows.map((row) => [row.version_id, row.devices]));
   const armBy = new Map(arms.rows.map((row) => [row.version_id, row.devices]));
   return staged.map((version) => {
@@ -138,7 +116,7 @@ export async function readEvidence(
       n: p?.n ?? 0,
       diffSum: p?.diff_sum ?? 0,
       diffSumSq: p?.diff_sum_sq ?? 0,
-      nAtWeight: atWeightBy.get(version.id) ?? 0,
+      nAtWeight: p?.n_at_weight ?? 0,
       guardrailDevices: guardrailBy.get(version.id) ?? 0,
     };
   });

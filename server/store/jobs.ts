@@ -142,7 +142,8 @@ function toJob(row: JobRow): Job {
 }
 
 /**
- * The counters only grow: windows sent for a version id before it was published are taken out
+ * Fleet-wide counters from the per-version rollup (`version_totals`, a few rows per version,
+ * never one per device). The counters only grow: windows sent for a version id before it was published are taken out
  * of the totals when it is (rollout/epochs.ts, purgeBeforeStaging) and kept as rejections, so
  * they are added back here; otherwise a purge would make "new samples" negative.
  */
@@ -152,7 +153,7 @@ export async function fleetCounters(db: Queryable): Promise<FleetCounters> {
      from (select coalesce(sum(samples), 0)::float8 as samples,
              coalesce(sum(windows), 0)::float8 as windows,
              coalesce(sum(drift_alerts), 0)::float8 as alerts
-           from version_install_totals) t,
+           from version_totals) t,
           (select coalesce(sum(outcomes), 0)::float8 as samples,
              coalesce(sum(windows), 0)::float8 as windows
            from evidence_rejections where reason = 'before_staging') r`,

@@ -12,9 +12,12 @@
  *  2. Insert the windows, skipping window ids this install already stored (by the id ledger
  *     `metric_window_ids`, which outlives the raw windows' retention); a skipped one must
  *     have the same content (else WINDOW_CONFLICT and nothing is written).
- *  3. Add the new windows to the per-(version, install) running sums that aggregates read,
- *     and their device-side version events (store/version_events.ts; a separate statement,
- *     only for batches that carry events).
+ *  3. Add the new windows to the per-(version, install) running sums, and the same sums to
+ *     the per-version rollups that status, the policy and the scheduler read (`version_totals`,
+ *     `paired_version_totals`: a few rows per version, a device counted when its first row is
+ *     inserted; CTEs of the same statement, so no extra round trip), and their device-side
+ *     version events (store/version_events.ts; a separate statement, only for batches that
+ *     carry events).
  *  4. Record the answer with the claim.
  *
  * Statements take whole batches as one JSON parameter (jsonb_to_recordset), so a batch costs
@@ -93,6 +96,7 @@ export async function ingestBatch(
         windowRows(windows, verdicts),
         windows.length,
         totalsRows(counted),
+        rollupShard(installId),
         ...(paired.length > 0 ? [JSON.stringify(paired)] : []),
       ],
     );
@@ -291,40 +295,118 @@ const addCount = (column: string) =>
 const addHistogram = (column: string) =>
   `${column} = localfit_add_histograms(t.${column}, excluded.${column})`;
 
-/** Adds `rows` (a jsonb array of TotalsRow) for install `install` (SQL expressions). */
-const totalsSql = (install: string, rows: string, where = '') => `
+/**
+ * How many rows each version's rollup is split into. Every batch adds to its version's rollup
+ * row in the same transaction and holds that row's lock until it commits, so with one row per
+ * version concurrent batches would queue behind each other; installs are spread over this
+ * many rows (by a hash of the id) and readers add up a handful of rows per version.
+ */
+export const ROLLUP_SHARDS = 16;
+
+/** The rollup row an install adds to (any fixed function of the id would do). */
+export function rollupShard(installId: string): number {
+  return Number.parseInt(sha256Hex(installId).slice(0, 8), 16) % ROLLUP_SHARDS;
+}
+
+/** The columns of a jsonb_to_recordset of TotalsRow. */
+const TOTALS_RECORD = `version_id text,
+    ${ADDED_COLUMNS.map((c) => `${c} float8`).join(',\n    ')},
+    auc_positive text, auc_negative text, ranking_k integer,
+    first_start bigint, last_end bigint`;
+
+/** Adds `excluded` to `t`'s metric columns and histograms (an on conflict … set list). */
+const ADD_METRICS = `${COUNT_COLUMNS.map(addCount).join(',\n    ')},
+    ${SUM_COLUMNS.map((c) => `${c} = t.${c} + excluded.${c}`).join(',\n    ')},
+    ${addHistogram('auc_positive')},
+    ${addHistogram('auc_negative')}`;
+
+/**
+ * Two CTEs, `totals` and `totals_rollup`: add `rows` (a jsonb array of TotalsRow) for install
+ * `install` to its running totals, and the same sums to the version's rollup row `shard`
+ * (`version_totals`, which status and the scheduler read), counting the install as a new
+ * device of the version when its totals row was inserted rather than updated (`xmax = 0`:
+ * the row has no updating transaction; a concurrent batch of the same install that inserted
+ * first makes this one an update, so a device is counted once).
+ */
+const totalsCtes = (install: string, rows: string, shard: string, where = '') => `totals as (
   insert into version_install_totals as t
     (version_id, install_id, ${ADDED_COLUMNS.join(', ')}, auc_positive, auc_negative,
      ranking_k, first_start, last_end)
   select x.version_id, ${install}, ${ADDED_COLUMNS.map((c) => `x.${c}`).join(', ')},
          x.auc_positive::float8[], x.auc_negative::float8[], x.ranking_k, x.first_start, x.last_end
   from jsonb_to_recordset(${rows}::jsonb) as x(
-    version_id text,
-    ${ADDED_COLUMNS.map((c) => `${c} float8`).join(',\n    ')},
-    auc_positive text, auc_negative text, ranking_k integer,
-    first_start bigint, last_end bigint)
+    ${TOTALS_RECORD})
   ${where}
   on conflict (version_id, install_id) do update set
-    ${COUNT_COLUMNS.map(addCount).join(',\n    ')},
-    ${SUM_COLUMNS.map((c) => `${c} = t.${c} + excluded.${c}`).join(',\n    ')},
-    ${addHistogram('auc_positive')},
-    ${addHistogram('auc_negative')},
+    ${ADD_METRICS},
     ranking_k = coalesce(excluded.ranking_k, t.ranking_k),
     first_start = least(t.first_start, excluded.first_start),
     last_end = greatest(t.last_end, excluded.last_end),
-    updated_at = now()`;
+    updated_at = now()
+  returning t.version_id, (t.xmax = 0) as fresh
+), totals_rollup as (
+  insert into version_totals as t
+    (version_id, shard, devices, ${ADDED_COLUMNS.join(', ')}, auc_positive, auc_negative, ranking_k)
+  select x.version_id, ${shard}, case when r.fresh then 1 else 0 end,
+         ${ADDED_COLUMNS.map((c) => `x.${c}`).join(', ')},
+         x.auc_positive::float8[], x.auc_negative::float8[], x.ranking_k
+  from totals r join jsonb_to_recordset(${rows}::jsonb) as x(
+    ${TOTALS_RECORD}) on x.version_id = r.version_id
+  order by x.version_id
+  on conflict (version_id, shard) do update set
+    devices = t.devices + excluded.devices,
+    ${ADD_METRICS},
+    ranking_k = greatest(t.ranking_k, excluded.ranking_k)
+)`;
 
-/** Adds `rows` (a jsonb array of paired sums per version and baseline) for `install`. */
-const pairedSql = (install: string, rows: string, where = '') => `
-  insert into paired_totals as t (version_id, baseline_version_id, install_id, n, diff_sum, diff_sum_sq)
-  select x.version_id, x."baselineVersionId", ${install}, x.n, x."diffSum", x."diffSumSq"
-  from jsonb_to_recordset(${rows}::jsonb)
-    as x(version_id text, "baselineVersionId" text, n bigint, "diffSum" float8, "diffSumSq" float8)
+/** The columns of a jsonb_to_recordset of paired rows (pairedRows). */
+const PAIRED_RECORD = `version_id text, "baselineVersionId" text, n bigint, "diffSum" float8, "diffSumSq" float8`;
+
+/**
+ * Two CTEs, `paired` and `paired_rollup`: add `rows` (a jsonb array of paired sums per version
+ * and baseline) to `install`'s paired totals and to the rollup row `shard` of each (version,
+ * baseline) (`paired_version_totals`, read by status), new devices counted as in totalsCtes.
+ *
+ * The install's row also keeps the outcomes received since its version's `updated_at` (when
+ * its weight last changed), which the policy reads (rollout/evidence.ts): `weight_since` is
+ * the `updated_at` the count belongs to, and a batch that finds a different one starts the
+ * count again. A batch is received at `now()` (its transaction's start, as `received_at` is)
+ * and counts if that is not before `updated_at`. Exact, because admin actions set
+ * `updated_at` to clock_timestamp() under the manifest lock, and ingest holds that lock (for
+ * share) before this statement: a batch that read an older `updated_at` started before the
+ * change, so none of its outcomes count at the new weight anyway.
+ */
+const pairedCtes = (install: string, rows: string, shard: string, where = '') => `paired as (
+  insert into paired_totals as t
+    (version_id, baseline_version_id, install_id, n, diff_sum, diff_sum_sq, weight_since, n_at_weight)
+  select x.version_id, x."baselineVersionId", ${install}, x.n, x."diffSum", x."diffSumSq",
+    v.updated_at, case when now() >= v.updated_at then x.n else 0 end
+  from jsonb_to_recordset(${rows}::jsonb) as x(${PAIRED_RECORD})
+    left join versions v on v.id = x.version_id
   ${where}
   on conflict (version_id, baseline_version_id, install_id) do update set
     ${addCount('n')},
     diff_sum = t.diff_sum + excluded.diff_sum,
-    diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq`;
+    diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq,
+    n_at_weight = case when t.weight_since is not distinct from excluded.weight_since
+      then least(t.n_at_weight::numeric + excluded.n_at_weight, 9000000000000000000)::bigint
+      else excluded.n_at_weight end,
+    weight_since = excluded.weight_since
+  returning t.version_id, t.baseline_version_id, (t.xmax = 0) as fresh
+), paired_rollup as (
+  insert into paired_version_totals as t
+    (version_id, baseline_version_id, shard, devices, n, diff_sum, diff_sum_sq)
+  select x.version_id, x."baselineVersionId", ${shard}, case when r.fresh then 1 else 0 end,
+    x.n, x."diffSum", x."diffSumSq"
+  from paired r join jsonb_to_recordset(${rows}::jsonb) as x(${PAIRED_RECORD})
+    on x.version_id = r.version_id and x."baselineVersionId" = r.baseline_version_id
+  order by x.version_id, x."baselineVersionId"
+  on conflict (version_id, baseline_version_id, shard) do update set
+    devices = t.devices + excluded.devices,
+    ${addCount('n')},
+    diff_sum = t.diff_sum + excluded.diff_sum,
+    diff_sum_sq = t.diff_sum_sq + excluded.diff_sum_sq
+)`;
 
 /**
  * Adds the same paired rows to `paired_hourly`, under the hour the windows are stored in
@@ -346,13 +428,14 @@ export const HOUR_OF = (at: string) =>
 /**
  * Steps 1–4 in one statement, for the normal case. Parameters: $1 install, $2 key, $3 body
  * hash, $4 the answer if every window is new, $5 the windows (windowRows), $6 their number,
- * $7 their sums (totalsRows), $8 paired sums (pairedRows; INGEST_WITH_PAIRED_SQL only).
+ * $7 their sums (totalsRows), $8 the install's rollup shard (rollupShard), $9 paired sums
+ * (pairedRows; INGEST_WITH_PAIRED_SQL only).
  *
  * The windows are inserted only if the key was claimed here, and the sums added only if every
  * window was inserted (`complete`); otherwise the statement leaves the claim and the new
  * windows for ingestBatch to finish. Data-modifying CTEs read each other's output only through
  * RETURNING, which is all this needs. They run claim → windows (read by the select), then
- * totals → paired: the same lock order as the separate steps.
+ * totals → their rollup → paired → its rollups: the same lock order as the separate steps.
  */
 const ingestSql = (withPaired: boolean) => `
   with claim as (
@@ -378,11 +461,10 @@ const ingestSql = (withPaired: boolean) => `
     returning window_id
   ), complete as (
     select count(*) = $6::integer as ok from inserted
-  ), totals as (${totalsSql('$1', '$7', 'where (select ok from complete)')}
-  )${
+  ), ${totalsCtes('$1', '$7', '$8::smallint', 'where (select ok from complete)')}${
     withPaired
-      ? `, paired as (${pairedSql('$1', '$8', 'where (select ok from complete)')}
-  ), paired_hours as (${pairedHourlySql('$1', '$8', 'where (select ok from complete)')}
+      ? `, ${pairedCtes('$1', '$9', '$8::smallint', 'where (select ok from complete)')}
+  , paired_hours as (${pairedHourlySql('$1', '$9', 'where (select ok from complete)')}
   )`
       : ''
   }
@@ -409,7 +491,11 @@ function totalsRows(windows: MetricWindow[]): string {
 }
 
 async function addTotals(tx: Queryable, installId: string, windows: MetricWindow[]) {
-  await tx.query(totalsSql('$1', '$2'), [installId, totalsRows(windows)]);
+  await tx.query(`with ${totalsCtes('$1', '$2', '$3::smallint')} select 1`, [
+    installId,
+    totalsRows(windows),
+    rollupShard(installId),
+  ]);
 }
 
 /** Paired sums per (version, baseline), in lock order. */
@@ -436,6 +522,10 @@ function pairedRows(windows: MetricWindow[]): ({ version_id: string } & PairedCo
 async function addPaired(tx: Queryable, installId: string, windows: MetricWindow[]) {
   const rows = pairedRows(windows);
   if (rows.length === 0) return;
-  await tx.query(pairedSql('$1', '$2'), [installId, JSON.stringify(rows)]);
+  await tx.query(`with ${pairedCtes('$1', '$2', '$3::smallint')} select 1`, [
+    installId,
+    JSON.stringify(rows),
+    rollupShard(installId),
+  ]);
   await tx.query(pairedHourlySql('$1', '$2'), [installId, JSON.stringify(rows)]);
 }

@@ -10,10 +10,13 @@ import type { Database } from '../../../server/db/database.ts';
 import { MIGRATIONS, migrate } from '../../../server/db/migrations.ts';
 import { openPglite } from '../../../server/db/pglite.ts';
 import type { RunningServer, ServerOptions } from '../../../server/start.ts';
+import { ROLLUP_SHARDS } from '../../../server/store/metrics.ts';
 import {
   listWindowPartitions,
   maintainWindowPartitions,
 } from '../../../server/store/window_partitions.ts';
+import { aucFromSketch } from '../../../src/metrics/auc_sketch.ts';
+import type { StatusResponse } from '../../../src/protocol/admin.ts';
 import type { MetricsResponse } from '../../../src/protocol/index.ts';
 import type { Backend } from './support/backends.ts';
 import { admin, call, fakeModel, makeWindow, publishBytes, register } from './support/http.ts';
@@ -165,6 +168,133 @@ export function defineWindowTests(backend: Backend, hooks: Hooks): void {
       expect(of(hourly)).toEqual(of(raw));
       expect(of(totals)).toEqual(of(raw));
     });
+
+    test('status equals a direct computation from the raw windows, and reads no per-device rows', async () => {
+      // A version this server never published (an app's built-in model): every window counts.
+      const version = 'status-rollup-v1';
+      const baseline = 'status-rollup-v0';
+      const devices = await Promise.all([0, 1, 2, 3].map(() => register(h.server)));
+      const window = (d: number, i: number) => {
+        const w = makeWindow(`status-${d}-${i}`, version, d * 7 + i);
+        // Regression sums on some windows, none on others: each mean has its own denominator.
+        const errors = i % 2 === 0 ? { squaredErrorSum: 3 + i, absoluteErrorSum: 1 + d } : {};
+        return { ...w, ...errors, paired: { ...w.paired!, baselineVersionId: baseline } };
+      };
+      const post = (d: number, key: string, windows: ReturnType<typeof window>[]) =>
+        call<MetricsResponse>(h.server, 'POST', '/v1/metrics', {
+          body: { idempotencyKey: key, windows },
+          token: devices[d].token,
+        });
+      for (const d of [0, 1, 2]) {
+        const reply = await post(d, `status-key-${d}-a`, [window(d, 0), window(d, 1)]);
+        expect(reply.status).toBe(201);
+      }
+      // A retry, a batch repeating a stored window beside a new one (the separate steps), and
+      // two concurrent batches of a device new to the version (counted as one device).
+      expect((await post(0, 'status-key-0-a', [window(0, 0), window(0, 1)])).body).toMatchObject({
+        stored: 2,
+      });
+      expect((await post(1, 'status-key-1-b', [window(1, 1), window(1, 2)])).body).toMatchObject({
+        stored: 1,
+        duplicates: 1,
+      });
+      const concurrent = await Promise.all([
+        post(3, 'status-key-3-a', [window(3, 0)]),
+        post(3, 'status-key-3-b', [window(3, 1), window(3, 2)]),
+      ]);
+      expect(concurrent.map((r) => r.status)).toEqual([201, 201]);
+
+      const raw = (
+        await rows<{ install_id: string; body: ReturnType<typeof window> }>(
+          h.db,
+          `select install_id, body from metric_windows
+           where version_id = '${version}' and rejected is null`,
+        )
+      ).map((r) => ({ ...r, body: typeof r.body === 'string' ? JSON.parse(r.body) : r.body }));
+      expect(raw).toHaveLength(10);
+      const sum = (f: (w: ReturnType<typeof window>) => number | undefined) =>
+        raw.reduce((acc, { body }) => acc + (f(body) ?? 0), 0);
+      const samplesWith = (has: (w: ReturnType<typeof window>) => boolean) =>
+        sum((w) => (has(w) ? w.count : 0));
+      const histogram = (side: 'positive' | 'negative') =>
+        raw.reduce(
+          (acc, { body }) => acc.map((x, i) => x + body.auc![side][i]),
+          new Array<number>(raw[0].body.auc!.positive.length).fill(0),
+        );
+      const errorSamples = samplesWith((w) => w.squaredErrorSum !== undefined);
+      const n = sum((w) => w.paired.n);
+      const diffSum = sum((w) => w.paired.diffSum);
+      const mean = diffSum / n;
+      const variance = (sum((w) => w.paired.diffSumSq) - n * mean * mean) / (n - 1);
+      const slates = sum((w) => w.ranking!.slates);
+      const expected = {
+        versionId: version,
+        devices: new Set(raw.map((r) => r.install_id)).size,
+        windows: raw.length,
+        samples: sum((w) => w.count),
+        logloss: sum((w) => w.loglossSum) / samplesWith((w) => w.loglossSum !== undefined),
+        accuracy: sum((w) => w.correct) / samplesWith((w) => w.correct !== undefined),
+        auc: aucFromSketch({ positive: histogram('positive'), negative: histogram('negative') }),
+        rmse: Math.sqrt(sum((w) => w.squaredErrorSum) / errorSamples),
+        mae: sum((w) => w.absoluteErrorSum) / errorSamples,
+        ctr: sum((w) => w.ctr!.clicks) / sum((w) => w.ctr!.impressions),
+        conversionRate: sum((w) => w.ctr!.conversions) / sum((w) => w.ctr!.impressions),
+        impressions: sum((w) => w.ctr!.impressions),
+        ranking: {
+          k: Math.max(...raw.map((r) => r.body.ranking!.k)),
+          slates,
+          precision: sum((w) => w.ranking!.precisionSum) / slates,
+          recall: sum((w) => w.ranking!.recallSum) / slates,
+          ndcg: sum((w) => w.ranking!.ndcgSum) / slates,
+        },
+        predictionMean:
+          sum((w) => w.drift!.prediction!.sum) / sum((w) => w.drift!.prediction!.count),
+        driftAlerts: sum((w) => w.drift!.alerts),
+        dropped: sum((w) => w.dropped),
+        paired: [
+          {
+            baselineVersionId: baseline,
+            devices: new Set(raw.map((r) => r.install_id)).size,
+            n,
+            meanDiff: mean,
+            stdError: Math.sqrt(variance / n),
+          },
+        ],
+      };
+      const metricsOf = async () => {
+        const reply = await admin(h.server, 'GET', '/status');
+        expect(reply.status).toBe(200);
+        const entry = (reply.body as StatusResponse).versions.find((v) => v.versionId === version);
+        return entry?.metrics ?? null;
+      };
+      const metrics = await metricsOf();
+      expect(metrics).not.toBeNull();
+      expect(metrics!.devices).toBe(4);
+      // Sums in a different order round differently in the last bits: close, not equal.
+      const close = (actual: unknown, want: unknown, path: string): void => {
+        if (typeof want === 'number') {
+          expect(typeof actual, path).toBe('number');
+          expect(Math.abs((actual as number) - want), path).toBeLessThanOrEqual(
+            1e-9 * Math.max(1, Math.abs(want)),
+          );
+        } else if (want && typeof want === 'object') {
+          for (const [k, v] of Object.entries(want))
+            close((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+        } else expect(actual, path).toEqual(want);
+      };
+      close(metrics, expected, 'metrics');
+
+      // Status reads the per-version rollups: without the per-device rows it shows the same.
+      await h.db.query(`delete from version_install_totals where version_id = '${version}'`);
+      await h.db.query(`delete from paired_totals where version_id = '${version}'`);
+      expect(await metricsOf()).toEqual(metrics);
+      const shards = await rows<{ n: number }>(
+        h.db,
+        `select count(*)::int as n from version_totals where version_id = '${version}'`,
+      );
+      expect(shards[0].n).toBeGreaterThanOrEqual(1);
+      expect(shards[0].n).toBeLessThanOrEqual(Math.min(ROLLUP_SHARDS, 4));
+    });
   });
 
   test('migration 10 moves existing windows into day partitions and keeps every answer', async () => {
@@ -192,7 +322,12 @@ export function defineWindowTests(backend: Backend, hooks: Hooks): void {
           [id, body(id, n), at, rejected],
         );
       const before = await rows(db, 'select * from metric_windows order by window_id');
-      expect(await migrate(db)).toEqual([10]);
+      expect(
+        await migrate(
+          db,
+          MIGRATIONS.filter((m) => m.id <= 10),
+        ),
+      ).toEqual([10]);
       expect(await rows(db, 'select * from metric_windows order by window_id')).toEqual(before);
       expect(await listWindowPartitions(db)).toEqual([
         'metric_windows_default',
@@ -209,6 +344,103 @@ export function defineWindowTests(backend: Backend, hooks: Hooks): void {
       expect(hourly.map((r) => [new Date(r.hour).toISOString(), r.n])).toEqual([
         ['2026-11-01T10:00:00.000Z', 12],
         ['2026-11-02T23:00:00.000Z', 11],
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('migration 11 rolls the existing totals up per version, with the outcomes at weight', async () => {
+    if (backend.name !== 'pglite') return;
+    const db = await openPglite();
+    try {
+      await migrate(
+        db,
+        MIGRATIONS.filter((m) => m.id <= 10),
+      );
+      await db.query(`insert into installs (id, token_hash) values ('i1', 'h'), ('i2', 'h')`);
+      await db.query(
+        `insert into models (sha256, bytes, size) values (repeat('a', 64), decode('00', 'hex'), 1)`,
+      );
+      // The weight last changed at 10:20: whole hours from 11:00, raw windows for 10:20–11:00.
+      await db.query(
+        `insert into versions (seq, id, semver, model_sha256, feature_spec, status, weight,
+           updated_at)
+         values (1, 'v1', '1.0.0', repeat('a', 64), '{}', 'staging', 0.5,
+           '2026-11-01T10:20:00Z')`,
+      );
+      const bins = (x: number) => `{${[x, 0, 2 * x].join(',')}}`;
+      for (const [install, windows, logloss, k] of [
+        ['i1', 3, 1.5, 5],
+        ['i2', 4, 2.25, 10],
+      ] as const)
+        await db.query(
+          `insert into version_install_totals (version_id, install_id, windows, samples,
+             logloss_sum, logloss_samples, auc_positive, auc_negative, ranking_k)
+           values ('v1', $1, $2::bigint, $2::bigint * 10, $3, $2::bigint * 10, $4::float8[],
+             $4::float8[], $5)`,
+          [install, windows, logloss, bins(windows), k],
+        );
+      await db.query(
+        `insert into paired_totals (version_id, baseline_version_id, install_id, n, diff_sum,
+           diff_sum_sq)
+         values ('v1', 'v0', 'i1', 30, -0.5, 0.25), ('v1', 'v0', 'i2', 40, 1, 0.5)`,
+      );
+      await db.query(
+        `insert into paired_hourly (version_id, baseline_version_id, hour, install_id, n) values
+           ('v1', 'v0', '2026-11-01T09:00:00Z', 'i1', 5),
+           ('v1', 'v0', '2026-11-01T10:00:00Z', 'i1', 7),
+           ('v1', 'v0', '2026-11-01T11:00:00Z', 'i1', 11),
+           ('v1', 'v0', '2026-11-01T12:00:00Z', 'i2', 13)`,
+      );
+      for (const [id, at, n] of [
+        ['w1', '2026-11-01T10:10:00Z', 3],
+        ['w2', '2026-11-01T10:30:00Z', 4],
+      ] as const)
+        await db.query(
+          `insert into metric_windows (install_id, window_id, idempotency_key, version_id,
+             content_hash, body, received_at)
+           values ('i1', $1, 'k', 'v1', 'h', $2::jsonb, $3)`,
+          [id, JSON.stringify({ paired: { baselineVersionId: 'v0', n } }), at],
+        );
+      expect(await migrate(db)).toEqual([11]);
+      const totals = await rows<Record<string, unknown>>(
+        db,
+        `select version_id, sum(devices)::int as devices, sum(windows)::int as windows,
+           sum(samples)::int as samples, sum(logloss_sum) as logloss_sum,
+           max(ranking_k) as ranking_k, max(auc_positive::text) as auc_positive
+         from version_totals group by version_id`,
+      );
+      expect(totals).toEqual([
+        {
+          version_id: 'v1',
+          devices: 2,
+          windows: 7,
+          samples: 70,
+          logloss_sum: 3.75,
+          ranking_k: 10,
+          auc_positive: '{7,0,14}',
+        },
+      ]);
+      expect(
+        await rows(
+          db,
+          `select baseline_version_id, devices::int, n::int, diff_sum, diff_sum_sq
+           from paired_version_totals`,
+        ),
+      ).toEqual([
+        { baseline_version_id: 'v0', devices: 2, n: 70, diff_sum: 0.5, diff_sum_sq: 0.75 },
+      ]);
+      // i1: 11 (from 11:00) + 4 (10:30); i2: 13.
+      expect(
+        await rows(
+          db,
+          `select install_id, n_at_weight::int as n, weight_since = v.updated_at as current
+           from paired_totals p join versions v on v.id = p.version_id order by install_id`,
+        ),
+      ).toEqual([
+        { install_id: 'i1', n: 15, current: true },
+        { install_id: 'i2', n: 13, current: true },
       ]);
     } finally {
       await db.close();
