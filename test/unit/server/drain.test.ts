@@ -12,7 +12,7 @@
  */
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Database } from '../../../server/db/database.ts';
 import { openDatabase } from '../../../server/db/open.ts';
 import { type RunningServer, startServer } from '../../../server/start.ts';
@@ -65,11 +65,20 @@ async function openSocket(server: RunningServer): Promise<Socket> {
   return socket;
 }
 
-let db: Database | undefined;
+// One database for the file (PGlite's start and migrations took 15 s at load 8); each test
+// starts a server on it and shuts that server down.
+let db: Database;
 let server: RunningServer | undefined;
 
-async function start() {
+beforeAll(async () => {
   db = await openDatabase({ memory: true });
+}, 120_000);
+
+afterAll(async () => {
+  await db?.close();
+});
+
+async function start() {
   server = await startServer({
     database: db,
     port: 0,
@@ -84,9 +93,7 @@ async function start() {
 
 afterEach(async () => {
   await server?.close();
-  await db?.close();
   server = undefined;
-  db = undefined;
 });
 
 describe('graceful shutdown', () => {
