@@ -143,9 +143,10 @@ function toJob(row: JobRow): Job {
 
 /**
  * Fleet-wide counters from the per-version rollup (`version_totals`, a few rows per version,
- * never one per device). The counters only grow: windows sent for a version id before it was published are taken out
- * of the totals when it is (rollout/epochs.ts, purgeBeforeStaging) and kept as rejections, so
- * they are added back here; otherwise a purge would make "new samples" negative.
+ * never one per device). The counters only grow: windows sent for a version id before it was
+ * published are taken out of the totals when it is (rollout/epochs.ts, purgeBeforeStaging) and
+ * kept as rejections, so they are added back here; otherwise a purge would make "new samples"
+ * negative.
  */
 export async function fleetCounters(db: Queryable): Promise<FleetCounters> {
   const { rows } = await db.query<{ samples: number; windows: number; alerts: number }>(

@@ -410,7 +410,9 @@ const pairedCtes = (install: string, rows: string, shard: string, where = '') =>
 
 /**
  * Adds the same paired rows to `paired_hourly`, under the hour the windows are stored in
- * (`now()` is the transaction's start, as is the windows' `received_at`).
+ * (`now()` is the transaction's start, as is the windows' `received_at`). The policy reads
+ * `paired_totals.n_at_weight` instead since migration 11 (it backfilled that from here); the
+ * hourly rows stay the record of outcomes per hour once raw windows are past retention.
  */
 const pairedHourlySql = (install: string, rows: string, where = '') => `
   insert into paired_hourly as t (version_id, baseline_version_id, hour, install_id, n)
