@@ -50,9 +50,12 @@ export async function openPglite(
   return {
     kind: 'pglite',
     query: plain.query,
-    transaction: (fn) =>
+    transaction: (fn, options) =>
       db
-        .transaction((tx) => fn(wrap(tx)))
+        .transaction(async (tx) => {
+          if (options?.first !== undefined) await tx.query(options.first);
+          return fn(wrap(tx));
+        })
         .catch((error: unknown) => {
           throw storageError(error);
         }),

@@ -91,12 +91,12 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       listener ??= new PostgresListener(url);
       return listener.listen(channel, handlers);
     },
-    async transaction(fn) {
+    async transaction(fn, options) {
       // A deadlock or serialization failure is PostgreSQL asking us to try again; the work is
       // database-only, so running it again is safe.
       for (let attempt = 1; ; attempt++) {
         try {
-          return await runTransaction(fn);
+          return await runTransaction(fn, options?.first);
         } catch (error) {
           const retryable = RETRYABLE.has(sqlState(error) ?? '');
           // A conflict that outlasts the retries is load, not a bug in the request.
@@ -111,7 +111,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     },
   };
 
-  async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async function runTransaction<T>(
+    fn: (tx: Queryable) => Promise<T>,
+    first: string | undefined,
+  ): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -127,7 +130,8 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     };
     client.on('error', onError);
     try {
-      await client.query('begin');
+      // Without parameters, both go as one simple query: one round trip.
+      await client.query(first === undefined ? 'begin' : `begin; ${first}`);
       const result = await fn(wrap(client));
       await client.query('commit');
       return result;

@@ -33,18 +33,25 @@ const MAX_REMEMBERED = 100_000;
 /** Windows that ended this long ago are deleted (at most once per this interval). */
 const PURGE_AFTER_SECONDS = 600;
 
+/**
+ * Counts a hit in the current window and returns (hits, left_seconds); `scope`, `key` and
+ * `seconds` are the placeholders of the scope, the key and the window's length. Another
+ * statement can embed it as a CTE (the metrics path counts the hit in its transaction's
+ * first read: no round trip and no commit of its own).
+ */
+export const hitSql = (scope: string, key: string, seconds: string) => `
+  insert into rate_limits as r (scope, key, window_index, hits, until_epoch)
+  select ${scope}, ${key}, w, 1, (w + 1) * ${seconds}::float8
+  from (select floor(extract(epoch from now()) / ${seconds}::float8)::bigint as w) win
+  on conflict (scope, key) do update set
+    hits = case when r.window_index = excluded.window_index
+                then least(r.hits + 1, 2147483647) else 1 end,
+    window_index = excluded.window_index,
+    until_epoch = excluded.until_epoch
+  returning hits, until_epoch - extract(epoch from now())::float8 as left_seconds`;
+
 /** Counts a hit in the current window ($1 scope, $2 key, $3 window seconds). */
-const TAKE_SQL = prepared(
-  `insert into rate_limits as r (scope, key, window_index, hits, until_epoch)
-   select $1, $2, w, 1, (w + 1) * $3::float8
-   from (select floor(extract(epoch from now()) / $3::float8)::bigint as w) win
-   on conflict (scope, key) do update set
-     hits = case when r.window_index = excluded.window_index
-                 then least(r.hits + 1, 2147483647) else 1 end,
-     window_index = excluded.window_index,
-     until_epoch = excluded.until_epoch
-   returning hits, until_epoch - extract(epoch from now())::float8 as left_seconds`,
-);
+const TAKE_SQL = prepared(hitSql('$1', '$2', '$3'));
 
 export class RateLimiter {
   private readonly windowSeconds: number;
@@ -80,15 +87,23 @@ export class RateLimiter {
   async take(key: string): Promise<RateDecision> {
     const known = this.blocked(key);
     if (!known.ok) return known;
-    const { rows } = await this.db.query<{ hits: number; left_seconds: number }>(TAKE_SQL, [
-      this.scope,
-      key,
-      this.windowSeconds,
-    ]);
+    const { rows } = await this.db.query<{ hits: number; left_seconds: number }>(
+      TAKE_SQL,
+      this.hitParams(key),
+    );
+    return this.decide(key, rows[0].hits, rows[0].left_seconds);
+  }
+
+  /** What `hitSql`'s placeholders stand for: scope, key, window seconds. */
+  hitParams(key: string): [RateScope, string, number] {
+    return [this.scope, key, this.windowSeconds];
+  }
+
+  /** The decision for a hit `hitSql` counted (remembering a refusal, as `take` does). */
+  decide(key: string, hits: number, leftSeconds: number): RateDecision {
     this.purgeNowAndThen();
-    const { hits, left_seconds } = rows[0];
     if (hits <= this.options.burst) return { ok: true };
-    const left = Math.max(0, Number(left_seconds));
+    const left = Math.max(0, Number(leftSeconds));
     if (this.refusedUntil.size >= MAX_REMEMBERED) {
       const oldest = this.refusedUntil.keys().next().value;
       if (oldest !== undefined) this.refusedUntil.delete(oldest);

@@ -30,6 +30,7 @@ import type { RejectedEvidence } from '../../src/protocol/admin.ts';
 import type { MetricWindow } from '../../src/protocol/index.ts';
 import { rolloutBucket } from '../../src/rollout/arm.ts';
 import { prepared, type Queryable } from '../db/database.ts';
+import { hitSql, type RateDecision, type RateLimiter } from '../http/rate_limit.ts';
 import { sha256Hex } from '../tokens.ts';
 
 /** Changes exactly when the set of staged version ids changes (not with their weights). */
@@ -187,15 +188,28 @@ export async function recordRejections(
 }
 
 interface JudgeState {
+  /** The rate limit's answer, when the read counted a hit. */
+  decision?: RateDecision;
   registered: number;
   versions: Map<string, { created: number; staging: boolean }>;
   epochs: Epoch[];
 }
 
-const LOCK_MANIFEST_SHARED_SQL = prepared('select 1 from manifest_state where id = 1 for share');
+/**
+ * What a batch's transaction takes first, so that the judge's read (a later statement, so a
+ * later snapshot) sees the manifest state no admin action is changing. Constant and without
+ * parameters: it can go with BEGIN (TransactionOptions.first).
+ */
+export const LOCK_MANIFEST_SHARED_SQL = 'select 1 from manifest_state where id = 1 for share';
 
-const JUDGE_STATE_SQL = prepared(
-  `select (select created_at from installs where id = $1) as registered,
+const LOCK_SQL = prepared(LOCK_MANIFEST_SHARED_SQL);
+
+/**
+ * $1 install, $2 version ids, $3/$4 the windows' span; with `hit`, also counts a rate-limit
+ * hit ($5 scope, $6 key, $7 window seconds: server/http/rate_limit.ts) in the same statement.
+ */
+const judgeStateSql = (hit: boolean) =>
+  `${hit ? `with hit as (${hitSql('$5', '$6', '$7')})\n` : ''}select ${hit ? '(select hits from hit) as hits, (select left_seconds from hit) as left_seconds,\n' : ''}(select created_at from installs where id = $1) as registered,
        (select jsonb_agg(jsonb_build_object('id', id, 'created', created_at, 'status', status))
         from versions where id in (select jsonb_array_elements_text($2::jsonb))) as versions,
        coalesce((select jsonb_agg(e) from (
@@ -203,8 +217,17 @@ const JUDGE_STATE_SQL = prepared(
          from rollout_epochs
          where from_at <= to_timestamp($4::float8 / 1000)
            and (to_at is null or to_at >= to_timestamp($3::float8 / 1000))
-         order by id desc limit ${MAX_EPOCHS}) e), '[]'::jsonb) as epochs`,
-);
+         order by id desc limit ${MAX_EPOCHS}) e), '[]'::jsonb) as epochs`;
+
+const JUDGE_STATE_SQL = prepared(judgeStateSql(false));
+const JUDGE_STATE_WITH_HIT_SQL = prepared(judgeStateSql(true));
+
+export interface JudgeOptions {
+  /** The transaction took LOCK_MANIFEST_SHARED_SQL already (with BEGIN). */
+  locked?: boolean;
+  /** Count a hit on this limiter for this key in the judge's read. */
+  hit?: { limiter: RateLimiter; key: string };
+}
 
 /**
  * Reads what judging a batch needs, holding the manifest state `for share` until the batch
@@ -215,12 +238,16 @@ async function readJudgeState(
   tx: Queryable,
   installId: string,
   windows: MetricWindow[],
+  options: JudgeOptions,
 ): Promise<JudgeState> {
-  await tx.query(LOCK_MANIFEST_SHARED_SQL);
+  if (!options.locked) await tx.query(LOCK_SQL);
   const ids = [...new Set(windows.map((w) => w.versionId))];
   const from = Math.min(...windows.map((w) => w.start)) - CLOCK_SKEW_MS;
   const to = Math.max(...windows.map((w) => w.end)) + CLOCK_SKEW_MS;
+  const { hit } = options;
   const { rows } = await tx.query<{
+    hits?: number;
+    left_seconds?: number;
     registered: Date;
     versions: { id: string; created: string; status: string }[] | null;
     epochs: {
@@ -230,9 +257,16 @@ async function readJudgeState(
       from_at: string;
       to_at: string | null;
     }[];
-  }>(JUDGE_STATE_SQL, [installId, JSON.stringify(ids), from, to]);
+  }>(hit ? JUDGE_STATE_WITH_HIT_SQL : JUDGE_STATE_SQL, [
+    installId,
+    JSON.stringify(ids),
+    from,
+    to,
+    ...(hit ? hit.limiter.hitParams(hit.key) : []),
+  ]);
   const row = rows[0];
   return {
+    ...(hit ? { decision: hit.limiter.decide(hit.key, row.hits ?? 0, row.left_seconds ?? 0) } : {}),
     registered: row.registered.getTime(),
     versions: new Map(
       (row.versions ?? []).map((v) => [
@@ -255,10 +289,12 @@ export async function judgeWindows(
   tx: Queryable,
   installId: string,
   windows: MetricWindow[],
-): Promise<Map<string, RejectReason | null>> {
+  options: JudgeOptions = {},
+): Promise<{ verdicts: Map<string, RejectReason | null>; decision?: RateDecision }> {
   const verdicts = new Map<string, RejectReason | null>();
-  if (windows.length === 0) return verdicts;
-  const state = await readJudgeState(tx, installId, windows);
+  if (windows.length === 0) throw new RangeError('judgeWindows: a batch has windows');
+  const state = await readJudgeState(tx, installId, windows, options);
+  if (state.decision && !state.decision.ok) return { verdicts, decision: state.decision };
   const buckets = new Map<string, Promise<number>>();
   const bucketIn = (rollout: string) => {
     let bucket = buckets.get(rollout);
@@ -269,7 +305,7 @@ export async function judgeWindows(
     return bucket;
   };
   for (const w of windows) verdicts.set(w.windowId, await judge(w, state, bucketIn));
-  return verdicts;
+  return { verdicts, ...(state.decision ? { decision: state.decision } : {}) };
 }
 
 async function judge(

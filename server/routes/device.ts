@@ -23,6 +23,7 @@ import { metricsBatch, registerRequest } from '../schemas.ts';
 import { registerInstall } from '../store/installs.ts';
 import { ingestBatch } from '../store/metrics.ts';
 import { secretMatches, sha256Hex } from '../tokens.ts';
+import { ValidationError } from '../validate.ts';
 
 /** Does an If-None-Match header name this (strong) ETag? */
 export function etagMatches(header: string | undefined, etag: string): boolean {
@@ -92,9 +93,27 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
       limiter: ctx.authFailureLimiter,
       key: addressPrefix(ctx.clientAddress(c)),
     });
-    enforce(await ctx.deviceLimiter.take(installId));
-    const batch = metricsBatch(await readJson(c.req.raw, ctx.limits.maxBodyBytes), '');
-    const result = await ingestBatch(ctx.db, installId, batch);
+    // The hit is counted in the batch's own transaction (ingestBatch): no round trip and no
+    // commit of its own. A request refused already is refused here from memory; one that
+    // never reaches the transaction (invalid body) or whose transaction rolled back (a 409)
+    // is counted on its own, so that every request still counts.
+    const limiter = ctx.deviceLimiter;
+    enforce(limiter.blocked(installId));
+    const counted = async <T>(run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } catch (error) {
+        const refusal =
+          error instanceof ValidationError ||
+          (error instanceof ApiError && error.status !== 429 && error.status < 500);
+        if (refusal) enforce(await limiter.take(installId));
+        throw error;
+      }
+    };
+    const batch = await counted(async () =>
+      metricsBatch(await readJson(c.req.raw, ctx.limits.maxBodyBytes), ''),
+    );
+    const result = await counted(() => ingestBatch(ctx.db, installId, batch, { limiter }));
     // What the rollout policy reads arrived: evaluate soon (never before answering).
     if (!result.replayed && batch.windows.some((w) => w.paired || w.events))
       ctx.autopilot.schedule();
