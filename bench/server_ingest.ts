@@ -232,7 +232,7 @@ function processCpuMicros(pid: number): number {
  * CPU time (µs) of a PostgreSQL cluster: the postmaster listening on `port`, its children
  * (backends, background workers) and the children it already reaped.
  */
-function clusterCpuMicros(port: number): number {
+export function clusterCpuMicros(port: number): number {
   const all: { pid: string; fields: string[] }[] = [];
   let postmaster: string | undefined;
   try {

@@ -31,6 +31,7 @@ import type { Floor } from './lib/report.ts';
 import { type Figure, summarise } from './lib/stats.ts';
 import {
   type BackendResult,
+  clusterCpuMicros,
   measureBackend,
   type Plan,
   storedOnce,
@@ -101,6 +102,8 @@ export interface BareResult {
   batchesPerSecond: Figure;
   /** Fraction of one core used by this process while it drove the bare inserts. */
   driverCpu: Figure;
+  /** PostgreSQL's CPU time per batch (ms): robust to a busy machine. */
+  databaseCpuMsPerBatch: Figure;
 }
 
 export interface SettingResult {
@@ -142,6 +145,7 @@ async function applySetting(adminUrl: string, setting: Setting): Promise<void> {
  * measured is the database (and the driver), not making the load.
  */
 async function measureBare(url: string, plan: DurablePlan, tag: string): Promise<BareResult> {
+  const port = Number(new URL(url).port);
   const pools: WindowContent[][] = [false, true].map((staged) =>
     Array.from({ length: 64 }, (_, i) => windowContent(i + (staged ? 1000 : 0), staged)),
   );
@@ -212,11 +216,14 @@ async function measureBare(url: string, plan: DurablePlan, tag: string): Promise
     const w0 = windows;
     const b0 = done;
     const c0 = process.cpuUsage();
+    const d0 = clusterCpuMicros(port);
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
+    const database = clusterCpuMicros(port) - d0;
     return {
+      databaseMs: database / 1e3 / Math.max(1, done - b0),
       windows: (windows - w0) / elapsed,
       batches: (done - b0) / elapsed,
       cpu: (cpu.user + cpu.system) / 1e6 / elapsed,
@@ -230,6 +237,7 @@ async function measureBare(url: string, plan: DurablePlan, tag: string): Promise
       windowsPerSecond: summarise(samples.map((s) => s.windows)),
       batchesPerSecond: summarise(samples.map((s) => s.batches)),
       driverCpu: summarise(samples.map((s) => s.cpu)),
+      databaseCpuMsPerBatch: summarise(samples.map((s) => s.databaseMs)),
     };
   } finally {
     stop = true;
@@ -337,6 +345,10 @@ export async function measureDurableIngest(plan: DurablePlan): Promise<DurableRe
   }
 }
 
+/** PostgreSQL's CPU per answered request, from the medians (ms). */
+const databaseMsPerRequest = (r: BackendResult) =>
+  ((r.databaseCpu?.median ?? Number.NaN) * 1e3) / r.requestsPerSecond.median;
+
 const num = (value: number, digits = 0) =>
   Number.isFinite(value)
     ? value.toLocaleString('en-US', {
@@ -401,6 +413,7 @@ export function durableReport(
       `| ${r.setting.label} | ${range(r.server.windowsPerSecond)} | ${range(r.server.p99Ms, 1)} | ` +
       `${range(r.bare.windowsPerSecond)} | ${r.ratio.toFixed(2)}× | ` +
       `${num(r.server.cpuMsPerRequest.median, 2)} | ${pct(r.server.serverCpu.median)} + ${pct(r.server.databaseCpu?.median ?? Number.NaN)} | ` +
+      `${num(databaseMsPerRequest(r.server), 2)} / ${num(r.bare.databaseCpuMsPerBatch.median, 2)} | ` +
       `${pct(r.server.loadgenCpu.median)} | ${pct(r.bare.driverCpu.median)} | ${r.loadAverage.toFixed(1)} |`,
   );
   const markdown = [
@@ -414,8 +427,8 @@ export function durableReport(
     'Everything shares the machine: "load generator" is autocannon\'s share of a core, "bare',
     'driver" the bare script\'s.',
     '',
-    '| PostgreSQL | server windows/s | p99 ms | bare windows/s | bare ÷ server | CPU ms / request | server + PostgreSQL CPU | load generator | bare driver | load avg |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| PostgreSQL | server windows/s | p99 ms | bare windows/s | bare ÷ server | CPU ms / request | server + PostgreSQL CPU | PostgreSQL CPU ms / batch, server / bare | load generator | bare driver | load avg |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     `Section part time: ${result.seconds.toFixed(0)} s.`,

@@ -13,6 +13,9 @@
  * few changes again: what the 2 s poll alone gives, i.e. push before LISTEN/NOTIFY, and the
  * fallback when notifications are lost.
  *
+ * The section's second part, durable ingest against the bare-insert limit, is
+ * bench/server_ingest_durable.ts.
+ *
  * Run alone: `npx tsx bench/server_scale.ts [--quick]`.
  */
 import { cpus, loadavg } from 'node:os';
@@ -34,6 +37,7 @@ import {
 } from '../test/unit/server/support/replicas.ts';
 import type { Floor, Section } from './lib/report.ts';
 import { quantile } from './lib/stats.ts';
+import { DURABLE_PLANS, durableReport, measureDurableIngest } from './server_ingest_durable.ts';
 
 const APP_KEY = 'bench-app-key-0123456789';
 const REPLICAS = 3;
@@ -192,8 +196,26 @@ const ms = (value: number) => `${value.toFixed(value < 10 ? 1 : 0)} ms`;
 const row = (label: string, s: LatencySummary) =>
   `| ${label} | ${s.samples} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} |`;
 
-/** server.scale: push across replicas (the ingest and metrics parts are still to come). */
+/**
+ * server.scale: push across replicas, then durable ingest on one process against the bare
+ * insert limit (bench/server_ingest_durable.ts).
+ */
 export async function serverScale(quick: boolean): Promise<Section> {
+  const push = await serverPush(quick);
+  const ingest = await measureDurableIngest(DURABLE_PLANS[quick ? 'quick' : 'full']);
+  const report = durableReport(ingest, quick);
+  return {
+    ...push,
+    results: { push: push.results, durableIngest: ingest },
+    floors: [...push.floors, ...report.floors],
+    markdown: `${push.markdown}\n\n${report.markdown}`,
+    ...(push.headline || report.headline
+      ? { headline: [push.headline, report.headline].filter(Boolean).join(' ') }
+      : {}),
+  };
+}
+
+async function serverPush(quick: boolean): Promise<Section> {
   const plan = SCALE_PLANS[quick ? 'quick' : 'full'];
   const result = await measureScale(plan);
   if ('skipped' in result)
