@@ -16,7 +16,7 @@ import type {
   TransitionRequest,
   UploadResponse,
 } from '../src/protocol/admin.ts';
-import type { Database } from './db/database.ts';
+import type { Database, Queryable } from './db/database.ts';
 import { ApiError } from './http/errors.ts';
 import { readVerdicts } from './rollout/autopilot.ts';
 import { readRejections } from './rollout/epochs.ts';
@@ -24,7 +24,14 @@ import { type ResolvedPolicy, resolvePolicy } from './rollout/policy.ts';
 import { versionId } from './schemas.ts';
 import { versionAggregates } from './store/aggregates.ts';
 import { listAudit, recordAudit } from './store/audit.ts';
-import { modelBytes, putModel, SHA256_PATTERN } from './store/models.ts';
+import {
+  ModelTooLargeError,
+  modelBytes,
+  putModel,
+  SHA256_PATTERN,
+  type StoredModel,
+  storeModel,
+} from './store/models.ts';
 import {
   isSemver,
   listVersions,
@@ -111,17 +118,23 @@ function checkFeatureSpec(spec: unknown, source: string): Record<string, unknown
   }
 }
 
+/**
+ * Stores an upload, hashing it while it is written chunk by chunk (server/store/models.ts):
+ * bytes that do not hash to `expectedSha256` are refused (422) and never become a model.
+ */
 export async function uploadModel(
   db: Database,
-  bytes: Uint8Array,
+  source: Uint8Array | AsyncIterable<Uint8Array>,
   expectedSha256: string,
   actor: string,
+  options: { limit?: number; chunkSize?: number } = {},
 ): Promise<UploadResponse> {
   if (!SHA256_PATTERN.test(expectedSha256))
     throw new ApiError(400, 'BAD_REQUEST', 'name the upload by its lowercase hex sha256');
-  if (bytes.length === 0) throw new ApiError(400, 'BAD_REQUEST', 'the body is empty');
-  return db.transaction(async (tx) => {
-    const stored = await putModel(tx, bytes);
+  if (source instanceof Uint8Array && source.length === 0)
+    throw new ApiError(400, 'BAD_REQUEST', 'the body is empty');
+  const accept = async (tx: Queryable, stored: StoredModel) => {
+    if (stored.bytes === 0) throw new ApiError(400, 'BAD_REQUEST', 'the body is empty');
     if (stored.sha256 !== expectedSha256)
       throw new ApiError(
         422,
@@ -134,8 +147,20 @@ export async function uploadModel(
         action: 'upload',
         details: { sha256: stored.sha256, bytes: stored.bytes },
       });
-    return stored;
-  });
+  };
+  try {
+    return source instanceof Uint8Array
+      ? await putModel(db, source, accept, options.chunkSize)
+      : await storeModel(db, source, {
+          limit: options.limit ?? Number.MAX_SAFE_INTEGER,
+          accept,
+          ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
+        });
+  } catch (error) {
+    if (error instanceof ModelTooLargeError)
+      throw new ApiError(413, 'BODY_TOO_LARGE', error.message);
+    throw error;
+  }
 }
 
 /** Publishes as staged. Without a featureSpec, the one in the model's metadata is used. */

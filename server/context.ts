@@ -28,6 +28,8 @@ export interface AppContext {
   events: ManifestEvents;
   installs: InstallAuthenticator;
   models: ModelCache;
+  /** Chunk size of new model uploads (server/store/models.ts). */
+  modelChunkBytes: number;
   publicKey: PublicKeyResponse;
   /** What devices must send to register. */
   appKey: string;

@@ -56,7 +56,39 @@ export interface SignedManifest {
   keyId: string;
 }
 
-function toManifestVersion(version: AdminVersion, productionWeight: number): ManifestVersion {
+/**
+ * Where devices fetch a model: `<modelBaseUrl>/<sha256>` when a base URL is configured (a CDN
+ * or object store holding the files under their sha256, see server/README.md "Model bytes and a CDN"),
+ * else this server's own `/v1/models/<sha256>`, relative to the manifest. Either way devices
+ * check the size and sha256 the signed manifest names, so the origin need not be trusted.
+ */
+export function modelUrl(sha256: string, modelBaseUrl?: string): string {
+  return modelBaseUrl ? `${modelBaseUrl}/${sha256}` : `/v1/models/${sha256}`;
+}
+
+/**
+ * A model base URL as configured (`--model-base-url`, LOCALFIT_MODEL_BASE_URL), checked and
+ * without a trailing slash: absolute http(s), no query or fragment (the sha256 is appended).
+ */
+export function normalizeModelBaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new RangeError(`modelBaseUrl "${raw}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new RangeError(`modelBaseUrl must be http(s), not ${url.protocol}`);
+  if (url.search || url.hash || raw.includes('?') || raw.includes('#'))
+    throw new RangeError('modelBaseUrl takes no query or fragment (the sha256 is appended)');
+  return url.href.replace(/\/+$/, '');
+}
+
+function toManifestVersion(
+  version: AdminVersion,
+  productionWeight: number,
+  modelBaseUrl?: string,
+): ManifestVersion {
   const status = version.status === 'production' ? 'production' : 'staging';
   return {
     id: version.id,
@@ -65,7 +97,7 @@ function toManifestVersion(version: AdminVersion, productionWeight: number): Man
     weight: status === 'production' ? productionWeight : version.weight,
     model: {
       sha256: version.model.sha256,
-      url: `/v1/models/${version.model.sha256}`,
+      url: modelUrl(version.model.sha256, modelBaseUrl),
       bytes: version.model.bytes,
     },
     featureSpec: version.featureSpec,
@@ -92,6 +124,7 @@ export function buildManifest(
   issuedAt: Date,
   lifetimeMs: number = DEFAULT_MANIFEST_LIFETIME_MS,
   rounds: RoundAnnouncement[] = [],
+  modelBaseUrl?: string,
 ): Manifest & ManifestRounds {
   const staged = versions.filter((v) => v.status === 'staging');
   const stagedWeight = staged.reduce((sum, v) => sum + v.weight, 0);
@@ -103,7 +136,7 @@ export function buildManifest(
     rollout: rolloutId(staged.map((v) => v.id)),
     issuedAt: issuedAt.toISOString(),
     expiresAt: new Date(issuedAt.getTime() + lifetimeMs).toISOString(),
-    versions: versions.map((v) => toManifestVersion(v, productionWeight)),
+    versions: versions.map((v) => toManifestVersion(v, productionWeight, modelBaseUrl)),
     // Open federated rounds (server/federated/); left out when there are none, so a server
     // without rounds signs exactly the bytes it signed before rounds existed.
     ...(rounds.length > 0 ? { federated: rounds } : {}),
@@ -137,13 +170,16 @@ export class ManifestSource {
   private readonly key: SigningKey;
   private readonly lifetimeMs: number;
   private readonly now: () => number;
+  private readonly modelBaseUrl: string | undefined;
   constructor(
     db: Database,
     key: SigningKey,
-    options: { lifetimeMs?: number; now?: () => number } = {},
+    options: { lifetimeMs?: number; now?: () => number; modelBaseUrl?: string } = {},
   ) {
     this.db = db;
     this.key = key;
+    this.modelBaseUrl =
+      options.modelBaseUrl === undefined ? undefined : normalizeModelBaseUrl(options.modelBaseUrl);
     this.lifetimeMs = options.lifetimeMs ?? DEFAULT_MANIFEST_LIFETIME_MS;
     this.now = options.now ?? Date.now;
   }
@@ -190,7 +226,7 @@ export class ManifestSource {
     });
     const issuedAt = issueTime(state.changed_at, this.now(), this.lifetimeMs);
     const signed = sign(
-      buildManifest(versions, state.revision, issuedAt, this.lifetimeMs, rounds),
+      buildManifest(versions, state.revision, issuedAt, this.lifetimeMs, rounds, this.modelBaseUrl),
       this.key,
     );
     const current = this.current?.manifest;

@@ -34,7 +34,7 @@ import { DEFAULT_GRACE_MS, Drain } from './http/drain.ts';
 import { RateLimiter, type RateLimitOptions } from './http/rate_limit.ts';
 import { loadSigningKeys } from './key_rotation.ts';
 import type { KeySource } from './key_store.ts';
-import { ManifestSource } from './manifest.ts';
+import { ManifestSource, normalizeModelBaseUrl } from './manifest.ts';
 import type { RegisterOptions } from './register_verify.ts';
 import { Autopilot } from './rollout/autopilot.ts';
 import { ensureEpoch } from './rollout/epochs.ts';
@@ -45,7 +45,7 @@ import { type SchedulerOptions, startScheduler } from './scheduler/start.ts';
 import { resolveSecrets, type Secrets } from './secrets.ts';
 import { describePublicKey } from './signing.ts';
 import { InstallAuthenticator } from './store/installs.ts';
-import { ModelCache } from './store/models.ts';
+import { MODEL_CHUNK_BYTES, ModelCache } from './store/models.ts';
 import {
   DEFAULT_WINDOW_RETENTION_DAYS,
   maintainWindowPartitions,
@@ -114,8 +114,24 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Model uploads. Default 256 MiB. */
   maxModelBytes?: number;
-  /** Model bytes kept in memory. Default 512 MiB. */
+  /**
+   * Model chunks kept in memory (shared by all downloads; each download itself holds one
+   * chunk, 1 MiB). Default 512 MiB; 0 keeps none (e.g. behind a CDN).
+   */
   modelCacheBytes?: number;
+  /**
+   * Chunk size of new model uploads, in bytes (each model records its own). Default 1 MiB:
+   * large enough that a chunk is one cheap row, small enough that a download holds little.
+   */
+  modelChunkBytes?: number;
+  /**
+   * Where the manifest tells devices to fetch models: `<modelBaseUrl>/<sha256>`, e.g. a CDN in
+   * front of this server (`https://cdn.example.com/v1/models`) or a bucket filled by
+   * `export-models` (`https://bucket.example.com/models`). Every server on one database must
+   * be given the same one (it is in the signed manifest). Default: this server's
+   * `/v1/models/<sha256>`, relative to the manifest.
+   */
+  modelBaseUrl?: string;
   /**
    * Rate limits, kept in the database so that they hold across every server process on it
    * (server/http/rate_limit.ts): `burst` requests per window of `burst / perSecond` s.
@@ -265,6 +281,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     !(Number.isSafeInteger(options.manifestLifetimeMs) && options.manifestLifetimeMs >= 1000)
   )
     throw new RangeError('manifestLifetimeMs must be an integer of at least 1000 (1 s)');
+  if (options.modelBaseUrl !== undefined) normalizeModelBaseUrl(options.modelBaseUrl);
+  if (options.modelCacheBytes !== undefined && !(options.modelCacheBytes >= 0))
+    throw new RangeError('modelCacheBytes must be >= 0');
+  if (
+    options.modelChunkBytes !== undefined &&
+    !(Number.isSafeInteger(options.modelChunkBytes) && options.modelChunkBytes >= 1024)
+  )
+    throw new RangeError('modelChunkBytes must be an integer of at least 1024');
   const serverTimeouts = requestTimeouts(options);
   const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
   const graceMs = options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
@@ -311,6 +335,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       maxModelBytes: options.maxModelBytes ?? 256 * 1024 * 1024,
     };
     const manifests = new ManifestSource(db, key, {
+      ...(options.modelBaseUrl !== undefined ? { modelBaseUrl: options.modelBaseUrl } : {}),
       ...(options.manifestLifetimeMs !== undefined
         ? { lifetimeMs: options.manifestLifetimeMs }
         : {}),
@@ -344,6 +369,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         inactiveMs: inactiveDays * 24 * 3600 * 1000,
       }),
       models: new ModelCache(db, options.modelCacheBytes ?? 512 * 1024 * 1024),
+      modelChunkBytes: options.modelChunkBytes ?? MODEL_CHUNK_BYTES,
       publicKey: describePublicKey(key, keys.next),
       appKey: secrets.appKey,
       adminTokenHash: secrets.adminTokenHash,

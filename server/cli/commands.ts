@@ -20,6 +20,7 @@ import { type RunningServer, startServer } from '../start.ts';
 import { ValidationError } from '../validate.ts';
 import { type AdminClient, AdminError, connectAdmin } from './admin_client.ts';
 import { flag, numberFlag, onlyFlags, type ParsedArgs, parseArgs, UsageError } from './args.ts';
+import { exportModels } from './export_models.ts';
 import { formatFederated, formatRound } from './federated_table.ts';
 import { formatJobs, formatRetraining } from './jobs_table.ts';
 import { formatStatus, formatVerdicts } from './status_table.ts';
@@ -29,7 +30,7 @@ export const USAGE = `Usage: npm run server -- <command> [options]
 Commands:
   serve [--port N] [--host H] [--data DIR] [--trust-proxy A,B] [--inactive-install-days N]
         [--window-retention-days N] [--keep-alive-seconds N] [--shutdown-grace-seconds N]
-        [policy options]
+        [--model-base-url URL] [policy options]
       Start the sync server (default 127.0.0.1:8787). Storage: PostgreSQL when DATABASE_URL
       is set, else PGlite in DIR/pglite. --trust-proxy: proxies (addresses or CIDR ranges)
       whose X-Forwarded-For is believed; --inactive-install-days: idle installs expire
@@ -38,7 +39,9 @@ Commands:
       for good); --keep-alive-seconds: idle kept-alive connections stay open this long
       (default 65, above a load balancer's idle timeout); --shutdown-grace-seconds: on
       SIGTERM, requests in flight get this long to finish (default 10; server/README.md,
-      "Running replicas in production"). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
+      "Running replicas in production"); --model-base-url (or LOCALFIT_MODEL_BASE_URL): the
+      manifest sends devices to URL/<sha256> for models, e.g. a CDN (server/README.md "Model
+      bytes and a CDN"). LOCALFIT_ADMIN_TOKEN and LOCALFIT_APP_KEY set the
       admin token and app key; otherwise they are made on first start (the admin token is
       written to DIR/admin-token). The manifest signing key: LOCALFIT_SIGNING_KEY (base64
       PKCS#8), else DIR/signing-key (mode 0600; made on a fresh database; a looser mode is
@@ -80,6 +83,10 @@ Commands:
       activate makes it sign (DIR/signing-key.next replaces DIR/signing-key). Works on the
       database directly (DATABASE_URL or DIR/pglite; stop a PGlite server first); restart
       servers after each step.
+  export-models <dir> [--data DIR]
+      Write every stored model to <dir>/<sha256> (hashed on the way; files already right are
+      kept), to upload to the bucket --model-base-url points at. On the database directly
+      (DATABASE_URL or DIR/pglite; stop a PGlite server first).
   status
       Per-version fleet metrics (devices, samples, logloss, accuracy, AUC, RMSE, CTR, drift
       alerts, dropped windows, paired comparison), the rollout policy's reading and verdict
@@ -241,8 +248,11 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
     'window-retention-days',
     'keep-alive-seconds',
     'shutdown-grace-seconds',
+    'model-base-url',
     ...POLICY_FLAGS,
   ]);
+  const modelBaseUrl =
+    flag(args, 'model-base-url') ?? (io.env.LOCALFIT_MODEL_BASE_URL || undefined);
   const trustProxy = flag(args, 'trust-proxy')
     ?.split(',')
     .map((entry) => entry.trim())
@@ -284,6 +294,7 @@ async function serve(args: ParsedArgs, io: CliIo): Promise<number> {
       ...(windowRetentionDays !== undefined ? { windowRetentionDays } : {}),
       ...(keepAlive !== undefined ? { keepAliveTimeoutMs: keepAlive * 1000 } : {}),
       ...(grace !== undefined ? { shutdownGraceMs: grace * 1000 } : {}),
+      ...(modelBaseUrl !== undefined ? { modelBaseUrl } : {}),
       ...(scheduler ? { scheduler } : {}),
     });
   } catch (error) {
@@ -522,6 +533,35 @@ async function jobs(args: ParsedArgs, io: CliIo): Promise<number> {
   return 0;
 }
 
+async function exportModelsCommand(args: ParsedArgs, io: CliIo): Promise<number> {
+  onlyFlags(args, ['data']);
+  const [dir, ...rest] = args.positionals;
+  if (!dir || rest.length > 0) throw new UsageError('usage: export-models <dir> [--data DIR]');
+  const databaseUrl = io.env.DATABASE_URL || undefined;
+  let release: (() => void) | undefined;
+  let storage: Parameters<typeof openDatabase>[0];
+  if (databaseUrl) storage = { databaseUrl };
+  else {
+    const paths = await ensureDataDir(dataDirFrom(args));
+    release = lockDataDir(paths);
+    storage = { pgliteDir: paths.pglite };
+  }
+  try {
+    const db = await openDatabase(storage);
+    try {
+      const outcomes = await exportModels(db, dir, (o) =>
+        io.out(`${o.sha256}  ${o.bytes} bytes  ${o.written ? 'written' : 'already there'}`),
+      );
+      io.out(`${outcomes.length} models in ${dir}`);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    release?.();
+  }
+  return 0;
+}
+
 async function rotateKey(args: ParsedArgs, io: CliIo): Promise<number> {
   onlyFlags(args, ['data']);
   const [step, ...rest] = args.positionals;
@@ -662,6 +702,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, io: CliIo) => Promise<number>>
   federated,
   jobs,
   'rotate-key': rotateKey,
+  'export-models': exportModelsCommand,
   autopilot,
   evaluate,
   serve,

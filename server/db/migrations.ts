@@ -590,6 +590,37 @@ export const MIGRATIONS: Migration[] = [
          and p.install_id = s.install_id`,
     ],
   },
+  {
+    id: 12,
+    name: 'model bytes in chunks',
+    statements: [
+      // Model bytes in fixed-size chunks (server/store/models.ts), so downloads stream a range
+      // from the chunks it spans and uploads are written as they arrive: never a whole model
+      // in memory. A model's chunks are keyed by its blob (random per upload, so a refused or
+      // abandoned upload never mixes with a real one); the models row, made last, names the
+      // blob and its chunk size. Chunks no model names are an unfinished upload, swept later.
+      `create table model_chunks (
+        blob text not null,
+        idx integer not null check (idx >= 0),
+        bytes bytea not null,
+        created_at timestamptz not null default now(),
+        primary key (blob, idx)
+      )`,
+      'alter table models add column chunk_size integer check (chunk_size > 0)',
+      'alter table models add column blob text',
+      // Existing models, 1 MiB chunks, the blob named by the sha256.
+      `insert into model_chunks (blob, idx, bytes)
+        select m.sha256, g.i, substring(m.bytes from g.i * 1048576 + 1 for 1048576)
+        from models m, generate_series(0, (m.size - 1) / 1048576) as g(i)
+        where m.size > 0`,
+      `update models set chunk_size = 1048576, blob = sha256`,
+      'alter table models alter column chunk_size set not null',
+      'alter table models alter column blob set not null',
+      'create unique index models_blob on models (blob)',
+      // Also drops the check that tied size to these bytes.
+      'alter table models drop column bytes',
+    ],
+  },
 ];
 
 /** Applies every migration not yet applied; returns the ids it applied. */

@@ -40,6 +40,40 @@ export async function readBytes(request: Request, limit: number): Promise<Uint8A
   return out;
 }
 
+/**
+ * The body as it arrives, for consumers that store it as they go (model uploads): the same
+ * declared-length check as readBytes up front, a read failure as a 400. The consumer counts
+ * the bytes against its own limit.
+ */
+export async function* requestBody(
+  request: Request,
+  limit: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit)
+    throw new ApiError(413, 'BODY_TOO_LARGE', `the body is larger than ${limit} bytes`);
+  if (!request.body) return;
+  const reader = request.body.getReader();
+  let finished = false;
+  try {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch {
+        throw new ApiError(400, 'BAD_REQUEST', 'the body could not be read');
+      }
+      if (result.done) {
+        finished = true;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
+  }
+}
+
 function mediaType(request: Request): string {
   return (request.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
 }

@@ -20,7 +20,7 @@ import * as admin from '../admin.ts';
 import type { AppContext } from '../context.ts';
 import type { Database } from '../db/database.ts';
 import { requireAdmin } from '../http/auth.ts';
-import { optionalJson, readBytes, readJson, requireMediaType } from '../http/body.ts';
+import { optionalJson, readJson, requestBody, requireMediaType } from '../http/body.ts';
 import { listAudit } from '../store/audit.ts';
 import { listVersions } from '../store/versions.ts';
 import { boolean, object, optional, ValidationError } from '../validate.ts';
@@ -40,9 +40,15 @@ export function adminRoutes(app: Hono, ctx: AppContext): void {
 
   app.put('/v1/admin/models/:sha256', async (c) => {
     requireMediaType(c.req.raw, 'application/octet-stream');
-    const bytes = await readBytes(c.req.raw, ctx.limits.maxModelBytes);
     const actor = c.req.header('localfit-actor')?.slice(0, 100) || 'admin';
-    const result = await admin.uploadModel(ctx.db, bytes, c.req.param('sha256'), actor);
+    // Streamed into chunks and hashed on the way (never whole in memory).
+    const result = await admin.uploadModel(
+      ctx.db,
+      requestBody(c.req.raw, ctx.limits.maxModelBytes),
+      c.req.param('sha256'),
+      actor,
+      { limit: ctx.limits.maxModelBytes, chunkSize: ctx.modelChunkBytes },
+    );
     return c.json(result, result.created ? 201 : 200);
   });
 
