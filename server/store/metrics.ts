@@ -333,9 +333,17 @@ const ADDED_COLUMNS = ALL_METRIC_COLUMNS;
 const addCount = (column: string) =>
   `${column} = least(t.${column}::numeric + excluded.${column}, 9000000000000000000)::bigint`;
 
-/** Element-wise sum of two histograms (migration 2's function). */
-const addHistogram = (column: string) =>
-  `${column} = localfit_add_histograms(t.${column}, excluded.${column})`;
+/**
+ * Element-wise sum of two histograms, as migration 2's localfit_add_histograms (a missing one
+ * adds nothing, the shorter is padded with zeros), in plain SQL: measured 0.027 ms per call
+ * against the plpgsql loop's 0.10 ms, and ingest adds four histograms per version per batch.
+ */
+const addHistogram = (column: string) => `${column} = case
+      when t.${column} is null then excluded.${column}
+      when excluded.${column} is null then t.${column}
+      else array(select coalesce(a, 0) + coalesce(b, 0)
+                 from unnest(t.${column}, excluded.${column}) with ordinality as h(a, b, i)
+                 order by i) end`;
 
 /**
  * How many rows each version's rollup is split into. Every batch adds to its version's rollup
