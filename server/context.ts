@@ -12,6 +12,7 @@ import type { RateLimiter } from './http/rate_limit.ts';
 import type { ManifestSource } from './manifest.ts';
 import type { RegisterVerifier } from './register_verify.ts';
 import type { Autopilot } from './rollout/autopilot.ts';
+import type { IngestQueue } from './store/ingest_queue.ts';
 import type { InstallAuthenticator } from './store/installs.ts';
 import type { ModelCache } from './store/models.ts';
 
@@ -38,6 +39,8 @@ export interface AppContext {
   limits: Limits;
   /** Per install, on device routes. */
   deviceLimiter: RateLimiter;
+  /** Metric batches, group-committed (counting deviceLimiter's hits in their transactions). */
+  ingest: IngestQueue;
   /** Per client address prefix, on registration. */
   registerLimiter: RateLimiter;
   /** The registration check beyond the app key, if configured, and its per-subject limit. */

@@ -44,6 +44,7 @@ import type { Scheduler } from './scheduler/scheduler.ts';
 import { type SchedulerOptions, startScheduler } from './scheduler/start.ts';
 import { resolveSecrets, type Secrets } from './secrets.ts';
 import { describePublicKey } from './signing.ts';
+import { IngestQueue, type IngestQueueOptions } from './store/ingest_queue.ts';
 import { InstallAuthenticator } from './store/installs.ts';
 import { MODEL_CHUNK_BYTES, ModelCache } from './store/models.ts';
 import {
@@ -138,6 +139,11 @@ export interface ServerOptions {
    * Per install on device routes. Default 60 per 6 s.
    */
   rateLimit?: RateLimitOptions;
+  /**
+   * Group commit of metric batches (server/store/ingest_queue.ts): groups in flight at once
+   * (default 2) and batches per group (default 64; 1 turns grouping off).
+   */
+  ingestGroups?: Pick<IngestQueueOptions, 'maxGroups' | 'maxBatches'>;
   /** Per client address prefix (IPv4 /24, IPv6 /64) on /v1/register. Default 30 per minute. */
   registerRateLimit?: RateLimitOptions;
   /**
@@ -361,6 +367,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     cleanups.push(unlisten);
     const autopilot = new Autopilot(db, policy, { onChange: () => events.poke(), logError });
     cleanups.push(() => autopilot.close());
+    const deviceLimiter = new RateLimiter(
+      db,
+      'device',
+      options.rateLimit ?? { burst: 60, perSecond: 10 },
+    );
     const ctx: AppContext = {
       db,
       manifests,
@@ -374,11 +385,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       appKey: secrets.appKey,
       adminTokenHash: secrets.adminTokenHash,
       limits,
-      deviceLimiter: new RateLimiter(
-        db,
-        'device',
-        options.rateLimit ?? { burst: 60, perSecond: 10 },
-      ),
+      deviceLimiter,
+      ingest: new IngestQueue(db, { ...options.ingestGroups, limiter: deviceLimiter }),
       registerLimiter: new RateLimiter(
         db,
         'register',

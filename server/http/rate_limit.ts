@@ -34,24 +34,28 @@ const MAX_REMEMBERED = 100_000;
 const PURGE_AFTER_SECONDS = 600;
 
 /**
- * Counts a hit in the current window and returns (hits, left_seconds); `scope`, `key` and
- * `seconds` are the placeholders of the scope, the key and the window's length. Another
- * statement can embed it as a CTE (the metrics path counts the hit in its transaction's
- * first read: no round trip and no commit of its own).
+ * Counts a hit in the current window for each key of `keys` (a text[] expression; distinct
+ * keys, since one statement cannot update a row twice) and returns (key, hits, left_seconds);
+ * `scope`, `keys` and `seconds` are the placeholders of the scope, the keys and the window's
+ * length. Another statement can embed it as a CTE (the metrics path counts its hits in its
+ * transaction's first read: no round trip and no commit of their own). Rows are locked in
+ * key order, so concurrent statements never wait on each other in a cycle.
  */
-export const hitSql = (scope: string, key: string, seconds: string) => `
+export const hitSql = (scope: string, keys: string, seconds: string) => `
   insert into rate_limits as r (scope, key, window_index, hits, until_epoch)
-  select ${scope}, ${key}, w, 1, (w + 1) * ${seconds}::float8
-  from (select floor(extract(epoch from now()) / ${seconds}::float8)::bigint as w) win
+  select ${scope}, k.key, w, 1, (w + 1) * ${seconds}::float8
+  from unnest(${keys}::text[]) as k(key),
+       (select floor(extract(epoch from now()) / ${seconds}::float8)::bigint as w) win
+  order by k.key
   on conflict (scope, key) do update set
     hits = case when r.window_index = excluded.window_index
                 then least(r.hits + 1, 2147483647) else 1 end,
     window_index = excluded.window_index,
     until_epoch = excluded.until_epoch
-  returning hits, until_epoch - extract(epoch from now())::float8 as left_seconds`;
+  returning r.key, r.hits, r.until_epoch - extract(epoch from now())::float8 as left_seconds`;
 
 /** Counts a hit in the current window ($1 scope, $2 key, $3 window seconds). */
-const TAKE_SQL = prepared(hitSql('$1', '$2', '$3'));
+const TAKE_SQL = prepared(hitSql('$1', 'array[$2::text]', '$3'));
 
 export class RateLimiter {
   private readonly windowSeconds: number;
@@ -94,9 +98,9 @@ export class RateLimiter {
     return this.decide(key, rows[0].hits, rows[0].left_seconds);
   }
 
-  /** What `hitSql`'s placeholders stand for: scope, key, window seconds. */
-  hitParams(key: string): [RateScope, string, number] {
-    return [this.scope, key, this.windowSeconds];
+  /** What `hitSql`'s placeholders stand for: scope, key (or keys), window seconds. */
+  hitParams<K extends string | string[]>(keys: K): [RateScope, K, number] {
+    return [this.scope, keys, this.windowSeconds];
   }
 
   /** The decision for a hit `hitSql` counted (remembering a refusal, as `take` does). */

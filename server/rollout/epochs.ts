@@ -187,10 +187,12 @@ export async function recordRejections(
   );
 }
 
+/** What judging needs, read once for a group of batches (one per install). */
 interface JudgeState {
-  /** The rate limit's answer, when the read counted a hit. */
-  decision?: RateDecision;
-  registered: number;
+  /** The rate limit's answer per install, when the read counted hits. */
+  decisions: Map<string, RateDecision>;
+  /** When each install registered (ms). */
+  registered: Map<string, number>;
   versions: Map<string, { created: number; staging: boolean }>;
   epochs: Epoch[];
 }
@@ -205,13 +207,15 @@ export const LOCK_MANIFEST_SHARED_SQL = 'select 1 from manifest_state where id =
 const LOCK_SQL = prepared(LOCK_MANIFEST_SHARED_SQL);
 
 /**
- * $1 install, $2 version ids, $3/$4 the windows' span; with `hit`, also counts a rate-limit
- * hit ($5 scope, $6 key, $7 window seconds: server/http/rate_limit.ts) in the same statement.
+ * $1 install ids, $2 version ids, $3/$4 the windows' span; with `hit`, also counts a rate-limit
+ * hit for every install ($5 scope, $6 keys, $7 window seconds: server/http/rate_limit.ts) in
+ * the same statement.
  */
 const judgeStateSql = (hit: boolean) =>
-  `${hit ? `with hit as (${hitSql('$5', '$6', '$7')})\n` : ''}select ${hit ? '(select hits from hit) as hits, (select left_seconds from hit) as left_seconds,\n' : ''}(select created_at from installs where id = $1) as registered,
+  `${hit ? `with hit as (${hitSql('$5', '$6', '$7')})\n` : ''}select ${hit ? "(select jsonb_agg(jsonb_build_object('key', key, 'hits', hits, 'left', left_seconds)) from hit) as hits,\n" : ''}(select jsonb_agg(jsonb_build_object('id', id, 'created', created_at))
+        from installs where id = any($1::text[])) as registered,
        (select jsonb_agg(jsonb_build_object('id', id, 'created', created_at, 'status', status))
-        from versions where id in (select jsonb_array_elements_text($2::jsonb))) as versions,
+        from versions where id = any($2::text[])) as versions,
        coalesce((select jsonb_agg(e) from (
          select rollout, production_version_id as production, staged, from_at, to_at
          from rollout_epochs
@@ -225,30 +229,47 @@ const JUDGE_STATE_WITH_HIT_SQL = prepared(judgeStateSql(true));
 export interface JudgeOptions {
   /** The transaction took LOCK_MANIFEST_SHARED_SQL already (with BEGIN). */
   locked?: boolean;
-  /** Count a hit on this limiter for this key in the judge's read. */
-  hit?: { limiter: RateLimiter; key: string };
+  /** Count a hit on this limiter for each batch's install in the judge's read. */
+  limiter?: RateLimiter;
+}
+
+/** One batch to judge: its install and windows (installs distinct within one call). */
+export interface JudgedBatch {
+  installId: string;
+  windows: MetricWindow[];
+}
+
+export interface Judgement {
+  /** Why each window may not speak for its version (null: it may), by window id. */
+  verdicts: Map<string, RejectReason | null>;
+  /** The rate limit's answer, when a limiter counted a hit; refused batches get no verdicts. */
+  decision?: RateDecision;
 }
 
 /**
- * Reads what judging a batch needs, holding the manifest state `for share` until the batch
- * commits: admin actions (which lock it for update) wait, so a version published meanwhile is
- * either seen here or purges this batch's windows after it commits.
+ * Reads what judging the batches needs, holding the manifest state `for share` until they
+ * commit: admin actions (which lock it for update) wait, so a version published meanwhile is
+ * either seen here or purges these batches' windows after they commit.
  */
 async function readJudgeState(
   tx: Queryable,
-  installId: string,
-  windows: MetricWindow[],
+  batches: JudgedBatch[],
   options: JudgeOptions,
 ): Promise<JudgeState> {
   if (!options.locked) await tx.query(LOCK_SQL);
+  const windows = batches.flatMap((b) => b.windows);
+  const installs = batches.map((b) => b.installId);
   const ids = [...new Set(windows.map((w) => w.versionId))];
-  const from = Math.min(...windows.map((w) => w.start)) - CLOCK_SKEW_MS;
-  const to = Math.max(...windows.map((w) => w.end)) + CLOCK_SKEW_MS;
-  const { hit } = options;
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const w of windows) {
+    from = Math.min(from, w.start - CLOCK_SKEW_MS);
+    to = Math.max(to, w.end + CLOCK_SKEW_MS);
+  }
+  const { limiter } = options;
   const { rows } = await tx.query<{
-    hits?: number;
-    left_seconds?: number;
-    registered: Date;
+    hits?: { key: string; hits: number; left: number }[];
+    registered: { id: string; created: string }[] | null;
     versions: { id: string; created: string; status: string }[] | null;
     epochs: {
       rollout: string;
@@ -257,17 +278,19 @@ async function readJudgeState(
       from_at: string;
       to_at: string | null;
     }[];
-  }>(hit ? JUDGE_STATE_WITH_HIT_SQL : JUDGE_STATE_SQL, [
-    installId,
-    JSON.stringify(ids),
+  }>(limiter ? JUDGE_STATE_WITH_HIT_SQL : JUDGE_STATE_SQL, [
+    installs,
+    ids,
     from,
     to,
-    ...(hit ? hit.limiter.hitParams(hit.key) : []),
+    ...(limiter ? limiter.hitParams(installs) : []),
   ]);
   const row = rows[0];
   return {
-    ...(hit ? { decision: hit.limiter.decide(hit.key, row.hits ?? 0, row.left_seconds ?? 0) } : {}),
-    registered: row.registered.getTime(),
+    decisions: new Map(
+      limiter ? (row.hits ?? []).map((h) => [h.key, limiter.decide(h.key, h.hits, h.left)]) : [],
+    ),
+    registered: new Map((row.registered ?? []).map((r) => [r.id, Date.parse(r.created)])),
     versions: new Map(
       (row.versions ?? []).map((v) => [
         v.id,
@@ -284,33 +307,45 @@ async function readJudgeState(
   };
 }
 
-/** Why each window may not speak for its version (null: it may), by window id. */
-export async function judgeWindows(
+/**
+ * Judges each batch's windows (and, with a limiter, counts each install's hit) in one read.
+ * `complete` is false when the read met the cap on epochs (MAX_EPOCHS): a group's span is
+ * wider than each batch's, so a caller judging several batches at once should then judge
+ * them one by one, as a batch alone would be.
+ */
+export async function judgeBatches(
   tx: Queryable,
-  installId: string,
-  windows: MetricWindow[],
+  batches: JudgedBatch[],
   options: JudgeOptions = {},
-): Promise<{ verdicts: Map<string, RejectReason | null>; decision?: RateDecision }> {
-  const verdicts = new Map<string, RejectReason | null>();
-  if (windows.length === 0) throw new RangeError('judgeWindows: a batch has windows');
-  const state = await readJudgeState(tx, installId, windows, options);
-  if (state.decision && !state.decision.ok) return { verdicts, decision: state.decision };
-  const buckets = new Map<string, Promise<number>>();
-  const bucketIn = (rollout: string) => {
-    let bucket = buckets.get(rollout);
-    if (!bucket) {
-      bucket = rolloutBucket(installId, rollout);
-      buckets.set(rollout, bucket);
-    }
-    return bucket;
-  };
-  for (const w of windows) verdicts.set(w.windowId, await judge(w, state, bucketIn));
-  return { verdicts, ...(state.decision ? { decision: state.decision } : {}) };
+): Promise<{ judgements: Judgement[]; complete: boolean }> {
+  if (batches.some((b) => b.windows.length === 0))
+    throw new RangeError('judgeBatches: a batch has windows');
+  const state = await readJudgeState(tx, batches, options);
+  const judgements: Judgement[] = [];
+  for (const { installId, windows } of batches) {
+    const decision = state.decisions.get(installId);
+    const verdicts = new Map<string, RejectReason | null>();
+    judgements.push({ verdicts, ...(decision ? { decision } : {}) });
+    if (decision && !decision.ok) continue;
+    const buckets = new Map<string, Promise<number>>();
+    const bucketIn = (rollout: string) => {
+      let bucket = buckets.get(rollout);
+      if (!bucket) {
+        bucket = rolloutBucket(installId, rollout);
+        buckets.set(rollout, bucket);
+      }
+      return bucket;
+    };
+    const registered = state.registered.get(installId) ?? Number.POSITIVE_INFINITY;
+    for (const w of windows) verdicts.set(w.windowId, await judge(w, state, registered, bucketIn));
+  }
+  return { judgements, complete: state.epochs.length < MAX_EPOCHS };
 }
 
 async function judge(
   w: MetricWindow,
   state: JudgeState,
+  registered: number,
   bucketIn: (rollout: string) => Promise<number>,
 ): Promise<RejectReason | null> {
   const version = state.versions.get(w.versionId);
@@ -330,7 +365,7 @@ async function judge(
   for (const epoch of overlapping) {
     const range = epoch.staged.find((r) => r.id === w.versionId);
     if (!range) continue;
-    if (state.registered >= version.created) return 'registered_after_staging';
+    if (registered >= version.created) return 'registered_after_staging';
     const bucket = await bucketIn(epoch.rollout);
     if (!(bucket >= range.start && bucket < range.start + range.weight)) {
       worse('outside_arm');

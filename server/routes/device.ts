@@ -21,7 +21,6 @@ import { ApiError } from '../http/errors.ts';
 import { enforce } from '../http/rate_limit.ts';
 import { metricsBatch, registerRequest } from '../schemas.ts';
 import { registerInstall } from '../store/installs.ts';
-import { ingestBatch } from '../store/metrics.ts';
 import { secretMatches, sha256Hex } from '../tokens.ts';
 import { ValidationError } from '../validate.ts';
 
@@ -93,7 +92,7 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
       limiter: ctx.authFailureLimiter,
       key: addressPrefix(ctx.clientAddress(c)),
     });
-    // The hit is counted in the batch's own transaction (ingestBatch): no round trip and no
+    // The hit is counted in the batch's own transaction (ctx.ingest): no round trip and no
     // commit of its own. A request refused already is refused here from memory; one that
     // never reaches the transaction (invalid body) or whose transaction rolled back (a 409)
     // is counted on its own, so that every request still counts.
@@ -113,7 +112,7 @@ export function deviceRoutes(app: Hono, ctx: AppContext): void {
     const batch = await counted(async () =>
       metricsBatch(await readJson(c.req.raw, ctx.limits.maxBodyBytes), ''),
     );
-    const result = await counted(() => ingestBatch(ctx.db, installId, batch, { limiter }));
+    const result = await counted(() => ctx.ingest.ingest(installId, batch));
     // What the rollout policy reads arrived: evaluate soon (never before answering).
     if (!result.replayed && batch.windows.some((w) => w.paired || w.events))
       ctx.autopilot.schedule();

@@ -20,6 +20,7 @@ import {
   type PublicKeyResponse,
   SIGNATURE_HEADER,
 } from '../../../src/protocol/index.ts';
+import { defineIngestGroupTests } from './ingest_groups_suite.ts';
 import { defineRolloutTests } from './rollout_suite.ts';
 import type { Backend } from './support/backends.ts';
 import { defineFuzzTests } from './support/fuzz.ts';
@@ -1006,5 +1007,6 @@ export function defineServerSuite(backend: Backend): void {
 
     defineRolloutTests(backend, { useDatabase, useServer });
     defineWindowTests(backend, { useDatabase, useServer });
+    defineIngestGroupTests(backend, { useDatabase, useServer });
   });
 }
