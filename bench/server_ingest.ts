@@ -116,6 +116,10 @@ async function childMain(): Promise<void> {
     // Registration is set-up, not what is measured: no per-address limit on it here. The
     // per-install limit on /v1/metrics stays at its default.
     registerRateLimit: { burst: 1e9, perSecond: 1e9 },
+    // LOCALFIT_BENCH_INGEST_MAX_BATCHES=1 measures without group commit (store/ingest_queue.ts).
+    ...(process.env.LOCALFIT_BENCH_INGEST_MAX_BATCHES
+      ? { ingestGroups: { maxBatches: Number(process.env.LOCALFIT_BENCH_INGEST_MAX_BATCHES) } }
+      : {}),
     logError: (message, error) => {
       serverErrors++;
       if (serverErrors <= 5) console.error(`[ingest server] ${message}:`, error);

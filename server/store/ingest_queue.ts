@@ -15,8 +15,15 @@
  * (`ingestPrepared`), which handles every case. So the group changes cost, never answers.
  *
  * ```ts
- * const queue = new IngestQueue(db, { limiter });
- * const result = await queue.ingest(installId, batch); // as ingestBatch(db, installId, batch)
+ * import type { Database } from '../db/database.ts';
+ * import type { MetricsBatch } from '../../src/protocol/index.ts';
+ * import { IngestQueue } from './ingest_queue.ts';
+ * declare const db: Database; // the server's, migrated
+ * declare const installId: string, batch: MetricsBatch; // an authenticated device's batch
+ * const queue = new IngestQueue(db);
+ * await queue.ingest(installId, batch); // as ingestBatch(db, installId, batch)
+ * // { status: 201, body: { idempotencyKey, windows: 10, stored: 10, duplicates: 0 }, replayed: false }
+ * queue.stats(); // { groups: 0, grouped: 0, fellBack: 0, alone: 1 }
  * ```
  *
  * Measured in `server.scale` (bench/server_ingest_durable.ts): see server/README.md.

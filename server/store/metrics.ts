@@ -31,8 +31,10 @@
  * COMMIT. Hot statements are prepared once per connection (db/database.ts `prepared`). Each
  * round trip costs a socket write and a wake-up in both processes, and with durable commits
  * each commit waits for a WAL flush: before, a batch took 6 round trips and 2 commits, and
- * 8.1 ms of CPU (server + PostgreSQL) per 10-window request; now 4.8 ms
- * (bench/server_ingest_durable.ts, `server.scale`).
+ * 8.1 ms of CPU (server + PostgreSQL) per 10-window request; then 4.8 ms. Under load, batches
+ * are grouped (ingestGroup, formed by ingest_queue.ts): the same statements and one commit for
+ * a whole group of installs' batches, 2.2 ms per request (bench/server_ingest_durable.ts,
+ * `server.scale`).
  */
 
 import { canonicalJson } from '../../src/protocol/canonical_json.ts';

@@ -278,9 +278,14 @@ if ('missing' in binaries) {
       const victim = 0;
       for (let i = 0; i < 2; i++) watchers.push(await ManifestWatcher.open(replicas[victim].url));
       const { failures } = await flood('stopped', victim, 'stop');
-      // Whatever reached the stopping replica was answered: the devices it failed were
-      // refused a connection (or their kept-alive socket was closed idle), never cut mid-answer.
-      expect(failures.filter((code) => !/ECONNREFUSED|UND_ERR_SOCKET/.test(code))).toEqual([]);
+      // The devices the stopping replica failed were refused a connection, or wrote a request
+      // onto a kept-alive socket just as the replica closed it idle: a close or a reset,
+      // depending on whether the request beat the socket's last packet (a reset was seen once
+      // in a full unit run on a loaded machine). Never a 5xx or a timeout, and nothing
+      // acknowledged is lost (flood checks that every acknowledged window is stored once).
+      expect(
+        failures.filter((code) => !/ECONNREFUSED|UND_ERR_SOCKET|ECONNRESET/.test(code)),
+      ).toEqual([]);
       expect(replicas[victim].exitCode).toBe(0);
       const orphans = await reconnectOrphans(victim);
       // A graceful shutdown ends each stream (its last chunk), after a fresh retry hint.
