@@ -133,8 +133,12 @@ export class RateLimiter {
 
 /** A refusal as the answer: 429 RATE_LIMITED with Retry-After. */
 export function enforce(decision: RateDecision): void {
-  if (!decision.ok)
-    throw new ApiError(429, 'RATE_LIMITED', 'too many requests; retry later', {
-      headers: { 'retry-after': String(decision.retryAfterSeconds) },
-    });
+  if (!decision.ok) throw refusal(decision);
+}
+
+/** The 429 RATE_LIMITED error for a refusal (what enforce throws). */
+export function refusal(decision: { retryAfterSeconds: number }): ApiError {
+  return new ApiError(429, 'RATE_LIMITED', 'too many requests; retry later', {
+    headers: { 'retry-after': String(decision.retryAfterSeconds) },
+  });
 }

@@ -30,7 +30,7 @@
  */
 import type { MetricsBatch } from '../../src/protocol/index.ts';
 import type { Database } from '../db/database.ts';
-import { enforce, type RateLimiter } from '../http/rate_limit.ts';
+import { type RateLimiter, refusal } from '../http/rate_limit.ts';
 import {
   type IngestResult,
   ingestGroup,
@@ -139,13 +139,8 @@ export class IngestQueue {
         this.counts.groups++;
         this.counts.grouped += group.length;
         outcomes.forEach((outcome, i) => {
-          if ('refused' in outcome) {
-            try {
-              enforce(outcome.refused);
-            } catch (error) {
-              group[i].reject(error);
-            }
-          } else group[i].resolve(outcome);
+          if ('refused' in outcome) group[i].reject(refusal(outcome.refused));
+          else group[i].resolve(outcome);
         });
         return;
       }

@@ -201,7 +201,7 @@ export async function ingestPrepared(
 }
 
 /** A group's answer for one of its batches. */
-export type GroupOutcome = IngestResult | { refused: RateDecision };
+export type GroupOutcome = IngestResult | { refused: Extract<RateDecision, { ok: false }> };
 
 /**
  * Several batches, of distinct installs, in one transaction: one judge's read (with every

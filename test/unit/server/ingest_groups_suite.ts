@@ -14,16 +14,8 @@ import type { RunningServer, ServerOptions } from '../../../server/start.ts';
 import { IngestQueue } from '../../../server/store/ingest_queue.ts';
 import type { IngestResult } from '../../../server/store/metrics.ts';
 import type { MetricsBatch, MetricWindow } from '../../../src/protocol/index.ts';
-import type { Backend } from './support/backends.ts';
+import type { Backend, SuiteHooks } from './support/backends.ts';
 import { fakeModel, makeWindow, publishBytes, register } from './support/http.ts';
-
-interface Hooks {
-  useDatabase(backend: Backend): { db: Database };
-  useServer(
-    data: { db: Database },
-    options?: ServerOptions,
-  ): { server: RunningServer; db: Database };
-}
 
 const rows = async <T>(db: Database, sql: string) => (await db.query<T>(sql)).rows;
 
@@ -132,7 +124,7 @@ async function sumsAgree(db: Database): Promise<void> {
   );
 }
 
-export function defineIngestGroupTests(backend: Backend, hooks: Hooks): void {
+export function defineIngestGroupTests(backend: Backend, hooks: SuiteHooks): void {
   describe('group commit (store/ingest_queue.ts)', () => {
     const shared = hooks.useDatabase(backend);
     const h = hooks.useServer(shared);

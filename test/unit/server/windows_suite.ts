@@ -18,26 +18,18 @@ import {
 import { aucFromSketch } from '../../../src/metrics/auc_sketch.ts';
 import type { StatusResponse } from '../../../src/protocol/admin.ts';
 import type { MetricsResponse } from '../../../src/protocol/index.ts';
-import type { Backend } from './support/backends.ts';
+import type { Backend, SuiteHooks } from './support/backends.ts';
 import { admin, call, fakeModel, makeWindow, publishBytes, register } from './support/http.ts';
 
 const DAY = 86_400_000;
 const dayName = (ms: number) =>
   `metric_windows_p${new Date(Math.floor(ms / DAY) * DAY).toISOString().slice(0, 10).replaceAll('-', '')}`;
 
-interface Hooks {
-  useDatabase(backend: Backend): { db: Database };
-  useServer(
-    data: { db: Database },
-    options?: ServerOptions,
-  ): { server: RunningServer; db: Database };
-}
-
 async function rows<T>(db: Database, sql: string): Promise<T[]> {
   return (await db.query<T & Record<string, unknown>>(sql)).rows as T[];
 }
 
-export function defineWindowTests(backend: Backend, hooks: Hooks): void {
+export function defineWindowTests(backend: Backend, hooks: SuiteHooks): void {
   describe('window partitions, retention and rollups', () => {
     const shared = hooks.useDatabase(backend);
     const h = hooks.useServer(shared, { partitionMaintenanceMs: 0 });

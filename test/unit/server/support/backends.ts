@@ -7,7 +7,17 @@ import type { Database } from '../../../../server/db/database.ts';
 import { migrate } from '../../../../server/db/migrations.ts';
 import { openPglite } from '../../../../server/db/pglite.ts';
 import { openPostgres } from '../../../../server/db/postgres.ts';
+import type { RunningServer, ServerOptions } from '../../../../server/start.ts';
 import { type PostgresCluster, startPostgresCluster } from './postgres_cluster.ts';
+
+/** What the shared suite (suite.ts) hands the suites it includes: its database and server hooks. */
+export interface SuiteHooks {
+  useDatabase(backend: Backend): { db: Database };
+  useServer(
+    data: { db: Database },
+    options?: ServerOptions,
+  ): { server: RunningServer; db: Database };
+}
 
 export interface Backend {
   name: 'pglite' | 'postgres';
