@@ -183,7 +183,8 @@ export const metricWindow: Check<MetricWindow> = refine(
     if (w.positives !== undefined && w.positives > w.count)
       invalid(`${path}.positives`, 'must be <= count');
     if (w.auc) {
-      const total = [...w.auc.positive, ...w.auc.negative].reduce((a, b) => a + b, 0);
+      let total = 0;
+      for (let i = 0; i < AUC_SKETCH_BINS; i++) total += w.auc.positive[i] + w.auc.negative[i];
       if (total > w.count) invalid(`${path}.auc`, 'holds more outcomes than count');
     }
     if (w.paired && w.paired.n > w.count) invalid(`${path}.paired.n`, 'must be <= count');

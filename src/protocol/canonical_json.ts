@@ -15,15 +15,32 @@
  * Only for values that were validated first (bounded depth), since it recurses.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value))
-      throw new TypeError('canonicalJson: non-finite number');
-    return JSON.stringify(value) ?? 'null';
+  if (typeof value === 'number') return finite(value);
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    // Arrays of numbers (histograms, weights) are most of what gets hashed: one pass to check
+    // them, and JSON.stringify writes them natively, exactly as the general loop would.
+    if (value.every(isFiniteNumber)) return JSON.stringify(value);
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
+    return `${out}]`;
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record)
-    .filter((key) => record[key] !== undefined)
-    .sort();
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  for (const key of keys) {
+    const entry = record[key];
+    if (entry === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(entry)}`;
+  }
+  return `${out}}`;
+}
+
+function isFiniteNumber(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function finite(value: number): string {
+  if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
+  return JSON.stringify(value);
 }

@@ -68,4 +68,23 @@ describe('validation kit', () => {
       )?.path,
     ).toBe('windows[0].end');
   });
+
+  test('a failure deep in a later window is named by its full path (paths are built only then)', () => {
+    const good = makeWindow('w1', 'v1');
+    const positive = [...(good.auc?.positive ?? [])];
+    positive[57] = -1;
+    const bad = { ...makeWindow('w2', 'v1'), auc: { positive, negative: good.auc?.negative } };
+    const batch = { idempotencyKey: 'key-00001', windows: [good, bad] };
+    expect(problem(() => metricsBatch(batch, ''))).toEqual({
+      path: 'windows[1].auc.positive[57]',
+      problem: 'must be >= 0',
+    });
+    // A cross-field rule of the second window, on its own path too.
+    const full = new Array<number>(positive.length).fill(0);
+    full[0] = good.count + 1;
+    const overfull = { ...makeWindow('w3', 'v1'), auc: { positive: full, negative: full } };
+    expect(problem(() => metricsBatch({ ...batch, windows: [good, overfull] }, ''))?.path).toBe(
+      'windows[1].auc',
+    );
+  });
 });
