@@ -10,7 +10,6 @@ import { describe, expect, test } from 'vitest';
 import type { Database } from '../../../server/db/database.ts';
 import { ApiError } from '../../../server/http/errors.ts';
 import { RateLimiter } from '../../../server/http/rate_limit.ts';
-import type { RunningServer, ServerOptions } from '../../../server/start.ts';
 import { IngestQueue } from '../../../server/store/ingest_queue.ts';
 import type { IngestResult } from '../../../server/store/metrics.ts';
 import type { MetricsBatch, MetricWindow } from '../../../src/protocol/index.ts';

@@ -9,7 +9,6 @@ import { describe, expect, test } from 'vitest';
 import type { Database } from '../../../server/db/database.ts';
 import { MIGRATIONS, migrate } from '../../../server/db/migrations.ts';
 import { openPglite } from '../../../server/db/pglite.ts';
-import type { RunningServer, ServerOptions } from '../../../server/start.ts';
 import { ROLLUP_SHARDS } from '../../../server/store/metrics.ts';
 import {
   listWindowPartitions,
