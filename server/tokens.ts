@@ -3,10 +3,15 @@
  * constant time. Hashing first also gives both sides of the comparison the same length, which
  * `timingSafeEqual` needs, so a wrong guess's length reveals nothing either.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
+// crypto.hash (Node 20.12 and later) hashes in one call, twice as fast as createHash for the
+// short texts hashed for every metric window; an older Node 20 takes the long way.
+const oneShot = nodeCrypto.hash as typeof nodeCrypto.hash | undefined;
+
 export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** 32 random bytes, base64url: 256 bits, safe in headers. */

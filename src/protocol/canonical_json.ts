@@ -15,6 +15,38 @@
  * Only for values that were validated first (bounded depth), since it recurses.
  */
 export function canonicalJson(value: unknown): string {
+  // A value already in canonical key order (what the server's validator builds) is written by
+  // JSON.stringify natively: checking the order costs half of building the text.
+  return inCanonicalOrder(value) ? JSON.stringify(value) : build(value);
+}
+
+/**
+ * True when JSON.stringify(value) is already canonical: keys in ascending order at every level
+ * (V8 lists integer-like keys first, so an object with them usually fails and is sorted), no
+ * undefined, function or symbol anywhere, every number finite.
+ */
+function inCanonicalOrder(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return true;
+  if (typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!inCanonicalOrder(value[i])) return false;
+    return true;
+  }
+  // Only plain objects: anything with toJSON or a prototype of its own is built the long way.
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  let previous: string | undefined;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) return false;
+    if (previous !== undefined && !(previous < key)) return false;
+    previous = key;
+    const entry = (value as Record<string, unknown>)[key];
+    if (entry === undefined || !inCanonicalOrder(entry)) return false;
+  }
+  return true;
+}
+
+function build(value: unknown): string {
   if (typeof value === 'number') return finite(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
@@ -22,7 +54,7 @@ export function canonicalJson(value: unknown): string {
     // them, and JSON.stringify writes them natively, exactly as the general loop would.
     if (value.every(isFiniteNumber)) return JSON.stringify(value);
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + build(value[i]);
     return `${out}]`;
   }
   const record = value as Record<string, unknown>;
@@ -31,7 +63,7 @@ export function canonicalJson(value: unknown): string {
   for (const key of keys) {
     const entry = record[key];
     if (entry === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(entry)}`;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${build(entry)}`;
   }
   return `${out}}`;
 }

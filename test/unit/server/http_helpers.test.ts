@@ -78,6 +78,11 @@ describe('canonical JSON and rollout ids', () => {
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
+    // Letters, and integer-like keys, which V8 lists first whatever the insertion order.
+    const key = () =>
+      next() < 0.2
+        ? String(Math.floor(next() * 20))
+        : String.fromCharCode(97 + Math.floor(next() * 26));
     const value = (depth: number): unknown => {
       const r = next();
       if (depth > 3 || r < 0.3)
@@ -86,24 +91,29 @@ describe('canonical JSON and rollout ids', () => {
       if (r < 0.7) return Array.from({ length: Math.floor(next() * 4) }, () => value(depth + 1));
       const out: Record<string, unknown> = {};
       for (let i = Math.floor(next() * 5); i > 0; i--)
-        out[String.fromCharCode(97 + Math.floor(next() * 26))] =
-          next() < 0.1 ? undefined : value(depth + 1);
+        out[key()] = next() < 0.1 ? undefined : value(depth + 1);
       return out;
     };
-    const sorted = (v: unknown): unknown =>
-      Array.isArray(v)
-        ? v.map(sorted)
-        : v !== null && typeof v === 'object'
-          ? Object.fromEntries(
-              Object.keys(v)
-                .sort()
-                .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
-            )
-          : v;
+    // The definition, written the obvious way (no object is rebuilt: V8 would list
+    // integer-like keys first again).
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      if (v === null || typeof v !== 'object') return JSON.stringify(v);
+      const record = v as Record<string, unknown>;
+      const keys = Object.keys(record)
+        .filter((k) => record[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(record[k])}`).join(',')}}`;
+    };
+    let inOrder = 0;
     for (let i = 0; i < 500; i++) {
       const v = value(0);
-      expect(canonicalJson(v)).toBe(JSON.stringify(sorted(v)));
+      if (JSON.stringify(v) === reference(v)) inOrder++;
+      expect(canonicalJson(v)).toBe(reference(v));
     }
+    // Both ways through canonicalJson were taken: values already in order, and the others.
+    expect(inOrder).toBeGreaterThan(50);
+    expect(inOrder).toBeLessThan(450);
   });
 
   test('a non-finite number anywhere is refused, in a number array too', () => {

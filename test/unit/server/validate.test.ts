@@ -9,6 +9,7 @@ import {
   string,
   ValidationError,
 } from '../../../server/validate.ts';
+import { canonicalJson } from '../../../src/protocol/canonical_json.ts';
 import { makeWindow } from './support/http.ts';
 
 const problem = (fn: () => unknown) => {
@@ -67,6 +68,14 @@ describe('validation kit', () => {
         metricsBatch({ idempotencyKey: 'key-00001', windows: [{ ...window, end: 0 }] }, ''),
       )?.path,
     ).toBe('windows[0].end');
+  });
+
+  test('a validated batch is built in canonical key order (so hashing it needs no sort)', () => {
+    const shuffled = (w: object) => Object.fromEntries(Object.entries(w).reverse());
+    const windows = [makeWindow('w1', 'v1'), makeWindow('w2', 'v2')].map(shuffled);
+    const batch = metricsBatch({ windows, idempotencyKey: 'key-00001' }, '');
+    for (const w of batch.windows) expect(JSON.stringify(w)).toBe(canonicalJson(w));
+    expect(Object.keys(batch)).toEqual([...Object.keys(batch)].sort());
   });
 
   test('a failure deep in a later window is named by its full path (paths are built only then)', () => {
