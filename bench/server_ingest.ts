@@ -547,6 +547,9 @@ class Load {
   }
 }
 
+/** Load before each later round's window: connections open and the server busy again. */
+const REWARM_SECONDS = 1;
+
 // ─── one back-end ───────────────────────────────────────────────────────────────────────
 
 export interface BackendResult {
@@ -576,14 +579,23 @@ export interface BackendResult {
   windowsInDatabase: number;
   /** Each measured window of the run, in order. */
   perWindow: WindowStats[];
+  /** Runs of the load generator (one, or one per window with `between`). */
+  rounds: number;
 }
 
 type Skipped = { skipped: string };
 
+/**
+ * Drives one server process with the plan's load. With `between`, each measured window is a
+ * round of its own (autocannon reconnects, after REWARM_SECONDS of load) and `between(round)`
+ * runs after it with the server idle: the durable bench measures its baseline there, so that
+ * both see the same minutes of a shared machine.
+ */
 export async function measureBackend(
   storage: 'pglite' | 'postgres',
   config: ChildConfig,
   plan: Plan,
+  between?: (round: number) => Promise<void>,
 ): Promise<BackendResult> {
   const profileDir = process.env.LOCALFIT_BENCH_CPU_PROF;
   const server = await ServerProcess.start(config, profileDir ? resolve(profileDir) : undefined);
@@ -609,15 +621,34 @@ export async function measureBackend(
     process.stdout.write(
       `  server.ingest ${storage}: ${plan.warmupSeconds} s warm-up, then ${plan.runs} × ${plan.runSeconds} s…\n`,
     );
-    const run = await load.drive(server.ready.url, plan, probe, (i, w) =>
+    const report = (i: number, w: WindowStats) =>
       process.stdout.write(
         `  server.ingest ${storage} ${i}/${plan.runs}: ${num(w.requests)} req/s, ` +
           `${num(w.windows)} windows/s, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, ` +
           `non-2xx ${w.non2xx}, ${w.cpuMsPerRequest.toFixed(2)} ms CPU/request (server ` +
           `${percentOf(w.serverCpu)}${port ? ` + PostgreSQL ${percentOf(w.databaseCpu)}` : ''} of a core; ` +
           `machine ${percentOf(w.machineCpu)} busy)\n`,
-      ),
-    );
+      );
+    let run: Awaited<ReturnType<Load['drive']>>;
+    if (!between) run = await load.drive(server.ready.url, plan, probe, report);
+    else {
+      run = { windows: [], failures: {}, socketErrors: 0 };
+      for (let round = 1; round <= plan.runs; round++) {
+        const warmupSeconds = round === 1 ? plan.warmupSeconds : REWARM_SECONDS;
+        const one = await load.drive(
+          server.ready.url,
+          { ...plan, warmupSeconds, runs: 1 },
+          probe,
+          (_, w) => report(round, w),
+        );
+        run = {
+          windows: [...run.windows, ...one.windows],
+          failures: one.failures, // Load keeps the count across rounds
+          socketErrors: run.socketErrors + one.socketErrors,
+        };
+        await between(round);
+      }
+    }
     const stopped = await server.stop();
     const figure = (pick: (w: WindowStats) => number) => summarise(run.windows.map(pick));
     return {
@@ -640,6 +671,7 @@ export async function measureBackend(
       windowsAcknowledged: load.windowsAcknowledged,
       windowsInDatabase: stopped.windows,
       perWindow: run.windows,
+      rounds: between ? plan.runs : 1,
     };
   } finally {
     server.kill();
@@ -696,9 +728,12 @@ function settingsNote(r: BackendResult): string {
   return `${r.storage} (PostgreSQL ${s.server_version ?? '?'}): fsync=${s.fsync ?? '?'}, synchronous_commit=${s.synchronous_commit ?? '?'}`;
 }
 
-/** Every window acknowledged is in the database, plus at most the batches still in flight. */
+/**
+ * Every window acknowledged is in the database, plus at most the batches in flight when each
+ * round's load stopped (stored, but their answers never read).
+ */
 export function storedOnce(r: BackendResult, plan: Plan): boolean {
-  const inFlight = plan.connections * (plan.windowsPerRequest ?? 5);
+  const inFlight = r.rounds * plan.connections * (plan.windowsPerRequest ?? 5);
   return (
     r.windowsInDatabase >= r.windowsAcknowledged &&
     r.windowsInDatabase <= r.windowsAcknowledged + inFlight
