@@ -168,6 +168,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function object<T>(shape: Shape<T>, rules: ObjectRules = {}): Check<T> {
   // Built in sorted key order, so that a validated value is already canonical JSON
   // (src/protocol/canonical_json.ts writes it without sorting): metric windows are hashed.
+  // Fields are checked in that order too, so the first bad one reported is the first by name.
   const keys = (Object.keys(shape) as (keyof T & string)[]).sort();
   return (value, path) => {
     if (!isPlainObject(value)) fail(path, `must be an object, not ${describe(value)}`);

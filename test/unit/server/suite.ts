@@ -433,7 +433,9 @@ export function defineServerSuite(backend: Backend): void {
             [
               {
                 idempotencyKey: 'valid-key-001',
-                windows: [{ ...w, auc: { positive: [1], negative: [] } }],
+                windows: [
+                  { ...w, auc: { positive: [1], negative: new Array(AUC_SKETCH_BINS).fill(0) } },
+                ],
               },
               'windows[0].auc.positive',
             ],
