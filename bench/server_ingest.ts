@@ -548,7 +548,7 @@ class Load {
 }
 
 /** Load before each later round's window: connections open and the server busy again. */
-const REWARM_SECONDS = 1;
+export const REWARM_SECONDS = 1;
 
 // ─── one back-end ───────────────────────────────────────────────────────────────────────
 

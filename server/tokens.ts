@@ -4,7 +4,8 @@
  * `timingSafeEqual` needs, so a wrong guess's length reveals nothing either.
  */
 import * as nodeCrypto from 'node:crypto';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+const { createHash, randomBytes, randomUUID, timingSafeEqual } = nodeCrypto;
 
 // crypto.hash (Node 20.12 and later) hashes in one call, twice as fast as createHash for the
 // short texts hashed for every metric window; an older Node 20 takes the long way.

@@ -46,33 +46,24 @@ function inCanonicalOrder(value: unknown): boolean {
   return true;
 }
 
+/**
+ * Sorts what is out of order. Each child goes back through canonicalJson, so a histogram or
+ * any other subtree already in order is still written natively.
+ */
 function build(value: unknown): string {
-  if (typeof value === 'number') return finite(value);
+  if (typeof value === 'number') throw new TypeError('canonicalJson: non-finite number');
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
-    // Arrays of numbers (histograms, weights) are most of what gets hashed: one pass to check
-    // them, and JSON.stringify writes them natively, exactly as the general loop would.
-    if (value.every(isFiniteNumber)) return JSON.stringify(value);
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + build(value[i]);
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
     return `${out}]`;
   }
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
   let out = '{';
-  for (const key of keys) {
+  for (const key of Object.keys(record).sort()) {
     const entry = record[key];
     if (entry === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${build(entry)}`;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(entry)}`;
   }
   return `${out}}`;
-}
-
-function isFiniteNumber(value: unknown): boolean {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
-function finite(value: number): string {
-  if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
-  return JSON.stringify(value);
 }
