@@ -113,7 +113,10 @@ async function createDay(tx: Queryable, name: string, from: string, to: string):
     );
     return;
   }
-  await tx.query(`create table ${name} (like metric_windows including defaults)`);
+  // With the parent's compression (migration 13's lz4), which `partition of` inherits anyway.
+  await tx.query(
+    `create table ${name} (like metric_windows including defaults including compression)`,
+  );
   await tx.query(
     `with moved as (
        delete from metric_windows_default where received_at >= $1 and received_at < $2

@@ -108,6 +108,56 @@ export function defineWindowTests(backend: Backend, hooks: SuiteHooks): void {
       expect(windows[0].n).toBe(0);
     });
 
+    test('window bodies are compressed with lz4 where the server has it, in every partition', async () => {
+      const [{ lz4 }] = await rows<{ lz4: boolean }>(
+        h.db,
+        `select 'lz4' = any(enumvals) as lz4 from pg_settings
+         where name = 'default_toast_compression'`,
+      );
+      // PostgreSQL from Debian has lz4; PGlite has pglz only (migration 13 then changes nothing).
+      if (backend.name === 'postgres') expect(lz4).toBe(true);
+      const device = await register(h.server);
+      const post = (key: string, window: ReturnType<typeof makeWindow>) =>
+        call<MetricsResponse>(h.server, 'POST', '/v1/metrics', {
+          body: { idempotencyKey: key, windows: [window] },
+          token: device.token,
+        });
+      expect((await post('compressed-key-1', makeWindow('compressed-w1', 'v1', 5))).status).toBe(
+        201,
+      );
+      // Received 20 days ahead, past the partitions made so far: the window waits in the
+      // default partition, and making its day moves it out (createDay's `like` path).
+      const ahead = Date.now() + 20 * DAY;
+      await h.db.query(
+        `update metric_windows set received_at = $1 where window_id = 'compressed-w1'`,
+        [new Date(ahead).toISOString()],
+      );
+      const made = await maintainWindowPartitions(h.db, { retentionDays: 30, now: ahead });
+      expect(made.created).toContain(dayName(ahead));
+      expect((await post('compressed-key-2', makeWindow('compressed-w2', 'v1', 6))).status).toBe(
+        201,
+      );
+      const settings = await rows<{ t: string; c: string }>(
+        h.db,
+        `select p.relid::text as t, a.attcompression as c
+         from pg_partition_tree('metric_windows') p
+         join pg_attribute a on a.attrelid = p.relid and a.attname = 'body'`,
+      );
+      expect(settings.map((s) => s.t)).toContain(dayName(ahead));
+      expect(settings.filter((s) => s.c !== (lz4 ? 'l' : ''))).toEqual([]);
+      // The bodies are big enough to be compressed at all, with the method set.
+      const stored = await rows<{ window_id: string; method: string | null }>(
+        h.db,
+        `select window_id, pg_column_compression(body) as method from metric_windows
+         where window_id like 'compressed-%' order by window_id`,
+      );
+      const method = lz4 ? 'lz4' : 'pglz';
+      expect(stored).toEqual([
+        { window_id: 'compressed-w1', method },
+        { window_id: 'compressed-w2', method },
+      ]);
+    });
+
     test('the hourly paired rollup equals the sums over the raw windows and the totals', async () => {
       // Counted windows only: a production baseline, devices registered before the staged
       // version, windows measured just now, for a staged version whose arm is everyone.
