@@ -790,11 +790,14 @@ const ingestSql = (withPaired: boolean) => `
     from jsonb_to_recordset($1::jsonb) as x(install_id text, key text, hash text, response jsonb)
     on conflict (install_id, idempotency_key) do nothing
     returning install_id, idempotency_key
+  ), w as materialized (
+    -- The windows parsed once (each mention of $2 would parse every body again).
+    select * from jsonb_to_recordset($2::jsonb) as x(install_id text, key text, window_id text,
+      version_id text, content_hash text, body jsonb, rejected text)
   ), ids as (
     insert into metric_window_ids (install_id, window_id, content_hash)
     select x.install_id, x.window_id, x.content_hash
-    from jsonb_to_recordset($2::jsonb)
-      as x(install_id text, key text, window_id text, content_hash text)
+    from w x
     where (x.install_id, x.key) in (select install_id, idempotency_key from claim)
     on conflict (install_id, window_id) do nothing
     returning install_id, window_id
@@ -803,8 +806,7 @@ const ingestSql = (withPaired: boolean) => `
       (install_id, window_id, idempotency_key, version_id, content_hash, body, rejected)
     select distinct on (x.install_id, x.window_id)
       x.install_id, x.window_id, x.key, x.version_id, x.content_hash, x.body, x.rejected
-    from jsonb_to_recordset($2::jsonb) as x(install_id text, key text, window_id text,
-      version_id text, content_hash text, body jsonb, rejected text)
+    from w x
     where (x.install_id, x.window_id) in (select install_id, window_id from ids)
     returning window_id
   ), complete as (
