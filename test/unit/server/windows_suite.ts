@@ -32,6 +32,13 @@ export function defineWindowTests(backend: Backend, hooks: SuiteHooks): void {
   describe('window partitions, retention and rollups', () => {
     const shared = hooks.useDatabase(backend);
     const h = hooks.useServer(shared, { partitionMaintenanceMs: 0 });
+    /** Posts one window at a time as `device`, each under its own key. */
+    const postOne =
+      (device: { token: string }) => (key: string, window: ReturnType<typeof makeWindow>) =>
+        call<MetricsResponse>(h.server, 'POST', '/v1/metrics', {
+          body: { idempotencyKey: key, windows: [window] },
+          token: device.token,
+        });
 
     test('the server makes 7 days of partitions ahead at start, and again makes none', async () => {
       const names = await listWindowPartitions(h.db);
@@ -53,12 +60,7 @@ export function defineWindowTests(backend: Backend, hooks: SuiteHooks): void {
     });
 
     test('retention drops old days; an old window id stays a duplicate, a changed one a conflict', async () => {
-      const device = await register(h.server);
-      const post = (key: string, window: ReturnType<typeof makeWindow>) =>
-        call<MetricsResponse>(h.server, 'POST', '/v1/metrics', {
-          body: { idempotencyKey: key, windows: [window] },
-          token: device.token,
-        });
+      const post = postOne(await register(h.server));
       const old = makeWindow('retained-w1', 'v1', 3);
       const older = makeWindow('retained-w2', 'v1', 4);
       expect((await post('retention-key-1', old)).status).toBe(201);
@@ -116,12 +118,7 @@ export function defineWindowTests(backend: Backend, hooks: SuiteHooks): void {
       );
       // PostgreSQL from Debian has lz4; PGlite has pglz only (migration 13 then changes nothing).
       if (backend.name === 'postgres') expect(lz4).toBe(true);
-      const device = await register(h.server);
-      const post = (key: string, window: ReturnType<typeof makeWindow>) =>
-        call<MetricsResponse>(h.server, 'POST', '/v1/metrics', {
-          body: { idempotencyKey: key, windows: [window] },
-          token: device.token,
-        });
+      const post = postOne(await register(h.server));
       expect((await post('compressed-key-1', makeWindow('compressed-w1', 'v1', 5))).status).toBe(
         201,
       );
